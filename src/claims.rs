@@ -1,0 +1,304 @@
+//! What a verified token says: registered claims, scopes, roles, and the raw JSON.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::InvalidToken;
+
+/// A set of names (scopes or roles), in the order the token listed them, without
+/// duplicates.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NameSet(Vec<String>);
+
+/// The token's scopes, read from `scope` (space-delimited) or else `scp`
+/// (a string or an array, as Entra ID and Okta send it).
+pub type ScopeSet = NameSet;
+
+/// The token's roles, read from the configured claim paths.
+pub type RoleSet = NameSet;
+
+impl NameSet {
+    /// Whether `name` is in the set (exact, case-sensitive match).
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+
+    /// The names.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn push(&mut self, name: &str) {
+        if !name.is_empty() && !self.contains(name) {
+            self.0.push(name.to_owned());
+        }
+    }
+}
+
+impl fmt::Debug for NameSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(&self.0).finish()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for NameSet {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut set = Self::default();
+        for s in iter {
+            set.push(s.as_ref());
+        }
+        set
+    }
+}
+
+/// Where roles live in a token, e.g. `roles`, `realm_access.roles`,
+/// `resource_access.my-client.roles`, `permissions`, `groups`, or a namespaced
+/// claim such as `https://example.com/roles` (a top-level key is tried first, then the
+/// dotted path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPath(Arc<str>);
+
+impl ClaimPath {
+    /// A path such as `realm_access.roles`.
+    pub fn new(path: impl Into<Arc<str>>) -> Self {
+        Self(path.into())
+    }
+
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value at this path in `claims`.
+    pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        if let Some(v) = claims.get(&*self.0) {
+            return Some(v);
+        }
+        let mut parts = self.0.split('.');
+        let mut current = claims.get(parts.next()?)?;
+        for part in parts {
+            current = current.as_object()?.get(part)?;
+        }
+        Some(current)
+    }
+}
+
+impl From<&str> for ClaimPath {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<String> for ClaimPath {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
+}
+
+/// A token that passed verification, with its claims. Cheap to clone.
+///
+/// The layer puts it into request extensions; with the `axum` feature it is also an
+/// extractor. Its `Debug` output shows a few claims, never the token or signature.
+///
+/// ```
+/// # use tower_bearer::VerifiedToken;
+/// fn describe(token: &VerifiedToken) -> String {
+///     format!("{} with {:?}", token.subject().unwrap_or("?"), token.scopes())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct VerifiedToken(Arc<Inner>);
+
+struct Inner {
+    header: Value,
+    claims: Value,
+    expires_at: u64,
+    scopes: ScopeSet,
+    roles: RoleSet,
+}
+
+impl VerifiedToken {
+    /// Builds the view of checked `claims`. `claims` must be a JSON object.
+    pub(crate) fn new(header: Value, claims: Value, expires_at: u64, roles_from: &[ClaimPath]) -> Result<Self, InvalidToken> {
+        let map = claims.as_object().ok_or(InvalidToken::Malformed)?;
+        let scopes = read_scopes(map)?;
+        let mut roles = RoleSet::default();
+        for path in roles_from {
+            read_names(path.lookup(map), &mut roles);
+        }
+        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles })))
+    }
+
+    /// All claims, as JSON.
+    pub fn claims(&self) -> &Map<String, Value> {
+        // `new` only accepts objects, so the fallback is never used.
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.0.claims.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    /// The JOSE header (for introspected tokens: an empty object).
+    pub fn header(&self) -> &Value {
+        &self.0.header
+    }
+
+    /// Deserializes the claims into your own type.
+    ///
+    /// ```
+    /// # fn f(token: tower_bearer::VerifiedToken) -> Result<(), serde_json::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct MyClaims { sub: String, tenant: Option<String> }
+    /// let mine: MyClaims = token.deserialize()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(self.claims())
+    }
+
+    /// One claim by name or dotted path.
+    pub fn claim(&self, path: &str) -> Option<&Value> {
+        ClaimPath::new(path).lookup(self.claims())
+    }
+
+    fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims().get(name).and_then(Value::as_str)
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.str_claim("iss")
+    }
+
+    /// `sub`.
+    pub fn subject(&self) -> Option<&str> {
+        self.str_claim("sub")
+    }
+
+    /// `jti`.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.str_claim("jti")
+    }
+
+    /// `client_id` (RFC 9068), or else `azp` (OpenID Connect), or Okta's `cid`.
+    pub fn client_id(&self) -> Option<&str> {
+        self.str_claim("client_id").or_else(|| self.str_claim("azp")).or_else(|| self.str_claim("cid"))
+    }
+
+    /// `aud` as a list (a single string becomes one entry).
+    pub fn audiences(&self) -> Vec<&str> {
+        match self.claims().get("aud") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `exp`, in seconds since the Unix epoch.
+    pub fn expires_at(&self) -> u64 {
+        self.0.expires_at
+    }
+
+    /// The scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.0.scopes
+    }
+
+    /// The roles found at the configured claim paths.
+    pub fn roles(&self) -> &RoleSet {
+        &self.0.roles
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("iss", &self.issuer())
+            .field("sub", &self.subject())
+            .field("exp", &self.expires_at())
+            .field("scopes", self.scopes())
+            .field("roles", self.roles())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scope` (space-delimited string; an array is tolerated), else `scp`.
+fn read_scopes(claims: &Map<String, Value>) -> Result<ScopeSet, InvalidToken> {
+    let mut scopes = ScopeSet::default();
+    for name in ["scope", "scp"] {
+        match claims.get(name) {
+            None | Some(Value::Null) => continue,
+            Some(v @ (Value::String(_) | Value::Array(_))) => {
+                read_names(Some(v), &mut scopes);
+                return Ok(scopes);
+            }
+            Some(_) => return Err(InvalidToken::ClaimType),
+        }
+    }
+    Ok(scopes)
+}
+
+/// Adds names from a space-delimited string or an array of strings.
+fn read_names(value: Option<&Value>, out: &mut NameSet) {
+    match value {
+        Some(Value::String(s)) => s.split(' ').for_each(|n| out.push(n)),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(|n| out.push(n)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(claims: Value, roles: &[&str]) -> VerifiedToken {
+        let paths: Vec<ClaimPath> = roles.iter().map(|r| ClaimPath::from(*r)).collect();
+        VerifiedToken::new(json!({}), claims, 10, &paths).unwrap()
+    }
+
+    #[test]
+    fn scopes_from_scope_or_scp() {
+        assert_eq!(token(json!({"scope":"a b  a"}), &[]).scopes().iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(token(json!({"scp":["x","y"]}), &[]).scopes().len(), 2);
+        assert_eq!(token(json!({"scp":"x y"}), &[]).scopes().len(), 2);
+        assert!(VerifiedToken::new(json!({}), json!({"scope": 5}), 1, &[]).is_err());
+    }
+
+    #[test]
+    fn roles_from_paths() {
+        let claims = json!({
+            "roles": ["r1"],
+            "realm_access": {"roles": ["r2"]},
+            "resource_access": {"my-client": {"roles": ["r3"]}},
+            "https://example.com/roles": ["r4"],
+        });
+        let t = token(claims, &["roles", "realm_access.roles", "resource_access.my-client.roles", "https://example.com/roles"]);
+        assert_eq!(t.roles().iter().collect::<Vec<_>>(), ["r1", "r2", "r3", "r4"]);
+    }
+
+    #[test]
+    fn typed_claims_and_debug() {
+        #[derive(Deserialize)]
+        struct Mine {
+            sub: String,
+        }
+        let t = token(json!({"sub":"alice","aud":["a","b"]}), &[]);
+        assert_eq!(t.deserialize::<Mine>().unwrap().sub, "alice");
+        assert_eq!(t.audiences(), ["a", "b"]);
+        assert!(format!("{t:?}").contains("alice"));
+    }
+}

@@ -1,0 +1,203 @@
+//! Bounded HTTP GETs for JWK sets and discovery documents.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_NONE_MATCH};
+use url::Url;
+
+/// Accept header for JWK sets (RFC 7517 §8.5).
+pub(crate) const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
+
+/// What a GET returned.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    Body { body: Bytes, etag: Option<String>, max_age: Option<Duration> },
+    /// `304` to our `If-None-Match`: the cached copy is still current.
+    NotModified { max_age: Option<Duration> },
+}
+
+/// Only `https`, except for loopback hosts (or when the user opted out).
+pub(crate) fn check_url(url: &Url, allow_http: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http || is_loopback(url) => Ok(()),
+        other => Err(format!("refusing {other}:// key URL {url} (HTTPS is required except on loopback)")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// GET `url`; only `200` (or `304` when `etag` was sent) counts, the body is capped
+/// at `max_body` bytes, and the whole exchange is bounded by `timeout`.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &Url,
+    accept: &str,
+    etag: Option<&str>,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<Fetched, String> {
+    match tokio::time::timeout(timeout, get_unbounded(client, url, accept, etag, max_body)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("GET {url} timed out after {timeout:?}")),
+    }
+}
+
+async fn get_unbounded(
+    client: &reqwest::Client,
+    url: &Url,
+    accept: &str,
+    etag: Option<&str>,
+    max_body: usize,
+) -> Result<Fetched, String> {
+    let mut request = client.get(url.clone()).header(ACCEPT, accept);
+    if let Some(etag) = etag {
+        request = request.header(IF_NONE_MATCH, etag);
+    }
+    let mut response = request.send().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+    let status = response.status();
+    let max_age = response.headers().get(CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(parse_max_age);
+    if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
+        return Ok(Fetched::NotModified { max_age });
+    }
+    if status != reqwest::StatusCode::OK {
+        return Err(format!("GET {url}: status {status} (only 200 is accepted)"));
+    }
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body as u64) {
+        return Err(format!("GET {url}: body larger than {max_body} bytes"));
+    }
+    let new_etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))? {
+        if body.len() + chunk.len() > max_body {
+            return Err(format!("GET {url}: body larger than {max_body} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched::Body { body: body.freeze(), etag: new_etag, max_age })
+}
+
+/// `max-age=N` from a `Cache-Control` value (`no-store`/`no-cache` count as zero).
+pub(crate) fn parse_max_age(value: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim();
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if let Some((name, v)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
+        {
+            max_age = v.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    max_age
+}
+
+/// Finds `jwks_uri` for `issuer`: OpenID Connect discovery first, then RFC 8414.
+/// The document's `issuer` must equal the configured one exactly.
+pub(crate) async fn discover(
+    client: &reqwest::Client,
+    issuer: &str,
+    allow_http: bool,
+    same_origin: bool,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<Url, String> {
+    let base = Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+    check_url(&base, allow_http)?;
+    let mut errors = Vec::new();
+    for url in discovery_urls(&base) {
+        let body = match get(client, &url, "application/json", None, max_body, timeout).await {
+            Ok(Fetched::Body { body, .. }) => body,
+            Ok(Fetched::NotModified { .. }) => continue,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("discovery document at {url} is not JSON: {e}"))?;
+        let found = doc.get("issuer").and_then(|v| v.as_str());
+        if found != Some(issuer) {
+            return Err(format!("discovery document at {url} names issuer {found:?}, expected {issuer:?}"));
+        }
+        let jwks = doc
+            .get("jwks_uri")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("discovery document at {url} has no jwks_uri"))?;
+        let jwks = Url::parse(jwks).map_err(|e| format!("jwks_uri {jwks:?} is not a URL: {e}"))?;
+        check_url(&jwks, allow_http)?;
+        if same_origin && jwks.origin() != base.origin() {
+            return Err(format!("jwks_uri {jwks} is not on the issuer's origin"));
+        }
+        return Ok(jwks);
+    }
+    Err(format!("discovery failed for {issuer}: {}", errors.join("; ")))
+}
+
+/// `<issuer>/.well-known/openid-configuration`, then RFC 8414's
+/// `<origin>/.well-known/oauth-authorization-server<issuer path>`.
+fn discovery_urls(issuer: &Url) -> [Url; 2] {
+    let path = issuer.path().trim_end_matches('/');
+    let mut oidc = issuer.clone();
+    oidc.set_path(&format!("{path}/.well-known/openid-configuration"));
+    let mut rfc8414 = issuer.clone();
+    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    [oidc, rfc8414]
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_except_loopback() {
+        for ok in ["https://idp.example.com/jwks", "http://127.0.0.1:8080/j", "http://localhost/j", "http://[::1]/j"] {
+            assert!(check_url(&Url::parse(ok).unwrap(), false).is_ok(), "{ok}");
+        }
+        for bad in ["http://idp.example.com/jwks", "http://10.0.0.1/j", "file:///etc/passwd", "ftp://x/y"] {
+            assert!(check_url(&Url::parse(bad).unwrap(), false).is_err(), "{bad}");
+        }
+        assert!(check_url(&Url::parse("http://idp.example.com/jwks").unwrap(), true).is_ok());
+    }
+
+    #[test]
+    fn max_age() {
+        assert_eq!(parse_max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+    }
+
+    #[test]
+    fn discovery_locations() {
+        let [a, b] = discovery_urls(&Url::parse("https://idp.example.com/realms/x/").unwrap());
+        assert_eq!(a.as_str(), "https://idp.example.com/realms/x/.well-known/openid-configuration");
+        assert_eq!(b.as_str(), "https://idp.example.com/.well-known/oauth-authorization-server/realms/x");
+    }
+}

@@ -1,0 +1,43 @@
+//! A read-only view of a remote key cache, for readiness probes and dashboards.
+
+use serde::Serialize;
+
+/// Where a remote key cache stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// No key set has ever been loaded.
+    NeverLoaded,
+    /// Keys are within their TTL.
+    Fresh,
+    /// Keys are past their TTL and the last refresh failed; they are still served
+    /// (inside the stale window).
+    Stale,
+    /// Keys are past the stale window: tokens are answered with `503`.
+    Expired,
+}
+
+/// Health of one issuer's key cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyHealth {
+    /// The cache state.
+    pub state: KeyState,
+    /// Keys in the current set.
+    pub key_count: usize,
+    /// Seconds since the current set was loaded (or confirmed by a `304`).
+    pub loaded_secs_ago: Option<u64>,
+    /// Seconds since refreshes started failing, while they fail.
+    pub failing_for_secs: Option<u64>,
+    /// The JWKS URL in use (after discovery).
+    pub jwks_url: Option<String>,
+    /// The last fetch error, if the last fetch failed.
+    pub last_error: Option<String>,
+    /// Successful fetches (including `304`).
+    pub fetches_ok: u64,
+    /// Failed fetches.
+    pub fetches_failed: u64,
+    /// Fetches triggered by a token naming an unknown `kid`.
+    pub unknown_kid_refetches: u64,
+    /// Unknown `kid`s answered from the negative cache or inside the cooldown, without a fetch.
+    pub unknown_kid_rejected: u64,
+}

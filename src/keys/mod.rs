@@ -1,0 +1,108 @@
+//! Where verification keys come from.
+//!
+//! A [`KeyStore`] hands the verifier a [`KeySet`] without I/O whenever it can
+//! ([`KeyStore::current`], lock-free), and loads or refreshes one only when needed
+//! ([`KeyStore::refresh`]). Two stores ship with the crate:
+//!
+//! - [`StaticKeys`]: PEM, JWK or JWK set given by the application, and the only
+//!   place an HMAC secret (HS*) can come from;
+//! - [`RemoteJwks`] (feature `remote`): a JWKS URL or OIDC/RFC 8414 discovery, cached,
+//!   refreshed ahead of expiry, rate-limited on unknown `kid`s, single-flight, and
+//!   serving the last good keys through an outage.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod jwk;
+mod key_set;
+mod static_keys;
+
+#[cfg(feature = "remote")]
+mod fetch;
+#[cfg(feature = "remote")]
+mod health;
+#[cfg(feature = "remote")]
+mod remote;
+
+pub use jwk::DEFAULT_MAX_KEYS;
+pub(crate) use key_set::Selection;
+pub use key_set::{AlgorithmSet, KeySet, VerificationKey};
+pub use static_keys::StaticKeys;
+
+#[cfg(feature = "remote")]
+pub use health::{KeyHealth, KeyState};
+#[cfg(feature = "remote")]
+pub use remote::{RemoteJwks, RemoteJwksBuilder};
+
+/// A boxed future, as returned by [`KeyStore::refresh`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why the verifier asks a store for keys it does not have at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh<'a> {
+    /// [`KeyStore::current`] returned nothing: load keys (waiting on any load
+    /// already in flight).
+    Cold,
+    /// A signature-checked-later token names a `kid` that the current set lacks. A store
+    /// should refetch at most once per cooldown and answer inside it at once.
+    UnknownKid(&'a str),
+}
+
+/// Why a store could not provide keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The `kid` is not (and, for now, will not be looked up again) in the set: `401`.
+    UnknownKid,
+    /// No usable keys at all, e.g. the JWKS endpoint is down and nothing is cached:
+    /// `503` with `Retry-After`.
+    Unavailable {
+        /// When a retry might succeed.
+        retry_after: Duration,
+        /// What went wrong (for logs).
+        reason: String,
+    },
+}
+
+/// A source of verification keys for one issuer.
+///
+/// Implementations must be cheap on [`current`](Self::current): it runs on every
+/// request and should take no lock and do no I/O.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_bearer::keys::{BoxFuture, KeyError, KeySet, KeyStore, Refresh};
+///
+/// /// Keys that an application swaps itself, e.g. from a config watcher.
+/// struct MyKeys(Arc<KeySet>);
+///
+/// impl KeyStore for MyKeys {
+///     fn current(&self) -> Option<Arc<KeySet>> {
+///         Some(self.0.clone())
+///     }
+///     fn refresh(&self, _why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
+///         let keys = self.0.clone();
+///         Box::pin(async move { Ok(keys) })
+///     }
+/// }
+/// ```
+pub trait KeyStore: Send + Sync + 'static {
+    /// The keys to use now, without I/O; `None` when none are loaded (or they are
+    /// too old to use), in which case the verifier calls [`refresh`](Self::refresh).
+    fn current(&self) -> Option<Arc<KeySet>>;
+
+    /// Loads keys. Called on a cold cache and on an unknown `kid`.
+    fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>>;
+}
+
+impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
+    fn current(&self) -> Option<Arc<KeySet>> {
+        (**self).current()
+    }
+
+    fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
+        (**self).refresh(why)
+    }
+}

@@ -1,0 +1,93 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::service::Shared;
+use crate::claims::VerifiedToken;
+use crate::error::AuthError;
+use crate::keys::BoxFuture;
+use crate::responder::Responder;
+
+pin_project! {
+    /// The response future of [`Bearer`](super::Bearer) and [`Require`](super::Require).
+    pub struct ResponseFuture<S, B, R>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future, S, B, S::Response, R>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S, B, Res, R> {
+        Inner { #[pin] fut: F },
+        Rejected { response: Option<Res> },
+        Verifying {
+            verification: BoxFuture<Result<VerifiedToken, AuthError>>,
+            service: Option<S>,
+            req: Option<Request<B>>,
+            shared: Arc<Shared<R>>,
+        },
+    }
+}
+
+impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
+    pub(crate) fn inner(fut: S::Future) -> Self {
+        Self { state: State::Inner { fut } }
+    }
+
+    pub(crate) fn rejected(response: S::Response) -> Self {
+        Self { state: State::Rejected { response: Some(response) } }
+    }
+
+    pub(crate) fn verifying(
+        verification: BoxFuture<Result<VerifiedToken, AuthError>>,
+        service: S,
+        req: Request<B>,
+        shared: Arc<Shared<R>>,
+    ) -> Self {
+        Self { state: State::Verifying { verification, service: Some(service), req: Some(req), shared } }
+    }
+}
+
+impl<S, B, R, ResBody> Future for ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    R: Responder<ResBody>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Rejected { response } => {
+                    // `take` only fails if polled again after completion, which the
+                    // Future contract forbids.
+                    return Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")));
+                }
+                StateProj::Verifying { verification, service, req, shared } => {
+                    let result = ready!(verification.as_mut().poll(cx));
+                    let (Some(mut service), Some(mut req)) = (service.take(), req.take()) else {
+                        // Both are set together and taken together, right before the
+                        // state changes below.
+                        unreachable!("ResponseFuture polled after completion")
+                    };
+                    match result.and_then(|token| shared.admit(token, &mut req)) {
+                        Ok(()) => State::Inner { fut: service.call(req) },
+                        Err(e) => State::Rejected { response: Some(shared.reject(&e)) },
+                    }
+                }
+            };
+            state.set(next);
+        }
+    }
+}

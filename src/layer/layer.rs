@@ -1,0 +1,143 @@
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::require::RequireLayer;
+use super::service::{Bearer, Shared};
+use crate::challenge::Challenge;
+use crate::policy::Requirement;
+use crate::responder::{GrpcResponder, JsonResponder};
+use crate::token::TokenSource;
+use crate::verify::Verifier;
+
+/// Protects a service with bearer tokens.
+///
+/// Requests without a valid token never reach the inner service: they get `400`,
+/// `401`, `403` or `503` with an RFC 6750 challenge. Accepted requests carry the
+/// [`VerifiedToken`](crate::VerifiedToken) in their extensions.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_bearer::{BearerLayer, Issuer, JwtVerifier, policy::scope};
+/// use tower_bearer::keys::{StaticKeys, VerificationKey};
+///
+/// # fn app() -> Result<Router, tower_bearer::ConfigError> {
+/// let key = VerificationKey::hmac_secret(&[42; 32], None)?;
+/// let verifier = JwtVerifier::builder()
+///     .issuer(Issuer::new("https://auth.example.com").keys(StaticKeys::from(key)))
+///     .audience("my-api")
+///     .build()?;
+/// let auth = BearerLayer::new(verifier).realm("my-api");
+/// Ok(Router::new()
+///     .route("/items", get(|| async { "items" }).route_layer(auth.requiring(scope("read:items"))))
+///     .route("/me", get(|| async { "me" }))
+///     .layer(auth))
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct BearerLayer<R = JsonResponder> {
+    shared: Arc<Shared<R>>,
+}
+
+impl BearerLayer<JsonResponder> {
+    /// A layer checking tokens with `verifier`, reading `Authorization: Bearer`.
+    pub fn new(verifier: impl Verifier) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                verifier: Arc::new(verifier),
+                sources: Default::default(),
+                requirement: None,
+                optional: false,
+                challenge: Challenge::default(),
+                responder: JsonResponder,
+            }),
+        }
+    }
+}
+
+impl<R: Clone> BearerLayer<R> {
+    fn edit(mut self, f: impl FnOnce(&mut Shared<R>)) -> Self {
+        f(Arc::make_mut(&mut self.shared));
+        self
+    }
+
+    /// Sets `realm="…"` in challenges.
+    pub fn realm(self, realm: impl Into<String>) -> Self {
+        let realm = realm.into();
+        self.edit(|s| s.challenge = s.challenge.clone().realm(Some(realm)))
+    }
+
+    /// Replaces the challenge settings (`error_uri`, `resource_metadata`, details).
+    pub fn challenge(self, challenge: Challenge) -> Self {
+        self.edit(|s| s.challenge = challenge)
+    }
+
+    /// Sends the precise reason for `401`s as `error_description` (off by default:
+    /// a generic description tells an attacker nothing about which check failed).
+    pub fn detailed_errors(self, on: bool) -> Self {
+        self.edit(|s| s.challenge = s.challenge.clone().detailed(on))
+    }
+
+    /// Requires this of every token (answered with `403` when unmet).
+    pub fn require(self, requirement: Requirement) -> Self {
+        self.edit(|s| {
+            s.requirement = Some(match s.requirement.take() {
+                Some(prev) => prev.and(requirement),
+                None => requirement,
+            })
+        })
+    }
+
+    /// Lets requests without any token through (handlers see no
+    /// [`VerifiedToken`](crate::VerifiedToken)); a present but bad token is still
+    /// refused. A [`require`](Self::require)d layer still refuses anonymous requests.
+    pub fn optional(self) -> Self {
+        self.edit(|s| s.optional = true)
+    }
+
+    /// Also reads tokens from `source` (e.g. [`QueryParameter`](crate::token::QueryParameter),
+    /// [`Cookie`](crate::token::Cookie)). Two credentials in one request are a `400`.
+    pub fn token_source(self, source: impl TokenSource) -> Self {
+        self.edit(|s| s.sources.add(Arc::new(source)))
+    }
+
+    /// Longest accepted token, checked before parsing (default 16 KiB).
+    pub fn max_token_len(self, bytes: usize) -> Self {
+        self.edit(|s| s.sources.set_max_len(bytes))
+    }
+
+    /// Uses `responder` to build rejections.
+    pub fn responder<R2: Clone>(self, responder: R2) -> BearerLayer<R2> {
+        let s = &*self.shared;
+        BearerLayer {
+            shared: Arc::new(Shared {
+                verifier: s.verifier.clone(),
+                sources: s.sources.clone(),
+                requirement: s.requirement.clone(),
+                optional: s.optional,
+                challenge: s.challenge.clone(),
+                responder,
+            }),
+        }
+    }
+
+    /// Answers with gRPC statuses (for tonic servers).
+    pub fn grpc(self) -> BearerLayer<GrpcResponder> {
+        self.responder(GrpcResponder)
+    }
+
+    /// A [`RequireLayer`] with this layer's challenge and responder, for
+    /// `.route_layer(..)` on routes that need more than the whole router.
+    pub fn requiring(&self, requirement: Requirement) -> RequireLayer<R> {
+        RequireLayer::with_responder(requirement, self.shared.challenge.clone(), self.shared.responder.clone())
+    }
+}
+
+impl<S, R> Layer<S> for BearerLayer<R> {
+    type Service = Bearer<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Bearer::new(inner, self.shared.clone())
+    }
+}

@@ -1,0 +1,14 @@
+//! The tower layers: [`BearerLayer`] verifies tokens; [`RequireLayer`] checks a
+//! per-route requirement against the token an outer [`BearerLayer`] verified.
+
+mod future;
+#[allow(clippy::module_inception)]
+mod layer;
+mod require;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::BearerLayer;
+pub use require::{Require, RequireLayer};
+pub use service::Bearer;
+pub(crate) use service::log_rejection;

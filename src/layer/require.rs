@@ -1,0 +1,96 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::service::Shared;
+use crate::challenge::Challenge;
+use crate::claims::VerifiedToken;
+use crate::error::AuthError;
+use crate::policy::Requirement;
+use crate::responder::{JsonResponder, Responder};
+use crate::token::Sources;
+use crate::verify::{Verification, Verifier};
+
+/// Checks a [`Requirement`] against the token that an outer
+/// [`BearerLayer`](super::BearerLayer) verified; no token in the request is a `401`.
+/// Build it with [`BearerLayer::requiring`](super::BearerLayer::requiring) to share the
+/// outer layer's challenge and responder.
+#[derive(Clone)]
+#[must_use]
+pub struct RequireLayer<R = JsonResponder> {
+    shared: Arc<Shared<R>>,
+}
+
+/// The service made by [`RequireLayer`].
+#[derive(Clone)]
+pub struct Require<S, R> {
+    inner: S,
+    shared: Arc<Shared<R>>,
+}
+
+/// Never called: a `RequireLayer` verifies nothing itself.
+struct NoVerifier;
+
+impl Verifier for NoVerifier {
+    fn verify(&self, _: &crate::token::BearerToken) -> Verification {
+        Verification::Ready(Err(AuthError::MissingToken))
+    }
+}
+
+impl RequireLayer<JsonResponder> {
+    /// A layer checking `requirement` with the default responder and challenge.
+    pub fn new(requirement: Requirement) -> Self {
+        Self::with_responder(requirement, Challenge::default(), JsonResponder)
+    }
+}
+
+impl<R> RequireLayer<R> {
+    pub(crate) fn with_responder(requirement: Requirement, challenge: Challenge, responder: R) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                verifier: Arc::new(NoVerifier),
+                sources: Sources::default(),
+                requirement: Some(requirement),
+                optional: false,
+                challenge,
+                responder,
+            }),
+        }
+    }
+}
+
+impl<S, R> Layer<S> for RequireLayer<R> {
+    type Service = Require<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Require { inner, shared: self.shared.clone() }
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: Responder<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let Some(token) = req.extensions().get::<VerifiedToken>().cloned() else {
+            return ResponseFuture::rejected(self.shared.reject(&AuthError::MissingToken));
+        };
+        match self.shared.admit(token, &mut req) {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(e) => ResponseFuture::rejected(self.shared.reject(&e)),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!(
+    "tower-bearer needs a crypto backend: enable the `aws-lc-rs` feature (default) or the `rust-crypto` feature"
+);
+
+pub mod challenge;
+pub mod claims;
+pub mod error;
+pub mod keys;
+pub mod layer;
+pub mod policy;
+pub mod responder;
+pub mod token;
+pub mod verify;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
+pub use challenge::Challenge;
+pub use claims::{ClaimPath, RoleSet, ScopeSet, VerifiedToken};
+pub use error::{AuthError, ConfigError, Insufficient, InvalidRequest, InvalidToken, Unavailable};
+pub use layer::{Bearer, BearerLayer, RequireLayer};
+pub use responder::{GrpcResponder, JsonResponder, Responder};
+pub use verify::{Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier};
+
+/// The `jsonwebtoken` algorithm type, re-exported for key configuration.
+pub use jsonwebtoken::Algorithm;

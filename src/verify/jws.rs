@@ -1,0 +1,200 @@
+//! Compact JWS parsing and header checks, before any key or signature work.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::InvalidToken;
+
+/// Default cap on the encoded JOSE header.
+pub(crate) const DEFAULT_MAX_HEADER_LEN: usize = 4 * 1024;
+
+/// What `typ` values are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TypPolicy {
+    /// Absent, `JWT`, `at+jwt` or `application/at+jwt`.
+    Lenient,
+    /// RFC 9068: `at+jwt` (or `application/at+jwt`) only.
+    AccessTokenOnly,
+}
+
+/// A compact JWS split and decoded, signature not yet checked.
+pub(crate) struct Jws {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    pub(crate) header: Value,
+    pub(crate) claims: Value,
+    /// `token[..signing_input_len]` is `base64(header) "." base64(payload)`.
+    pub(crate) signing_input_len: usize,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// Splits, decodes and checks the header of a compact JWS.
+pub(crate) fn parse(token: &str, typ: TypPolicy, max_header_len: usize) -> Result<Jws, InvalidToken> {
+    let dots = token.bytes().filter(|b| *b == b'.').count();
+    match dots {
+        2 => {}
+        4 => return Err(InvalidToken::Encrypted),
+        _ => return Err(InvalidToken::Malformed),
+    }
+    let mut parts = token.splitn(3, '.');
+    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(InvalidToken::Malformed);
+    };
+    if h.len() > max_header_len {
+        return Err(InvalidToken::Malformed);
+    }
+    let header = decode_object(h)?;
+    let (alg, kid) = check_header(&header, typ)?;
+    let claims = decode_object(p)?;
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidToken::Malformed)?;
+    if signature.is_empty() {
+        return Err(InvalidToken::Signature);
+    }
+    Ok(Jws { alg, kid, header, claims, signing_input_len: h.len() + 1 + p.len(), signature })
+}
+
+fn check_header(header: &Value, typ: TypPolicy) -> Result<(Algorithm, Option<String>), InvalidToken> {
+    let alg = match header.get("alg") {
+        Some(Value::String(a)) => a.parse::<Algorithm>().map_err(|_| InvalidToken::Algorithm)?,
+        _ => return Err(InvalidToken::Algorithm),
+    };
+    // RFC 7515 §4.1.11: we implement no extension, so any `crit` is unknown to us.
+    if header.get("crit").is_some() {
+        return Err(InvalidToken::CriticalHeader);
+    }
+    // A compressed JWS payload would mean decompressing attacker data; never.
+    if header.get("zip").is_some() {
+        return Err(InvalidToken::Malformed);
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err(InvalidToken::Malformed),
+    };
+    let typ_value = match header.get("typ") {
+        None => None,
+        Some(Value::String(t)) => Some(t.as_str()),
+        Some(_) => return Err(InvalidToken::Type),
+    };
+    if !typ_accepted(typ_value, typ) {
+        return Err(InvalidToken::Type);
+    }
+    // `jwk`, `jku`, `x5u`, `x5c` and `x5t` are deliberately never read: keys come
+    // only from the configured key store.
+    Ok((alg, kid))
+}
+
+/// RFC 7515 §4.1.9: media types compare case-insensitively; `application/` may be omitted.
+fn typ_accepted(typ: Option<&str>, policy: TypPolicy) -> bool {
+    let Some(typ) = typ else { return policy == TypPolicy::Lenient };
+    let lower = typ.to_ascii_lowercase();
+    let short = lower.strip_prefix("application/").unwrap_or(&lower);
+    match policy {
+        TypPolicy::AccessTokenOnly => short == "at+jwt",
+        TypPolicy::Lenient => short == "at+jwt" || short == "jwt",
+    }
+}
+
+/// Strict base64url (no padding, canonical trailing bits) of a JSON object whose
+/// top-level keys are unique.
+fn decode_object(part: &str) -> Result<Value, InvalidToken> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| InvalidToken::Malformed)?;
+    let UniqueObject(map) = serde_json::from_slice(&bytes).map_err(|_| InvalidToken::Malformed)?;
+    Ok(Value::Object(map))
+}
+
+/// A JSON object that refuses duplicate member names, which parsers disagree on
+/// (first wins vs last wins) and attackers exploit.
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some((k, v)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&k) {
+                        return Err(serde::de::Error::custom("duplicate member"));
+                    }
+                    map.insert(k, v);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative JSON number of seconds, possibly
+/// fractional, up to year 9999.
+pub(crate) fn numeric_date(v: &Value) -> Option<u64> {
+    const MAX: u64 = 253_402_300_799;
+    let n = v.as_number()?;
+    let secs = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => u,
+        (None, Some(f)) if f.is_finite() && f >= 0.0 && f <= MAX as f64 => f as u64,
+        _ => return None,
+    };
+    (secs <= MAX).then_some(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn tok(h: &str, p: &str) -> String {
+        format!("{}.{}.{}", b64(h), b64(p), b64("sig"))
+    }
+
+    fn err(t: &str) -> InvalidToken {
+        parse(t, TypPolicy::Lenient, DEFAULT_MAX_HEADER_LEN).err().unwrap()
+    }
+
+    #[test]
+    fn header_rules() {
+        assert!(parse(&tok(r#"{"alg":"RS256","kid":"k"}"#, "{}"), TypPolicy::Lenient, 4096).is_ok());
+        assert_eq!(err(&tok(r#"{"alg":"none"}"#, "{}")), InvalidToken::Algorithm);
+        assert_eq!(err(&tok(r#"{"alg":"RS256","crit":["exp"]}"#, "{}")), InvalidToken::CriticalHeader);
+        assert_eq!(err(&tok(r#"{"alg":"RS256","typ":"JOSE"}"#, "{}")), InvalidToken::Type);
+        assert_eq!(err(&tok(r#"{"alg":"RS256","alg":"HS256"}"#, "{}")), InvalidToken::Malformed);
+        assert_eq!(err(&tok(r#"{"alg":"RS256"}"#, r#"{"a":1,"a":2}"#)), InvalidToken::Malformed);
+        assert_eq!(err(&tok(r#"{"alg":"RS256"}"#, "[1]")), InvalidToken::Malformed);
+        assert_eq!(err("a.b.c.d.e"), InvalidToken::Encrypted);
+        assert_eq!(err("a.b"), InvalidToken::Malformed);
+        let padded = format!("{}=.{}.{}", b64(r#"{"alg":"RS256"}"#), b64("{}"), b64("s"));
+        assert_eq!(err(&padded), InvalidToken::Malformed);
+    }
+
+    #[test]
+    fn typ_values() {
+        for ok in [None, Some("JWT"), Some("jwt"), Some("at+jwt"), Some("application/at+jwt"), Some("Application/AT+JWT")] {
+            assert!(typ_accepted(ok, TypPolicy::Lenient), "{ok:?}");
+        }
+        assert!(!typ_accepted(None, TypPolicy::AccessTokenOnly));
+        assert!(!typ_accepted(Some("JWT"), TypPolicy::AccessTokenOnly));
+        assert!(typ_accepted(Some("at+jwt"), TypPolicy::AccessTokenOnly));
+    }
+
+    #[test]
+    fn numeric_dates() {
+        assert_eq!(numeric_date(&serde_json::json!(5)), Some(5));
+        assert_eq!(numeric_date(&serde_json::json!(5.9)), Some(5));
+        for bad in [serde_json::json!("5"), serde_json::json!(-1), serde_json::json!(1e300), serde_json::json!(null)] {
+            assert_eq!(numeric_date(&bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Turning a bearer token into a [`VerifiedToken`], or saying why not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+
+mod clock;
+mod jws;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+
+use crate::claims::{ClaimPath, VerifiedToken};
+use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
+use crate::keys::{BoxFuture, KeyError, KeySet, KeyStore, Refresh, Selection, VerificationKey};
+use crate::token::BearerToken;
+use jws::{Jws, TypPolicy};
+
+/// The result of [`Verifier::verify`]: ready at once when keys are cached (the common
+/// case, no allocation for a future), or a future when keys must be loaded first.
+pub enum Verification {
+    /// Decided without I/O.
+    Ready(Result<VerifiedToken, AuthError>),
+    /// Waiting on keys (cold cache, unknown `kid`) or on a remote verifier.
+    Pending(BoxFuture<Result<VerifiedToken, AuthError>>),
+}
+
+impl Verification {
+    /// Waits for the result.
+    pub async fn resolve(self) -> Result<VerifiedToken, AuthError> {
+        match self {
+            Self::Ready(r) => r,
+            Self::Pending(f) => f.await,
+        }
+    }
+}
+
+/// Something that checks bearer tokens: [`JwtVerifier`], or your own.
+pub trait Verifier: Send + Sync + 'static {
+    /// Checks `token`.
+    fn verify(&self, token: &BearerToken) -> Verification;
+}
+
+/// Validates JWT access tokens: signature against the issuer's keys, `exp`/`nbf`/`iat`,
+/// `iss`, `aud`, `typ`, `crit`. Cheap to clone.
+///
+/// ```
+/// use tower_bearer::{Issuer, JwtVerifier};
+/// use tower_bearer::keys::{StaticKeys, VerificationKey};
+///
+/// let key = VerificationKey::hmac_secret(b"a-local-secret-of-at-least-32-bytes!", None).unwrap();
+/// let verifier = JwtVerifier::builder()
+///     .issuer(Issuer::new("https://auth.example.com").keys(StaticKeys::from(key)))
+///     .audience("my-api")
+///     .build()
+///     .unwrap();
+/// # let _ = verifier;
+/// ```
+#[derive(Clone)]
+pub struct JwtVerifier {
+    config: Arc<Config>,
+}
+
+struct Config {
+    issuers: Vec<IssuerEntry>,
+    any_issuer: Option<IssuerEntry>,
+    audiences: Option<Vec<String>>,
+    roles: Vec<ClaimPath>,
+    leeway: u64,
+    max_age: Option<u64>,
+    clock: Arc<dyn Clock>,
+    typ: TypPolicy,
+    max_header_len: usize,
+}
+
+struct IssuerEntry {
+    issuer: String,
+    keys: Arc<dyn KeyStore>,
+    audiences: Option<Vec<String>>,
+    roles: Option<Vec<ClaimPath>>,
+}
+
+/// One trusted issuer: its exact `iss` value and where its keys come from, plus
+/// optional per-issuer audiences and role claim paths.
+///
+/// ```
+/// use tower_bearer::Issuer;
+/// # #[cfg(feature = "remote")] {
+/// let keycloak = Issuer::new("https://sso.example.com/realms/main")
+///     .discover()                       // keys via /.well-known/openid-configuration
+///     .roles_claim("realm_access.roles");
+/// # let _ = keycloak; }
+/// ```
+#[must_use]
+pub struct Issuer {
+    issuer: String,
+    keys: Option<KeySource>,
+    audiences: Option<Vec<String>>,
+    roles: Option<Vec<ClaimPath>>,
+}
+
+enum KeySource {
+    Store(Arc<dyn KeyStore>),
+    #[cfg(feature = "remote")]
+    JwksUrl(String),
+    #[cfg(feature = "remote")]
+    Discover,
+}
+
+impl Issuer {
+    /// An issuer whose tokens carry exactly this `iss`.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self { issuer: issuer.into(), keys: None, audiences: None, roles: None }
+    }
+
+    /// Uses this key store ([`StaticKeys`](crate::keys::StaticKeys),
+    /// [`RemoteJwks`](crate::keys::RemoteJwks) with custom settings, or your own).
+    pub fn keys(mut self, store: impl KeyStore) -> Self {
+        self.keys = Some(KeySource::Store(Arc::new(store)));
+        self
+    }
+
+    /// Fetches keys from this JWKS URL, with default cache settings.
+    #[cfg(feature = "remote")]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.keys = Some(KeySource::JwksUrl(url.into()));
+        self
+    }
+
+    /// Finds keys through the issuer's discovery document, with default cache settings.
+    #[cfg(feature = "remote")]
+    pub fn discover(mut self) -> Self {
+        self.keys = Some(KeySource::Discover);
+        self
+    }
+
+    /// Accepts this audience for this issuer's tokens (replacing the verifier-wide list).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.get_or_insert_with(Vec::new).push(aud.into());
+        self
+    }
+
+    /// Reads roles for this issuer's tokens from `path` (replacing the verifier-wide paths).
+    pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.roles.get_or_insert_with(Vec::new).push(path.into());
+        self
+    }
+
+    fn into_entry(self) -> Result<IssuerEntry, ConfigError> {
+        let keys: Arc<dyn KeyStore> = match self.keys {
+            None => return Err(ConfigError::new(format!("issuer {:?} has no key source", self.issuer))),
+            Some(KeySource::Store(s)) => s,
+            #[cfg(feature = "remote")]
+            Some(KeySource::JwksUrl(url)) => Arc::new(crate::keys::RemoteJwks::from_url(&url)?),
+            #[cfg(feature = "remote")]
+            Some(KeySource::Discover) => Arc::new(crate::keys::RemoteJwks::discover(&self.issuer)?),
+        };
+        Ok(IssuerEntry { issuer: self.issuer, keys, audiences: self.audiences, roles: self.roles })
+    }
+}
+
+/// Configures a [`JwtVerifier`]. An issuer and an audience are required unless
+/// explicitly waived with the `dangerous_*` methods.
+#[must_use]
+pub struct JwtVerifierBuilder {
+    issuers: Vec<Issuer>,
+    any_issuer: Option<Arc<dyn KeyStore>>,
+    audiences: Vec<String>,
+    any_audience: bool,
+    roles: Vec<ClaimPath>,
+    leeway: Duration,
+    max_age: Option<Duration>,
+    clock: Arc<dyn Clock>,
+    typ: TypPolicy,
+    max_header_len: usize,
+    max_issuers: usize,
+}
+
+impl JwtVerifier {
+    /// Starts configuring a verifier.
+    pub fn builder() -> JwtVerifierBuilder {
+        JwtVerifierBuilder {
+            issuers: Vec::new(),
+            any_issuer: None,
+            audiences: Vec::new(),
+            any_audience: false,
+            roles: Vec::new(),
+            leeway: Duration::from_secs(60),
+            max_age: None,
+            clock: Arc::new(SystemClock),
+            typ: TypPolicy::Lenient,
+            max_header_len: jws::DEFAULT_MAX_HEADER_LEN,
+            max_issuers: 64,
+        }
+    }
+
+    /// Loads every issuer's keys now; the first failure is returned.
+    pub async fn prefetch(&self) -> Result<(), KeyError> {
+        for entry in self.config.issuers.iter().chain(self.config.any_issuer.as_ref()) {
+            entry.keys.refresh(Refresh::Cold).await?;
+        }
+        Ok(())
+    }
+
+    /// The configured issuers and their key stores.
+    pub fn issuers(&self) -> impl Iterator<Item = (&str, &dyn KeyStore)> {
+        self.config.issuers.iter().map(|e| (e.issuer.as_str(), &*e.keys))
+    }
+}
+
+impl JwtVerifierBuilder {
+    /// Trusts `issuer` (call again for more issuers).
+    pub fn issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// Accepts tokens whose `aud` contains `aud` (call again for more; any-of).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// Reads roles from `path` (call again for more paths). Default: `roles`.
+    pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.roles.push(path.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Rejects tokens issued (`iat`) longer ago than `max_age`; `iat` becomes required.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Uses this clock instead of the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// RFC 9068 strict mode: `typ` must be `at+jwt`, so ID tokens and other JWTs from
+    /// the same issuer cannot be replayed as access tokens.
+    pub fn require_access_token_typ(mut self) -> Self {
+        self.typ = TypPolicy::AccessTokenOnly;
+        self
+    }
+
+    /// Cap on the encoded JOSE header (default 4 KiB).
+    pub fn max_header_len(mut self, bytes: usize) -> Self {
+        self.max_header_len = bytes;
+        self
+    }
+
+    /// Cap on configured issuers (default 64).
+    pub fn max_issuers(mut self, n: usize) -> Self {
+        self.max_issuers = n;
+        self
+    }
+
+    /// **Dangerous**: accepts tokens for any audience. Only for services that are
+    /// the sole audience of their issuer; otherwise a token minted for another API
+    /// is accepted here.
+    pub fn dangerous_accept_any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+
+    /// **Dangerous**: accepts any `iss`, verifying every token against `keys`.
+    pub fn dangerous_accept_any_issuer(mut self, keys: impl KeyStore) -> Self {
+        self.any_issuer = Some(Arc::new(keys));
+        self
+    }
+
+    /// Checks the configuration. No I/O happens here.
+    pub fn build(self) -> Result<JwtVerifier, ConfigError> {
+        if self.issuers.is_empty() && self.any_issuer.is_none() {
+            return Err(ConfigError::new(
+                "no issuer configured; add .issuer(..) or call .dangerous_accept_any_issuer(keys)",
+            ));
+        }
+        if self.issuers.len() > self.max_issuers {
+            return Err(ConfigError::new(format!("more than {} issuers configured", self.max_issuers)));
+        }
+        let every_issuer_has_audience = self.issuers.iter().all(|i| i.audiences.is_some());
+        if self.audiences.is_empty() && !self.any_audience && !(every_issuer_has_audience && self.any_issuer.is_none()) {
+            return Err(ConfigError::new(
+                "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",
+            ));
+        }
+        let mut issuers = Vec::with_capacity(self.issuers.len());
+        for issuer in self.issuers {
+            if issuer.issuer.is_empty() {
+                return Err(ConfigError::new("an issuer must not be empty"));
+            }
+            if issuers.iter().any(|e: &IssuerEntry| e.issuer == issuer.issuer) {
+                return Err(ConfigError::new(format!("issuer {:?} configured twice", issuer.issuer)));
+            }
+            issuers.push(issuer.into_entry()?);
+        }
+        let any_issuer =
+            self.any_issuer.map(|keys| IssuerEntry { issuer: String::new(), keys, audiences: None, roles: None });
+        let roles = if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles };
+        Ok(JwtVerifier {
+            config: Arc::new(Config {
+                issuers,
+                any_issuer,
+                audiences: (!self.any_audience || !self.audiences.is_empty()).then_some(self.audiences),
+                roles,
+                leeway: self.leeway.as_secs(),
+                max_age: self.max_age.map(|d| d.as_secs()),
+                clock: self.clock,
+                typ: self.typ,
+                max_header_len: self.max_header_len,
+            }),
+        })
+    }
+}
+
+/// What a key set lookup decided.
+enum Step {
+    Done(VerifiedToken),
+    /// The `kid` is not in the set: ask the store to refetch.
+    UnknownKid,
+}
+
+impl Verifier for JwtVerifier {
+    fn verify(&self, token: &BearerToken) -> Verification {
+        let cfg = &self.config;
+        let (jws, entry) = match self.precheck(token.as_str()) {
+            Ok(v) => v,
+            Err(e) => return Verification::Ready(Err(e.into())),
+        };
+        let store = &cfg.issuer_entry(entry).keys;
+        match store.current() {
+            Some(keys) => match self.finish(token.as_str(), &jws, entry, &keys) {
+                Ok(Step::Done(t)) => Verification::Ready(Ok(t)),
+                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry, false),
+                Err(e) => Verification::Ready(Err(e.into())),
+            },
+            None => self.pending(token.clone(), jws, entry, true),
+        }
+    }
+}
+
+/// Which issuer entry: an index into `issuers`, or the any-issuer fallback.
+#[derive(Clone, Copy)]
+enum EntryRef {
+    Index(usize),
+    Any,
+}
+
+impl Config {
+    fn issuer_entry(&self, r: EntryRef) -> &IssuerEntry {
+        match (r, &self.any_issuer) {
+            (EntryRef::Index(i), _) => &self.issuers[i],
+            (EntryRef::Any, Some(e)) => e,
+            // EntryRef::Any is only created when any_issuer is Some.
+            (EntryRef::Any, None) => &self.issuers[0],
+        }
+    }
+}
+
+impl JwtVerifier {
+    /// Everything that needs no key: parsing, header rules, time, `iss`, `aud`.
+    /// Failing here never causes a key fetch.
+    fn precheck(&self, token: &str) -> Result<(Jws, EntryRef), InvalidToken> {
+        let cfg = &self.config;
+        let jws = jws::parse(token, cfg.typ, cfg.max_header_len)?;
+        let claims = jws.claims.as_object().ok_or(InvalidToken::Malformed)?;
+        let entry = match claims.get("iss") {
+            Some(Value::String(iss)) => match cfg.issuers.iter().position(|e| e.issuer == *iss) {
+                Some(i) => EntryRef::Index(i),
+                None if cfg.any_issuer.is_some() => EntryRef::Any,
+                None => return Err(InvalidToken::Issuer),
+            },
+            _ if cfg.any_issuer.is_some() => EntryRef::Any,
+            _ => return Err(InvalidToken::Issuer),
+        };
+        self.check_time(claims)?;
+        let audiences = cfg.issuer_entry(entry).audiences.as_ref().or(cfg.audiences.as_ref());
+        if let Some(allowed) = audiences {
+            let ok = match claims.get("aud") {
+                Some(Value::String(a)) => allowed.iter().any(|x| x == a),
+                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a)),
+                _ => false,
+            };
+            if !ok {
+                return Err(InvalidToken::Audience);
+            }
+        }
+        // HS* only ever with a local secret: remote key sets never hold one, so this
+        // is decided by the key binding in `finish`; refuse early when no key could fit.
+        if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+            && !cfg.issuer_entry(entry).keys.current().is_some_and(|k| k.algorithms().contains(jws.alg))
+        {
+            return Err(InvalidToken::Algorithm);
+        }
+        Ok((jws, entry))
+    }
+
+    fn check_time(&self, claims: &serde_json::Map<String, Value>) -> Result<(), InvalidToken> {
+        let cfg = &self.config;
+        let now = cfg.clock.now();
+        let leeway = cfg.leeway;
+        let date = |name: &str| -> Result<Option<u64>, InvalidToken> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => jws::numeric_date(v).map(Some).ok_or(InvalidToken::TimeClaim),
+            }
+        };
+        let exp = date("exp")?.ok_or(InvalidToken::TimeClaim)?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(InvalidToken::Expired);
+        }
+        if let Some(nbf) = date("nbf")?
+            && now.saturating_add(leeway) < nbf
+        {
+            return Err(InvalidToken::NotYetValid);
+        }
+        let iat = date("iat")?;
+        if let Some(iat) = iat
+            && now.saturating_add(leeway) < iat
+        {
+            return Err(InvalidToken::IssuedAt);
+        }
+        if let Some(max_age) = cfg.max_age {
+            let iat = iat.ok_or(InvalidToken::TimeClaim)?;
+            if now > iat.saturating_add(max_age).saturating_add(leeway) {
+                return Err(InvalidToken::IssuedAt);
+            }
+        }
+        Ok(())
+    }
+
+    /// Key selection, signature, and the hand-off to [`VerifiedToken`].
+    fn finish(&self, token: &str, jws: &Jws, entry: EntryRef, keys: &KeySet) -> Result<Step, InvalidToken> {
+        let key = match keys.select(jws.kid.as_deref(), jws.alg) {
+            Selection::Found(k) => k,
+            Selection::KidNotFound => return Ok(Step::UnknownKid),
+            Selection::AlgorithmMismatch => return Err(InvalidToken::Algorithm),
+            Selection::NoMatch if !keys.algorithms().contains(jws.alg) => return Err(InvalidToken::Algorithm),
+            Selection::NoMatch => return Err(InvalidToken::UnknownKey),
+        };
+        check_signature(key, jws.alg, &token.as_bytes()[..jws.signing_input_len], &jws.signature)?;
+        let cfg = &self.config;
+        let roles = cfg.issuer_entry(entry).roles.as_deref().unwrap_or(&cfg.roles);
+        let exp = jws.claims.get("exp").and_then(jws::numeric_date).unwrap_or(0);
+        VerifiedToken::new(jws.header.clone(), jws.claims.clone(), exp, roles).map(Step::Done)
+    }
+
+    /// The slow path: wait for keys, then finish.
+    fn pending(&self, token: BearerToken, jws: Jws, entry: EntryRef, cold: bool) -> Verification {
+        let this = self.clone();
+        Verification::Pending(Box::pin(async move {
+            let store = this.config.issuer_entry(entry).keys.clone();
+            let mut why_cold = cold;
+            loop {
+                let why = if why_cold { Refresh::Cold } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
+                let keys = store.refresh(why).await.map_err(key_error)?;
+                match this.finish(token.as_str(), &jws, entry, &keys)? {
+                    Step::Done(t) => return Ok(t),
+                    // A cold load that lacks the kid gets one rate-limited refetch.
+                    Step::UnknownKid if why_cold => why_cold = false,
+                    Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),
+                }
+            }
+        }))
+    }
+}
+
+fn key_error(e: KeyError) -> AuthError {
+    match e {
+        KeyError::UnknownKid => AuthError::InvalidToken(InvalidToken::UnknownKey),
+        KeyError::Unavailable { retry_after, reason } => AuthError::Unavailable(Unavailable { retry_after, reason }),
+    }
+}
+
+/// The crypto backend chosen by crate features, passed explicitly so that the
+/// process-wide jsonwebtoken default (which panics when ambiguous) is never used.
+pub(crate) fn crypto_provider() -> &'static jsonwebtoken::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+    }
+    #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+    {
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+    }
+}
+
+// `&Vec` because jsonwebtoken's verifier trait is `Verifier<Vec<u8>>`.
+#[allow(clippy::ptr_arg)]
+fn check_signature(key: &VerificationKey, alg: Algorithm, message: &[u8], signature: &Vec<u8>) -> Result<(), InvalidToken> {
+    let verifier =
+        (crypto_provider().verifier_factory)(&alg, key.decoding_key()).map_err(|_| InvalidToken::Algorithm)?;
+    verifier.verify(message, signature).map_err(|_| InvalidToken::Signature)
+}
