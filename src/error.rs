@@ -127,7 +127,7 @@ pub struct Insufficient {
     /// Scopes that would satisfy the requirement (rendered as `scope="…"`); empty
     /// when what is missing is a role or a claim.
     pub scopes: Vec<String>,
-    /// Which requirement failed, e.g. `missing role "items.admin"`.
+    /// Which requirement failed, e.g. `missing role 'items.admin'`.
     pub description: String,
 }
 

@@ -30,3 +30,6 @@ pub use verify::{Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, Sys
 
 /// The `jsonwebtoken` algorithm type, re-exported for key configuration.
 pub use jsonwebtoken::Algorithm;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -101,16 +101,16 @@ impl Requirement {
     pub fn check(&self, token: &VerifiedToken) -> Result<(), Insufficient> {
         match &*self.0 {
             Node::Scope(s) if token.scopes().contains(s) => Ok(()),
-            Node::Scope(s) => Err(Insufficient { scopes: vec![s.clone()], description: format!("missing scope \"{s}\"") }),
+            Node::Scope(s) => Err(Insufficient { scopes: vec![s.clone()], description: format!("missing scope '{s}'") }),
             Node::Role(r) if token.roles().contains(r) => Ok(()),
-            Node::Role(r) => Err(Insufficient { scopes: Vec::new(), description: format!("missing role \"{r}\"") }),
+            Node::Role(r) => Err(Insufficient { scopes: Vec::new(), description: format!("missing role '{r}'") }),
             Node::Claim(p) if p.lookup(token.claims()).is_some_and(|v| !v.is_null()) => Ok(()),
             Node::Claim(p) => {
-                Err(Insufficient { scopes: Vec::new(), description: format!("missing claim \"{}\"", p.as_str()) })
+                Err(Insufficient { scopes: Vec::new(), description: format!("missing claim '{}'", p.as_str()) })
             }
             Node::Predicate(_, f) if f(token) => Ok(()),
             Node::Predicate(name, _) => {
-                Err(Insufficient { scopes: Vec::new(), description: format!("requirement \"{name}\" not met") })
+                Err(Insufficient { scopes: Vec::new(), description: format!("requirement '{name}' not met") })
             }
             Node::All(reqs) => {
                 let failures: Vec<Insufficient> = reqs.iter().filter_map(|r| r.check(token).err()).collect();
@@ -177,7 +177,7 @@ mod tests {
         assert!(any([scope("nope"), role("admin")]).check(&t).is_ok());
         let e = all([scope("read"), scope("delete"), scope("x"), role("root")]).check(&t).unwrap_err();
         assert_eq!(e.scopes, ["delete", "x"]);
-        assert_eq!(e.description, r#"missing scope "delete"; missing scope "x"; missing role "root""#);
+        assert_eq!(e.description, "missing scope 'delete'; missing scope 'x'; missing role 'root'");
         let e = any([scope("a"), scope("b")]).check(&t).unwrap_err();
         assert_eq!(e.scopes, ["a", "b"]);
         assert!(e.description.starts_with("one of: "));

@@ -1,0 +1,228 @@
+//! A protected API, ready to run: `cargo run --example protected_api`.
+//!
+//! Configuration (environment):
+//! - `BIND`: listen address (default `127.0.0.1:3000`).
+//! - `ISSUER`: one or more issuer URLs, space-separated; keys found through discovery.
+//!   Without it, an embedded dev issuer runs at `http://BIND/dev`.
+//! - `JWKS_URL`: the JWKS URL (skips discovery; only with a single issuer).
+//! - `AUDIENCE`: accepted audiences, space-separated (required with `ISSUER`).
+//! - `ROLES_CLAIM`: claim path holding roles (default `roles`).
+//!
+//! Routes: `GET /healthz` (public, key health as JSON), `GET /me` (any valid token),
+//! `GET /items` (scope `read:items`), `POST /items` (scope `write:items`),
+//! `GET /admin` (role `items.admin`).
+
+use std::error::Error;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_bearer::keys::{KeyHealth, RemoteJwks};
+use tower_bearer::policy::{role, scope};
+use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
+use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier, VerifiedToken};
+
+/// The audience of tokens from the embedded dev issuer.
+const DEV_AUDIENCE: &str = "protected-api";
+
+#[derive(Clone)]
+struct AppState {
+    key_stores: Arc<Vec<(String, RemoteJwks)>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::stderr).init();
+
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    let addr = listener.local_addr()?;
+    let env_list = |name: &str| -> Vec<String> {
+        std::env::var(name).unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+    };
+
+    let mut issuers = env_list("ISSUER");
+    let mut audiences = env_list("AUDIENCE");
+    let jwks_url = std::env::var("JWKS_URL").ok().filter(|s| !s.is_empty());
+    let roles_claim = std::env::var("ROLES_CLAIM").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "roles".into());
+
+    let mut app = Router::new();
+    let dev = issuers.is_empty();
+    if dev {
+        let dev_issuer = format!("http://{addr}/dev");
+        app = app.nest("/dev", dev_issuer_routes(dev_issuer.clone())?);
+        issuers.push(dev_issuer);
+        audiences = vec![DEV_AUDIENCE.to_owned()];
+    }
+    if audiences.is_empty() {
+        return Err("AUDIENCE is required when ISSUER is set".into());
+    }
+    if jwks_url.is_some() && issuers.len() > 1 {
+        return Err("JWKS_URL can only be used with a single ISSUER".into());
+    }
+
+    let mut builder = JwtVerifier::builder().roles_claim(roles_claim.as_str());
+    for aud in &audiences {
+        builder = builder.audience(aud);
+    }
+    let mut key_stores = Vec::new();
+    for iss in &issuers {
+        let store = match &jwks_url {
+            Some(url) => RemoteJwks::from_url(url)?,
+            None => RemoteJwks::discover(iss)?,
+        };
+        key_stores.push((iss.clone(), store.clone()));
+        builder = builder.issuer(Issuer::new(iss).keys(store));
+    }
+    let auth = BearerLayer::new(builder.build()?).realm("protected-api");
+
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route(
+            "/items",
+            get(list_items)
+                .route_layer(auth.requiring(scope("read:items")))
+                .merge(post(create_item).route_layer(auth.requiring(scope("write:items")))),
+        )
+        .route("/admin", get(admin).route_layer(auth.requiring(role("items.admin"))))
+        .layer(auth);
+    let app = app
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .with_state(AppState { key_stores: Arc::new(key_stores) });
+
+    println!("listening on http://{addr}");
+    if dev {
+        println!("embedded dev issuer: http://{addr}/dev (audience {DEV_AUDIENCE})");
+        println!("try:");
+        println!(
+            "  TOKEN=$(curl -s -d 'scope=read:items write:items' -d 'roles=items.admin' http://{addr}/dev/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
+        );
+        println!("  curl -i http://{addr}/me -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -i http://{addr}/items -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -i http://{addr}/items");
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    let issuers: Vec<Value> = state
+        .key_stores
+        .iter()
+        .map(|(iss, store)| {
+            let health: KeyHealth = store.health();
+            json!({ "issuer": iss, "keys": health })
+        })
+        .collect();
+    Json(json!({ "status": "ok", "issuers": issuers }))
+}
+
+async fn me(token: VerifiedToken) -> Json<Value> {
+    Json(json!({
+        "sub": token.subject(),
+        "scopes": token.scopes(),
+        "roles": token.roles(),
+    }))
+}
+
+async fn list_items() -> Json<Value> {
+    Json(json!({ "items": ["apple", "pear"] }))
+}
+
+async fn create_item(token: VerifiedToken) -> (StatusCode, Json<Value>) {
+    (StatusCode::CREATED, Json(json!({ "created_by": token.subject() })))
+}
+
+async fn admin(token: VerifiedToken) -> Json<Value> {
+    Json(json!({ "admin": token.subject() }))
+}
+
+/// The embedded dev issuer: discovery, JWKS and a token endpoint, for trying the
+/// API without an identity provider. Never use it in production.
+fn dev_issuer_routes(issuer: String) -> Result<Router<AppState>, Box<dyn Error>> {
+    let kid = "dev-key-1";
+    let private = generate_jwk(Algorithm::RS256, kid)?;
+    let public = public_jwk(&private);
+    let dev = Arc::new(DevIssuer { issuer, kid, private });
+    let discovery = {
+        let dev = dev.clone();
+        move || async move {
+            Json(json!({
+                "issuer": dev.issuer,
+                "jwks_uri": format!("{}/jwks", dev.issuer),
+                "token_endpoint": format!("{}/token", dev.issuer),
+                "response_types_supported": ["token"],
+                "grant_types_supported": ["client_credentials"],
+            }))
+        }
+    };
+    let jwks = move || {
+        let public = public.clone();
+        async move { Json(json!({ "keys": [public] })) }
+    };
+    let token = move |Form(form): Form<TokenForm>| {
+        let dev = dev.clone();
+        async move { dev.mint(form) }
+    };
+    Ok(Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/token", post(token)))
+}
+
+struct DevIssuer {
+    issuer: String,
+    kid: &'static str,
+    private: josekit::jwk::Jwk,
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    scope: Option<String>,
+    roles: Option<String>,
+    sub: Option<String>,
+    expires_in: Option<String>,
+}
+
+impl DevIssuer {
+    fn mint(&self, form: TokenForm) -> (StatusCode, Json<Value>) {
+        let bad = |desc: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": desc})));
+        let expires_in = match form.expires_in.as_deref().map(str::parse::<u64>) {
+            None => 3600,
+            Some(Ok(s)) if (1..=86_400).contains(&s) => s,
+            Some(_) => return bad("expires_in must be a number of seconds between 1 and 86400"),
+        };
+        let now = unix_now();
+        let roles: Vec<&str> = form.roles.as_deref().unwrap_or("").split_whitespace().collect();
+        let scope = form.scope.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+        let claims = json!({
+            "iss": self.issuer,
+            "aud": DEV_AUDIENCE,
+            "sub": form.sub.as_deref().unwrap_or("dev-user"),
+            "client_id": "dev-client",
+            "scope": scope,
+            "roles": roles,
+            "iat": now,
+            "exp": now + expires_in,
+            "jti": format!("dev-{now}-{}", std::process::id()),
+        });
+        let header = json!({ "alg": "RS256", "typ": "at+jwt", "kid": self.kid });
+        let mut failed = false;
+        let token = compact_jws(&header.to_string(), &claims.to_string(), |input| {
+            sign_with_jwk(&self.private, Algorithm::RS256, input).unwrap_or_else(|_| {
+                failed = true;
+                Vec::new()
+            })
+        });
+        if failed {
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error"})));
+        }
+        (StatusCode::OK, Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": expires_in })))
+    }
+}

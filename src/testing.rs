@@ -1,0 +1,470 @@
+//! A real identity provider for your tests (feature `testing`).
+//!
+//! [`TestIssuer`] starts a JWKS + discovery server on 127.0.0.1 with fresh keys,
+//! mints tokens in one line, rotates and unpublishes keys, and simulates outages,
+//! so protected routes are tested exactly as they run in production: over HTTP,
+//! with real signatures. Put `tower-bearer = { features = ["testing"] }` in your
+//! `[dev-dependencies]`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use axum::{Router, routing::get};
+//! use tower_bearer::{BearerLayer, policy::scope, testing::TestIssuer};
+//!
+//! let idp = TestIssuer::start().await;
+//! let app: Router = Router::new()
+//!     .route("/items", get(|| async { "items" }))
+//!     .layer(BearerLayer::new(idp.verifier()).require(scope("read")));
+//!
+//! let token = idp.token().scope("read").sign();
+//! let res = tower::ServiceExt::oneshot(app, http::Request::get("/items")
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(axum::body::Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jws::JwsSigner;
+use serde_json::{Map, Value, json};
+
+use crate::keys::RemoteJwks;
+use crate::verify::{Issuer, JwtVerifier, JwtVerifierBuilder};
+use crate::{Algorithm, ConfigError};
+
+/// The audience of tokens minted by [`TestIssuer::token`] unless changed.
+pub const TEST_AUDIENCE: &str = "test-api";
+
+/// What the JWKS endpoint does, to simulate an identity provider's bad days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outage {
+    /// Serve the keys normally.
+    None,
+    /// Answer with this status and no keys.
+    Status(u16),
+    /// Accept the connection and never answer.
+    Hang,
+    /// Answer `200` with this body.
+    Garbage(String),
+    /// Answer `302` to this location.
+    Redirect(String),
+}
+
+/// A signing key held by the test issuer.
+struct TestKey {
+    kid: String,
+    alg: Algorithm,
+    private: Jwk,
+    published: bool,
+}
+
+struct Inner {
+    issuer: String,
+    keys: Mutex<Vec<TestKey>>,
+    outage: Mutex<Outage>,
+    cache_control: Mutex<Option<String>>,
+    extra_keys: Mutex<Vec<Value>>,
+    jwks_fetches: AtomicUsize,
+    discovery_fetches: AtomicUsize,
+}
+
+/// A local identity provider: JWKS at `/jwks`, discovery at
+/// `/.well-known/openid-configuration`, issuer `http://127.0.0.1:PORT`.
+/// The server stops when the `TestIssuer` is dropped.
+pub struct TestIssuer {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Generates a private JWK for `alg` (RSA keys are 2048 bits).
+pub fn generate_jwk(alg: Algorithm, kid: &str) -> Result<Jwk, ConfigError> {
+    use Algorithm::*;
+    let mut jwk = match alg {
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => Jwk::generate_rsa_key(2048),
+        ES256 => Jwk::generate_ec_key(EcCurve::P256),
+        ES384 => Jwk::generate_ec_key(EcCurve::P384),
+        EdDSA => Jwk::generate_ed_key(EdCurve::Ed25519),
+        HS256 | HS384 | HS512 => Jwk::generate_oct_key(64),
+        other => return Err(ConfigError::new(format!("unsupported algorithm {other:?}"))),
+    }
+    .map_err(|e| ConfigError::new(format!("key generation: {e}")))?;
+    jwk.set_key_id(kid);
+    jwk.set_algorithm(format!("{alg:?}"));
+    jwk.set_key_use("sig");
+    Ok(jwk)
+}
+
+/// Signs `signing_input` with a private JWK, as JWS algorithm `alg`.
+pub fn sign_with_jwk(jwk: &Jwk, alg: Algorithm, signing_input: &[u8]) -> Result<Vec<u8>, ConfigError> {
+    use Algorithm::*;
+    let err = |e: josekit::JoseError| ConfigError::new(format!("signing: {e}"));
+    let signer: Box<dyn JwsSigner> = match alg {
+        RS256 => Box::new(josekit::jws::RS256.signer_from_jwk(jwk).map_err(err)?),
+        RS384 => Box::new(josekit::jws::RS384.signer_from_jwk(jwk).map_err(err)?),
+        RS512 => Box::new(josekit::jws::RS512.signer_from_jwk(jwk).map_err(err)?),
+        PS256 => Box::new(josekit::jws::PS256.signer_from_jwk(jwk).map_err(err)?),
+        PS384 => Box::new(josekit::jws::PS384.signer_from_jwk(jwk).map_err(err)?),
+        PS512 => Box::new(josekit::jws::PS512.signer_from_jwk(jwk).map_err(err)?),
+        ES256 => Box::new(josekit::jws::ES256.signer_from_jwk(jwk).map_err(err)?),
+        ES384 => Box::new(josekit::jws::ES384.signer_from_jwk(jwk).map_err(err)?),
+        EdDSA => Box::new(josekit::jws::EdDSA.signer_from_jwk(jwk).map_err(err)?),
+        HS256 => Box::new(josekit::jws::HS256.signer_from_jwk(jwk).map_err(err)?),
+        HS384 => Box::new(josekit::jws::HS384.signer_from_jwk(jwk).map_err(err)?),
+        HS512 => Box::new(josekit::jws::HS512.signer_from_jwk(jwk).map_err(err)?),
+        other => return Err(ConfigError::new(format!("unsupported algorithm {other:?}"))),
+    };
+    signer.sign(signing_input).map_err(err)
+}
+
+/// Compact-serializes a JWS from raw header and payload JSON text.
+pub fn compact_jws(header_json: &str, payload_json: &str, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header_json), URL_SAFE_NO_PAD.encode(payload_json));
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// The public half of a private JWK, keeping `kid`, `alg` and `use`.
+pub fn public_jwk(private: &Jwk) -> Value {
+    // An error here means a key we generated ourselves is broken: publish `null`
+    // (skipped by verifiers) rather than panic.
+    let Ok(public) = private.to_public_key() else { return Value::Null };
+    let mut map: Map<String, Value> = public.into();
+    for name in ["kid", "alg", "use"] {
+        if let Some(v) = private.as_ref().get(name) {
+            map.insert(name.to_owned(), v.clone());
+        }
+    }
+    Value::Object(map)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl TestIssuer {
+    /// Starts an issuer signing with a fresh RS256 key.
+    ///
+    /// # Panics
+    /// When no port on 127.0.0.1 can be bound (this is test support code).
+    pub async fn start() -> Self {
+        Self::start_with(Algorithm::RS256).await
+    }
+
+    /// Starts an issuer signing with a fresh key for `alg`.
+    ///
+    /// # Panics
+    /// When no port on 127.0.0.1 can be bound or key generation fails.
+    pub async fn start_with(alg: Algorithm) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address of a bound listener");
+        let inner = Arc::new(Inner {
+            issuer: format!("http://{addr}"),
+            keys: Mutex::new(Vec::new()),
+            outage: Mutex::new(Outage::None),
+            cache_control: Mutex::new(None),
+            extra_keys: Mutex::new(Vec::new()),
+            jwks_fetches: AtomicUsize::new(0),
+            discovery_fetches: AtomicUsize::new(0),
+        });
+        let router = Router::new()
+            .route("/jwks", get(jwks))
+            .route("/.well-known/openid-configuration", get(discovery))
+            .with_state(inner.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let issuer = Self { inner, addr, server };
+        issuer.add_key(alg);
+        issuer
+    }
+
+    /// The issuer URL (`iss` of minted tokens).
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.inner.issuer)
+    }
+
+    /// A verifier builder trusting this issuer (keys through discovery) with
+    /// audience [`TEST_AUDIENCE`]; add settings and call `build`.
+    pub fn verifier_builder(&self) -> JwtVerifierBuilder {
+        JwtVerifier::builder().issuer(Issuer::new(self.issuer()).discover()).audience(TEST_AUDIENCE)
+    }
+
+    /// A verifier trusting this issuer, with default settings.
+    ///
+    /// # Panics
+    /// Never for the issuer's own loopback URL.
+    pub fn verifier(&self) -> JwtVerifier {
+        self.verifier_builder().build().expect("a loopback issuer is a valid configuration")
+    }
+
+    /// A remote key store for this issuer's JWKS URL, to configure further.
+    pub fn remote_jwks(&self) -> crate::keys::RemoteJwksBuilder {
+        RemoteJwks::builder().jwks_url(&self.jwks_url())
+    }
+
+    /// Adds and publishes a fresh key for `alg`; it becomes the signing key.
+    /// Returns its `kid`.
+    ///
+    /// # Panics
+    /// When key generation fails.
+    pub fn add_key(&self, alg: Algorithm) -> String {
+        let mut keys = lock(&self.inner.keys);
+        let kid = format!("key-{}-{:?}", keys.len() + 1, alg).to_lowercase();
+        let private = generate_jwk(alg, &kid).expect("key generation");
+        keys.push(TestKey { kid: kid.clone(), alg, private, published: true });
+        kid
+    }
+
+    /// Rotates: a fresh key of the current algorithm becomes the signing key; the
+    /// old one stays published until [`unpublish`](Self::unpublish). Returns the new `kid`.
+    pub fn rotate(&self) -> String {
+        let alg = lock(&self.inner.keys).last().map_or(Algorithm::RS256, |k| k.alg);
+        self.add_key(alg)
+    }
+
+    /// Stops publishing the key `kid` (tokens signed with it can still be minted).
+    pub fn unpublish(&self, kid: &str) {
+        for k in lock(&self.inner.keys).iter_mut().filter(|k| k.kid == kid) {
+            k.published = false;
+        }
+    }
+
+    /// Publishes an extra JWK as given (e.g. a malformed one).
+    pub fn publish_raw_jwk(&self, jwk: Value) {
+        lock(&self.inner.extra_keys).push(jwk);
+    }
+
+    /// The `kid` of the current signing key.
+    pub fn current_kid(&self) -> String {
+        lock(&self.inner.keys).last().map(|k| k.kid.clone()).unwrap_or_default()
+    }
+
+    /// The public JWK of `kid`.
+    pub fn public_jwk(&self, kid: &str) -> Option<Value> {
+        lock(&self.inner.keys).iter().find(|k| k.kid == kid).map(|k| public_jwk(&k.private))
+    }
+
+    /// Makes the JWKS endpoint misbehave (or behave again with [`Outage::None`]).
+    pub fn set_outage(&self, outage: Outage) {
+        *lock(&self.inner.outage) = outage;
+    }
+
+    /// Sends `Cache-Control: value` with the JWKS.
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *lock(&self.inner.cache_control) = value.map(str::to_owned);
+    }
+
+    /// How many times the JWKS was requested.
+    pub fn jwks_fetches(&self) -> usize {
+        self.inner.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many times the discovery document was requested.
+    pub fn discovery_fetches(&self) -> usize {
+        self.inner.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Starts a token: `iss` this issuer, `aud` [`TEST_AUDIENCE`], `sub` `test-user`,
+    /// `typ` `at+jwt`, valid for 5 minutes from now, signed with the current key.
+    pub fn token(&self) -> TokenBuilder<'_> {
+        let now = unix_now();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer()));
+        claims.insert("aud".into(), json!(TEST_AUDIENCE));
+        claims.insert("sub".into(), json!("test-user"));
+        claims.insert("client_id".into(), json!("test-client"));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 300));
+        claims.insert("jti".into(), json!(format!("jti-{now}-{}", self.inner.jwks_fetches.load(Ordering::Relaxed))));
+        TokenBuilder { issuer: self, header: Map::new(), claims, kid: None, scopes: Vec::new(), roles: Vec::new() }
+    }
+
+    /// Signs raw header and payload JSON text with the key `kid` (or the current
+    /// key), for crafting hostile tokens. The header text is used as given.
+    pub fn sign_raw(&self, kid: Option<&str>, header_json: &str, payload_json: &str) -> String {
+        let keys = lock(&self.inner.keys);
+        let key = match kid {
+            Some(kid) => keys.iter().find(|k| k.kid == kid),
+            None => keys.last(),
+        };
+        let Some(key) = key else { return String::new() };
+        compact_jws(header_json, payload_json, |input| sign_with_jwk(&key.private, key.alg, input).unwrap_or_default())
+    }
+}
+
+/// Builds and signs a token; see [`TestIssuer::token`].
+#[must_use]
+pub struct TokenBuilder<'a> {
+    issuer: &'a TestIssuer,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    kid: Option<String>,
+    scopes: Vec<String>,
+    roles: Vec<String>,
+}
+
+impl TokenBuilder<'_> {
+    /// Adds a scope (space-joined into `scope`).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scopes.push(scope.to_owned());
+        self
+    }
+
+    /// Adds a role (into the `roles` array).
+    pub fn role(mut self, role: &str) -> Self {
+        self.roles.push(role.to_owned());
+        self
+    }
+
+    /// Sets `sub`.
+    pub fn subject(self, sub: &str) -> Self {
+        self.claim("sub", json!(sub))
+    }
+
+    /// Sets `aud`.
+    pub fn audience(self, aud: &str) -> Self {
+        self.claim("aud", json!(aud))
+    }
+
+    /// Sets `iss`.
+    pub fn issuer(self, iss: &str) -> Self {
+        self.claim("iss", json!(iss))
+    }
+
+    /// Sets `exp` to `iat` + `ttl`.
+    pub fn expires_in(self, ttl: Duration) -> Self {
+        let iat = self.claims.get("iat").and_then(Value::as_u64).unwrap_or_else(unix_now);
+        self.claim("exp", json!(iat + ttl.as_secs()))
+    }
+
+    /// Sets `iat` (and moves `exp` to keep the same lifetime).
+    pub fn issued_at(mut self, iat: u64) -> Self {
+        let old_iat = self.claims.get("iat").and_then(Value::as_u64).unwrap_or(iat);
+        let ttl = self.claims.get("exp").and_then(Value::as_u64).map_or(300, |e| e.saturating_sub(old_iat));
+        self.claims.insert("iat".into(), json!(iat));
+        self.claims.insert("exp".into(), json!(iat + ttl));
+        self
+    }
+
+    /// Sets any claim (`Value::Null` removes it).
+    pub fn claim(mut self, name: &str, value: Value) -> Self {
+        if value.is_null() {
+            self.claims.remove(name);
+        } else {
+            self.claims.insert(name.to_owned(), value);
+        }
+        self
+    }
+
+    /// Sets a JOSE header parameter (`Value::Null` removes it).
+    pub fn header(mut self, name: &str, value: Value) -> Self {
+        self.header.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Signs with the key `kid` instead of the current one.
+    pub fn kid(mut self, kid: &str) -> Self {
+        self.kid = Some(kid.to_owned());
+        self
+    }
+
+    /// Signs and serializes the token.
+    pub fn sign(mut self) -> String {
+        if !self.scopes.is_empty() {
+            self.claims.insert("scope".into(), json!(self.scopes.join(" ")));
+        }
+        if !self.roles.is_empty() {
+            self.claims.insert("roles".into(), json!(self.roles));
+        }
+        let kid = self.kid.clone().unwrap_or_else(|| self.issuer.current_kid());
+        let alg = lock(&self.issuer.inner.keys).iter().find(|k| k.kid == kid).map_or(Algorithm::RS256, |k| k.alg);
+        let mut header = Map::new();
+        header.insert("alg".into(), json!(format!("{alg:?}")));
+        header.insert("typ".into(), json!("at+jwt"));
+        header.insert("kid".into(), json!(kid));
+        for (k, v) in self.header {
+            if v.is_null() {
+                header.remove(&k);
+            } else {
+                header.insert(k, v);
+            }
+        }
+        self.issuer.sign_raw(Some(&kid), &Value::Object(header).to_string(), &Value::Object(self.claims).to_string())
+    }
+}
+
+async fn discovery(State(inner): State<Arc<Inner>>) -> Response {
+    inner.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    axum::Json(json!({
+        "issuer": inner.issuer,
+        "jwks_uri": format!("{}/jwks", inner.issuer),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
+    inner.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let outage = lock(&inner.outage).clone();
+    match outage {
+        Outage::None => {}
+        Outage::Status(code) => {
+            return StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response();
+        }
+        Outage::Hang => {
+            std::future::pending::<()>().await;
+        }
+        Outage::Garbage(body) => return (StatusCode::OK, body).into_response(),
+        Outage::Redirect(to) => return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+    }
+    let mut keys: Vec<Value> =
+        lock(&inner.keys).iter().filter(|k| k.published).map(|k| public_jwk(&k.private)).collect();
+    keys.extend(lock(&inner.extra_keys).iter().cloned());
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/jwk-set+json"));
+    if let Some(cc) = lock(&inner.cache_control).as_deref()
+        && let Ok(v) = header::HeaderValue::from_str(cc)
+    {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    (headers, json!({ "keys": keys }).to_string()).into_response()
+}
