@@ -90,10 +90,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         )
         .route("/admin", get(admin).route_layer(auth.requiring(role("items.admin"))))
         .layer(auth);
-    let app = app
-        .route("/healthz", get(healthz))
-        .merge(protected)
-        .with_state(AppState { key_stores: Arc::new(key_stores) });
+    let app =
+        app.route("/healthz", get(healthz)).merge(protected).with_state(AppState { key_stores: Arc::new(key_stores) });
 
     println!("listening on http://{addr}");
     if dev {
@@ -192,7 +190,9 @@ struct TokenForm {
 
 impl DevIssuer {
     fn mint(&self, form: TokenForm) -> (StatusCode, Json<Value>) {
-        let bad = |desc: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": desc})));
+        let bad = |desc: &str| {
+            (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": desc})))
+        };
         let expires_in = match form.expires_in.as_deref().map(str::parse::<u64>) {
             None => 3600,
             Some(Ok(s)) if (1..=86_400).contains(&s) => s,

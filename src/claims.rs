@@ -134,7 +134,12 @@ struct Inner {
 
 impl VerifiedToken {
     /// Builds the view of checked `claims`. `claims` must be a JSON object.
-    pub(crate) fn new(header: Value, claims: Value, expires_at: u64, roles_from: &[ClaimPath]) -> Result<Self, InvalidToken> {
+    pub(crate) fn new(
+        header: Value,
+        claims: Value,
+        expires_at: u64,
+        roles_from: &[ClaimPath],
+    ) -> Result<Self, InvalidToken> {
         let map = claims.as_object().ok_or(InvalidToken::Malformed)?;
         let scopes = read_scopes(map)?;
         let mut roles = RoleSet::default();
@@ -286,7 +291,10 @@ mod tests {
             "resource_access": {"my-client": {"roles": ["r3"]}},
             "https://example.com/roles": ["r4"],
         });
-        let t = token(claims, &["roles", "realm_access.roles", "resource_access.my-client.roles", "https://example.com/roles"]);
+        let t = token(
+            claims,
+            &["roles", "realm_access.roles", "resource_access.my-client.roles", "https://example.com/roles"],
+        );
         assert_eq!(t.roles().iter().collect::<Vec<_>>(), ["r1", "r2", "r3", "r4"]);
     }
 

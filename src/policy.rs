@@ -52,7 +52,10 @@ pub fn claim(path: impl Into<ClaimPath>) -> Requirement {
 /// let internal = predicate("internal client", |t| t.client_id().is_some_and(|c| c.starts_with("svc-")));
 /// # let _ = internal;
 /// ```
-pub fn predicate(name: impl Into<String>, check: impl Fn(&VerifiedToken) -> bool + Send + Sync + 'static) -> Requirement {
+pub fn predicate(
+    name: impl Into<String>,
+    check: impl Fn(&VerifiedToken) -> bool + Send + Sync + 'static,
+) -> Requirement {
     Requirement(Arc::new(Node::Predicate(name.into(), Box::new(check))))
 }
 
@@ -101,7 +104,9 @@ impl Requirement {
     pub fn check(&self, token: &VerifiedToken) -> Result<(), Insufficient> {
         match &*self.0 {
             Node::Scope(s) if token.scopes().contains(s) => Ok(()),
-            Node::Scope(s) => Err(Insufficient { scopes: vec![s.clone()], description: format!("missing scope '{s}'") }),
+            Node::Scope(s) => {
+                Err(Insufficient { scopes: vec![s.clone()], description: format!("missing scope '{s}'") })
+            }
             Node::Role(r) if token.roles().contains(r) => Ok(()),
             Node::Role(r) => Err(Insufficient { scopes: Vec::new(), description: format!("missing role '{r}'") }),
             Node::Claim(p) if p.lookup(token.claims()).is_some_and(|v| !v.is_null()) => Ok(()),

@@ -276,6 +276,11 @@ impl TestIssuer {
         lock(&self.inner.keys).last().map(|k| k.kid.clone()).unwrap_or_default()
     }
 
+    /// The private JWK of `kid` (to sign tokens by other means).
+    pub fn private_jwk(&self, kid: &str) -> Option<Jwk> {
+        lock(&self.inner.keys).iter().find(|k| k.kid == kid).map(|k| k.private.clone())
+    }
+
     /// The public JWK of `kid`.
     pub fn public_jwk(&self, kid: &str) -> Option<Value> {
         lock(&self.inner.keys).iter().find(|k| k.kid == kid).map(|k| public_jwk(&k.private))

@@ -107,10 +107,7 @@ impl TokenSource for AuthorizationHeader {
             // Another scheme (Basic, DPoP...) is not a bearer credential.
             return Ok(None);
         }
-        let start = bytes[scheme_end..]
-            .iter()
-            .position(|&b| b != b' ')
-            .map_or(bytes.len(), |p| scheme_end + p);
+        let start = bytes[scheme_end..].iter().position(|&b| b != b' ').map_or(bytes.len(), |p| scheme_end + p);
         check_b64token(&bytes[start..])?;
         Ok(Some(BearerToken { repr: Repr::Header { value: value.clone(), start } }))
     }
@@ -184,7 +181,10 @@ pub(crate) struct Sources {
 
 impl Default for Sources {
     fn default() -> Self {
-        Self { sources: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenSource>]), max_len: DEFAULT_MAX_TOKEN_LEN }
+        Self {
+            sources: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenSource>]),
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+        }
     }
 }
 
@@ -271,9 +271,7 @@ mod tests {
 
     fn run(sources: &Sources, headers: &[(&str, &str)], uri: &str) -> Result<Option<String>, InvalidRequest> {
         let (m, u, h) = head(headers, uri);
-        sources
-            .extract(&RequestHead { method: &m, uri: &u, headers: &h })
-            .map(|t| t.map(|t| t.as_str().to_owned()))
+        sources.extract(&RequestHead { method: &m, uri: &u, headers: &h }).map(|t| t.map(|t| t.as_str().to_owned()))
     }
 
     #[test]

@@ -13,9 +13,15 @@ pub(crate) const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json
 /// What a GET returned.
 #[derive(Debug)]
 pub(crate) enum Fetched {
-    Body { body: Bytes, etag: Option<String>, max_age: Option<Duration> },
+    Body {
+        body: Bytes,
+        etag: Option<String>,
+        max_age: Option<Duration>,
+    },
     /// `304` to our `If-None-Match`: the cached copy is still current.
-    NotModified { max_age: Option<Duration> },
+    NotModified {
+        max_age: Option<Duration>,
+    },
 }
 
 /// Only `https`, except for loopback hosts (or when the user opted out).
@@ -72,11 +78,8 @@ async fn get_unbounded(
     if status != reqwest::StatusCode::OK {
         return Err(format!("GET {url}: status {status} (only 200 is accepted)"));
     }
-    let declared = response
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_body as u64) {
         return Err(format!("GET {url}: body larger than {max_body} bytes"));
     }

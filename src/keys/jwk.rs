@@ -76,9 +76,8 @@ pub(crate) fn parse_key(jwk: &Map<String, Value>, origin: Origin) -> Result<Veri
         return Err("private key material in a public key set".into());
     }
     let kid = text("kid")?.map(str::to_owned);
-    let declared = text("alg")?
-        .map(|a| a.parse::<Algorithm>().map_err(|_| format!("unsupported \"alg\" {a:?}")))
-        .transpose()?;
+    let declared =
+        text("alg")?.map(|a| a.parse::<Algorithm>().map_err(|_| format!("unsupported \"alg\" {a:?}"))).transpose()?;
 
     let (key, algorithms) = match kty {
         "RSA" => {

@@ -285,7 +285,10 @@ impl RemoteJwksBuilder {
                 .build()
                 .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?,
         };
-        let negative = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(self.opts.ttl.max(self.opts.cooldown)).build();
+        let negative = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(self.opts.ttl.max(self.opts.cooldown))
+            .build();
         let status = Status {
             jwks_url: match &source {
                 Source::Url(u) => Some(u.clone()),
@@ -473,7 +476,8 @@ impl Inner {
                 let now = Instant::now();
                 let mut st = self.status();
                 st.failing_since.get_or_insert(now);
-                st.backoff = (st.backoff * 2).clamp(Duration::from_secs(1), self.opts.cooldown.max(Duration::from_secs(1)));
+                st.backoff =
+                    (st.backoff * 2).clamp(Duration::from_secs(1), self.opts.cooldown.max(Duration::from_secs(1)));
                 st.next_retry = Some(now + st.backoff);
                 st.last_error = Some(reason.clone());
                 drop(st);
@@ -488,17 +492,20 @@ impl Inner {
             (Some(url), _) => url,
             (None, Source::Discovery { issuer }) => {
                 let o = &self.opts;
-                let url = fetch::discover(&self.client, issuer, o.allow_http, o.same_origin, o.max_body, o.timeout).await?;
+                let url =
+                    fetch::discover(&self.client, issuer, o.allow_http, o.same_origin, o.max_body, o.timeout).await?;
                 self.status().jwks_url = Some(url.clone());
                 url
             }
             (None, Source::Url(url)) => url.clone(),
         };
-        let fetched = fetch::get(&self.client, &url, JWKS_ACCEPT, etag.as_deref(), self.opts.max_body, self.opts.timeout).await?;
+        let fetched =
+            fetch::get(&self.client, &url, JWKS_ACCEPT, etag.as_deref(), self.opts.max_body, self.opts.timeout).await?;
         let now = Instant::now();
         let (keys, etag, max_age) = match fetched {
             Fetched::Body { body, etag, max_age } => {
-                let set = parse_set(&body, Origin::Remote, self.opts.max_keys).map_err(|e| format!("JWKS at {url}: {e}"))?;
+                let set =
+                    parse_set(&body, Origin::Remote, self.opts.max_keys).map_err(|e| format!("JWKS at {url}: {e}"))?;
                 if set.is_empty() {
                     return Err(format!("JWKS at {url} holds no usable key"));
                 }

@@ -53,7 +53,9 @@ impl<R> Shared<R> {
 /// Rejections are routine (expired tokens, scanners): debug level, never the token.
 pub(crate) fn log_rejection(error: &AuthError) {
     match error {
-        AuthError::Unavailable(u) => tracing::warn!(reason = %u.reason, "bearer token not verifiable: keys unavailable"),
+        AuthError::Unavailable(u) => {
+            tracing::warn!(reason = %u.reason, "bearer token not verifiable: keys unavailable")
+        }
         other => tracing::debug!(status = other.status().as_u16(), error = %other, "bearer token rejected"),
     }
 }

@@ -181,7 +181,9 @@ mod tests {
 
     #[test]
     fn typ_values() {
-        for ok in [None, Some("JWT"), Some("jwt"), Some("at+jwt"), Some("application/at+jwt"), Some("Application/AT+JWT")] {
+        for ok in
+            [None, Some("JWT"), Some("jwt"), Some("at+jwt"), Some("application/at+jwt"), Some("Application/AT+JWT")]
+        {
             assert!(typ_accepted(ok, TypPolicy::Lenient), "{ok:?}");
         }
         assert!(!typ_accepted(None, TypPolicy::AccessTokenOnly));

@@ -290,7 +290,8 @@ impl JwtVerifierBuilder {
             return Err(ConfigError::new(format!("more than {} issuers configured", self.max_issuers)));
         }
         let every_issuer_has_audience = self.issuers.iter().all(|i| i.audiences.is_some());
-        if self.audiences.is_empty() && !self.any_audience && !(every_issuer_has_audience && self.any_issuer.is_none()) {
+        if self.audiences.is_empty() && !self.any_audience && !(every_issuer_has_audience && self.any_issuer.is_none())
+        {
             return Err(ConfigError::new(
                 "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",
             ));
@@ -389,7 +390,9 @@ impl JwtVerifier {
         if let Some(allowed) = audiences {
             let ok = match claims.get("aud") {
                 Some(Value::String(a)) => allowed.iter().any(|x| x == a),
-                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a)),
+                Some(Value::Array(list)) => {
+                    list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a))
+                }
                 _ => false,
             };
             if !ok {
@@ -498,7 +501,12 @@ pub(crate) fn crypto_provider() -> &'static jsonwebtoken::crypto::CryptoProvider
 
 // `&Vec` because jsonwebtoken's verifier trait is `Verifier<Vec<u8>>`.
 #[allow(clippy::ptr_arg)]
-fn check_signature(key: &VerificationKey, alg: Algorithm, message: &[u8], signature: &Vec<u8>) -> Result<(), InvalidToken> {
+fn check_signature(
+    key: &VerificationKey,
+    alg: Algorithm,
+    message: &[u8],
+    signature: &Vec<u8>,
+) -> Result<(), InvalidToken> {
     let verifier =
         (crypto_provider().verifier_factory)(&alg, key.decoding_key()).map_err(|_| InvalidToken::Algorithm)?;
     verifier.verify(message, signature).map_err(|_| InvalidToken::Signature)

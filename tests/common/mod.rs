@@ -1,0 +1,64 @@
+//! Shared helpers: a real axum server on 127.0.0.1 behind the layer, and a client.
+#![allow(dead_code, unreachable_pub)]
+
+use axum::Router;
+use axum::routing::get;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tower_bearer::policy::{role, scope};
+use tower_bearer::{BearerLayer, JsonResponder, VerifiedToken};
+
+/// Serves `app` on 127.0.0.1 and returns its base URL. The server lives as long as the runtime.
+pub async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// `/me` (any token), `/items` (scope read:items), `/admin` (role items.admin).
+pub fn app(auth: BearerLayer<JsonResponder>) -> Router {
+    Router::new()
+        .route("/me", get(me))
+        .route("/items", get(|| async { "items" }).route_layer(auth.requiring(scope("read:items"))))
+        .route("/admin", get(|| async { "admin" }).route_layer(auth.requiring(role("items.admin"))))
+        .layer(auth)
+}
+
+async fn me(token: VerifiedToken) -> axum::Json<Value> {
+    axum::Json(json!({"sub": token.subject(), "scopes": token.scopes(), "roles": token.roles()}))
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn challenge(&self) -> &str {
+        self.headers.get("www-authenticate").map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let client = reqwest::Client::new();
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.text().await.unwrap();
+    Reply { status, headers, body }
+}
+
+pub async fn get_bearer(url: &str, token: &str) -> Reply {
+    get_with(url, &[("authorization", &format!("Bearer {token}"))]).await
+}

@@ -1,0 +1,479 @@
+//! The layer as users mount it, over real HTTP on 127.0.0.1, with real keys.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::{app, get_bearer, get_with, serve};
+use reqwest::StatusCode;
+use serde_json::json;
+use tower_bearer::axum::{Authorized, Claims, Guard};
+use tower_bearer::keys::{StaticKeys, VerificationKey};
+use tower_bearer::policy::{Requirement, claim, role};
+use tower_bearer::testing::{Outage, TEST_AUDIENCE, TestIssuer, compact_jws, unix_now};
+use tower_bearer::token::QueryParameter;
+use tower_bearer::{Algorithm, BearerLayer, FixedClock, Issuer, JwtVerifier, VerifiedToken};
+
+const INVALID: &str = r#"Bearer realm="test", error="invalid_token", error_description="the access token is invalid""#;
+
+async fn setup(idp: &TestIssuer) -> String {
+    serve(app(BearerLayer::new(idp.verifier()).realm("test"))).await
+}
+
+#[tokio::test]
+async fn valid_tokens_of_every_algorithm_pass_and_hand_claims_over() {
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+        let idp = TestIssuer::start_with(alg).await;
+        let base = setup(&idp).await;
+        let token = idp.token().subject("alice").scope("read:items").role("items.admin").sign();
+        let r = get_bearer(&format!("{base}/me"), &token).await;
+        assert_eq!(r.status, StatusCode::OK, "{alg:?}: {}", r.body);
+        assert_eq!(r.json(), json!({"sub":"alice","scopes":["read:items"],"roles":["items.admin"]}));
+        assert_eq!(get_bearer(&format!("{base}/items"), &token).await.status, StatusCode::OK);
+        assert_eq!(get_bearer(&format!("{base}/admin"), &token).await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn rs384_rs512_ps384_ps512_verify_with_an_rsa_key() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    for alg in ["RS384", "RS512", "PS384", "PS512"] {
+        let kid = idp.current_kid();
+        // The published key has alg RS256, so a different alg must be refused even
+        // though the key type fits: the JWK's `alg` binds it.
+        let token = idp.token().header("alg", json!(alg)).sign();
+        let r = get_bearer(&format!("{base}/me"), &token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{alg} with kid {kid}");
+    }
+    // A JWK without `alg` allows the whole RSA family.
+    let jwk = idp.public_jwk(&idp.current_kid()).unwrap();
+    let mut jwk = jwk.as_object().unwrap().clone();
+    jwk.remove("alg");
+    let key = VerificationKey::from_jwk(&serde_json::Value::Object(jwk).to_string()).unwrap();
+    let verifier = JwtVerifier::builder()
+        .issuer(Issuer::new(idp.issuer()).keys(StaticKeys::from(key)))
+        .audience(TEST_AUDIENCE)
+        .build()
+        .unwrap();
+    let base = serve(app(BearerLayer::new(verifier))).await;
+    for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
+        let now = unix_now();
+        let header = json!({"alg": alg, "kid": idp.current_kid()}).to_string();
+        let payload = json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "exp": now + 60, "sub": "x"}).to_string();
+        let a: Algorithm = alg.parse().unwrap();
+        let token = sign_as(&idp, a, &header, &payload);
+        assert_eq!(get_bearer(&format!("{base}/me"), &token).await.status, StatusCode::OK, "{alg}");
+    }
+}
+
+/// Signs with the issuer's current private key under another RSA algorithm.
+fn sign_as(idp: &TestIssuer, alg: Algorithm, header: &str, payload: &str) -> String {
+    // josekit refuses a JWK whose `alg` differs, so sign with the key minus `alg`.
+    let mut map: serde_json::Map<String, serde_json::Value> = private_of(idp).into();
+    map.remove("alg");
+    let private = josekit::jwk::Jwk::from_map(map).unwrap();
+    compact_jws(header, payload, |input| tower_bearer::testing::sign_with_jwk(&private, alg, input).unwrap())
+}
+
+fn private_of(idp: &TestIssuer) -> josekit::jwk::Jwk {
+    idp.private_jwk(&idp.current_kid()).unwrap()
+}
+
+#[tokio::test]
+async fn missing_token_gets_a_bare_challenge() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let r = get_with(&format!("{base}/me"), &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.challenge(), r#"Bearer realm="test""#);
+    // Another scheme is not a bearer credential.
+    let r = get_with(&format!("{base}/me"), &[("authorization", "Basic Zm9vOmJhcg==")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.challenge(), r#"Bearer realm="test""#);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_invalid_request() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let token = idp.token().sign();
+    for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearer ===="] {
+        let r = get_with(&format!("{base}/me"), &[("authorization", bad)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert!(r.challenge().contains(r#"error="invalid_request""#), "{}", r.challenge());
+        assert_eq!(r.json()["error"], "invalid_request");
+    }
+    let auth = format!("Bearer {token}");
+    let r = get_with(&format!("{base}/me"), &[("authorization", &auth), ("authorization", &auth)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.challenge().contains("more than one access token"));
+}
+
+#[tokio::test]
+async fn scheme_is_case_insensitive() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let token = idp.token().sign();
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let r = get_with(&format!("{base}/me"), &[("authorization", &format!("{scheme} {token}"))]).await;
+        assert_eq!(r.status, StatusCode::OK, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn token_length_is_capped_before_parsing() {
+    let idp = TestIssuer::start().await;
+    let base = serve(app(BearerLayer::new(idp.verifier()).max_token_len(2048))).await;
+    let token = idp.token().claim("pad", json!("x".repeat(4000))).sign();
+    let r = get_bearer(&format!("{base}/me"), &token).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.challenge().contains("too long"));
+}
+
+#[tokio::test]
+async fn time_claims() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let now = unix_now();
+    let me = format!("{base}/me");
+    // Expired beyond the 60 s leeway: the one reason said out loud.
+    let t = idp.token().issued_at(now - 600).expires_in(Duration::from_secs(300)).sign();
+    let r = get_bearer(&me, &t).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.challenge(),
+        r#"Bearer realm="test", error="invalid_token", error_description="the access token expired""#
+    );
+    // Expired 30 s ago: inside leeway.
+    let t = idp.token().claim("exp", json!(now - 30)).sign();
+    assert_eq!(get_bearer(&me, &t).await.status, StatusCode::OK);
+    // nbf in the future.
+    let t = idp.token().claim("nbf", json!(now + 600)).sign();
+    let r = get_bearer(&me, &t).await;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID));
+    // nbf inside leeway.
+    let t = idp.token().claim("nbf", json!(now + 30)).sign();
+    assert_eq!(get_bearer(&me, &t).await.status, StatusCode::OK);
+    // exp missing, or not a NumericDate.
+    for exp in [json!(null), json!("9999999999"), json!(-5), json!(1e300), json!(true)] {
+        let t = idp.token().claim("exp", exp.clone()).sign();
+        let r = get_bearer(&me, &t).await;
+        assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID), "exp {exp}");
+    }
+    // A fractional NumericDate is valid (RFC 7519 §2).
+    let t = idp.token().claim("exp", json!(now as f64 + 120.5)).sign();
+    assert_eq!(get_bearer(&me, &t).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn injected_clock_and_max_age() {
+    let idp = TestIssuer::start().await;
+    let clock = FixedClock::at(unix_now());
+    let verifier = idp.verifier_builder().clock(clock.clone()).max_age(Duration::from_secs(600)).build().unwrap();
+    let base = serve(app(BearerLayer::new(verifier))).await;
+    let me = format!("{base}/me");
+    let token = idp.token().expires_in(Duration::from_secs(3600)).sign();
+    assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
+    clock.advance(Duration::from_secs(600 + 61));
+    assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED, "older than max age");
+    // max_age makes iat required.
+    clock.set(unix_now());
+    let no_iat = idp.token().claim("iat", json!(null)).sign();
+    assert_eq!(get_bearer(&me, &no_iat).await.status, StatusCode::UNAUTHORIZED);
+    // iat far in the future.
+    let future = idp.token().issued_at(unix_now() + 3600).sign();
+    assert_eq!(get_bearer(&me, &future).await.status, StatusCode::UNAUTHORIZED);
+    clock.advance(Duration::from_secs(3000));
+    assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED, "expired by the clock");
+}
+
+#[tokio::test]
+async fn issuer_and_audience() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let me = format!("{base}/me");
+    let look_alike = idp.issuer().replace("http", "httр"); // Cyrillic 'р'
+    let bad_iss = [
+        json!("https://evil.example.com"),
+        json!(null),
+        json!(format!("{}/", idp.issuer())),
+        json!(look_alike),
+        json!(5),
+    ];
+    for iss in bad_iss {
+        let t = idp.token().claim("iss", iss.clone()).sign();
+        let r = get_bearer(&me, &t).await;
+        assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID), "iss {iss}");
+    }
+    for aud in [json!("other-api"), json!(null), json!(["a", "b"]), json!(7)] {
+        let t = idp.token().claim("aud", aud.clone()).sign();
+        assert_eq!(get_bearer(&me, &t).await.status, StatusCode::UNAUTHORIZED, "aud {aud}");
+    }
+    let t = idp.token().claim("aud", json!(["other", TEST_AUDIENCE])).sign();
+    assert_eq!(get_bearer(&me, &t).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unmet_requirements_are_403_naming_what_is_missing() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let token = idp.token().scope("other").sign();
+    let r = get_bearer(&format!("{base}/items"), &token).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.challenge(),
+        r#"Bearer realm="test", error="insufficient_scope", error_description="missing scope 'read:items'", scope="read:items""#
+    );
+    assert_eq!(r.json(), json!({"error":"insufficient_scope","error_description":"missing scope 'read:items'"}));
+    let r = get_bearer(&format!("{base}/admin"), &token).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.challenge(),
+        r#"Bearer realm="test", error="insufficient_scope", error_description="missing role 'items.admin'""#
+    );
+}
+
+#[tokio::test]
+async fn required_claims_for_the_whole_router() {
+    let idp = TestIssuer::start().await;
+    let auth = BearerLayer::new(idp.verifier()).require(claim("name").and(claim("oid")));
+    let base = serve(app(auth)).await;
+    let t = idp.token().claim("name", json!("Ann")).sign();
+    let r = get_bearer(&format!("{base}/me"), &t).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.challenge().contains("missing claim 'oid'"), "{}", r.challenge());
+    let t = idp.token().claim("name", json!("Ann")).claim("oid", json!("o-1")).sign();
+    assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn hostile_headers_are_refused() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let me = format!("{base}/me");
+    let claims = json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60}).to_string();
+    let kid = idp.current_kid();
+    // alg none, with and without a signature.
+    let none = compact_jws(&json!({"alg":"none","kid":kid}).to_string(), &claims, |_| Vec::new());
+    assert_eq!(get_bearer(&me, &none).await.challenge(), INVALID);
+    let none_sig = compact_jws(&json!({"alg":"none","kid":kid}).to_string(), &claims, |_| b"sig".to_vec());
+    assert_eq!(get_bearer(&me, &none_sig).await.challenge(), INVALID);
+    // HS256 signed with the public key as the secret (algorithm confusion).
+    let public = idp.public_jwk(&kid).unwrap().to_string();
+    let hs = compact_jws(&json!({"alg":"HS256","kid":kid}).to_string(), &claims, |input| {
+        let jwk = josekit::jwk::Jwk::from_bytes(
+            json!({"kty":"oct","k": base64_url(public.as_bytes())}).to_string().as_bytes(),
+        )
+        .unwrap();
+        tower_bearer::testing::sign_with_jwk(&jwk, Algorithm::HS256, input).unwrap()
+    });
+    assert_eq!(get_bearer(&me, &hs).await.challenge(), INVALID);
+    // Unknown crit.
+    let t = idp.token().header("crit", json!(["exp"])).header("exp", json!(1)).sign();
+    assert_eq!(get_bearer(&me, &t).await.challenge(), INVALID);
+    // JWE: five parts, said clearly.
+    let r = get_bearer(&me, "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.challenge().contains("encrypted (JWE) access tokens are not accepted"), "{}", r.challenge());
+    // Tampered payload with the original signature.
+    let good = idp.token().sign();
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let forged = base64_url(
+        json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"})
+            .to_string()
+            .as_bytes(),
+    );
+    parts[1] = &forged;
+    assert_eq!(get_bearer(&me, &parts.join(".")).await.challenge(), INVALID);
+    // Stripped signature.
+    let stripped = format!("{}.{}.", good.split('.').next().unwrap(), good.split('.').nth(1).unwrap());
+    assert_eq!(get_bearer(&me, &stripped).await.challenge(), INVALID);
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn typ_lenient_by_default_strict_on_request() {
+    let idp = TestIssuer::start().await;
+    let lenient = setup(&idp).await;
+    let strict = serve(app(BearerLayer::new(idp.verifier_builder().require_access_token_typ().build().unwrap()))).await;
+    for (typ, lenient_ok, strict_ok) in [
+        (json!(null), true, false),
+        (json!("JWT"), true, false),
+        (json!("at+jwt"), true, true),
+        (json!("application/at+jwt"), true, true),
+        (json!("id_token+jwt"), false, false),
+    ] {
+        let t = idp.token().header("typ", typ.clone()).sign();
+        let want = |ok: bool| if ok { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+        assert_eq!(get_bearer(&format!("{lenient}/me"), &t).await.status, want(lenient_ok), "lenient {typ}");
+        assert_eq!(get_bearer(&format!("{strict}/me"), &t).await.status, want(strict_ok), "strict {typ}");
+    }
+}
+
+#[tokio::test]
+async fn missing_kid_needs_exactly_one_candidate() {
+    let idp = TestIssuer::start().await;
+    let base = setup(&idp).await;
+    let t = idp.token().header("kid", json!(null)).sign();
+    assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::OK);
+    idp.rotate();
+    let base = setup(&idp).await; // fresh cache with two RS256 keys
+    let t = idp.token().header("kid", json!(null)).sign();
+    assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn optional_mode_lets_anonymous_through_but_not_bad_tokens() {
+    let idp = TestIssuer::start().await;
+    let app = Router::new()
+        .route(
+            "/",
+            get(|t: Option<VerifiedToken>| async move {
+                t.and_then(|t| t.subject().map(str::to_owned)).unwrap_or("anonymous".into())
+            }),
+        )
+        .layer(BearerLayer::new(idp.verifier()).optional());
+    let base = serve(app).await;
+    let r = get_with(&base, &[]).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "anonymous"));
+    let r = get_bearer(&base, &idp.token().subject("bob").sign()).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "bob"));
+    assert_eq!(get_bearer(&base, "not.a.token").await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn query_source_is_opt_in() {
+    let idp = TestIssuer::start().await;
+    let token = idp.token().sign();
+    let off = setup(&idp).await;
+    assert_eq!(get_with(&format!("{off}/me?access_token={token}"), &[]).await.status, StatusCode::UNAUTHORIZED);
+    let on = serve(app(BearerLayer::new(idp.verifier()).token_source(QueryParameter))).await;
+    assert_eq!(get_with(&format!("{on}/me?access_token={token}"), &[]).await.status, StatusCode::OK);
+    let both =
+        get_with(&format!("{on}/me?access_token={token}"), &[("authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn idp_down_on_a_cold_cache_is_503_with_retry_after() {
+    let idp = TestIssuer::start().await;
+    idp.set_outage(Outage::Status(500));
+    let base = setup(&idp).await;
+    let r = get_bearer(&format!("{base}/me"), &idp.token().sign()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn detailed_errors_are_opt_in() {
+    let idp = TestIssuer::start().await;
+    let base = serve(app(BearerLayer::new(idp.verifier()).realm("test").detailed_errors(true))).await;
+    let t = idp.token().audience("other").sign();
+    let r = get_bearer(&format!("{base}/me"), &t).await;
+    assert!(r.challenge().contains("not meant for this resource"), "{}", r.challenge());
+}
+
+#[derive(serde::Deserialize)]
+struct MyClaims {
+    sub: String,
+    tenant: String,
+}
+
+struct Admin;
+impl Guard for Admin {
+    fn requirement() -> Requirement {
+        role("admin")
+    }
+}
+
+#[tokio::test]
+async fn typed_claims_and_guard_extractors() {
+    let idp = TestIssuer::start().await;
+    let app = Router::new()
+        .route("/claims", get(|Claims(c): Claims<MyClaims>| async move { format!("{}@{}", c.sub, c.tenant) }))
+        .route(
+            "/guard",
+            get(|Authorized(t, ..): Authorized<Admin>| async move { t.subject().unwrap_or("").to_owned() }),
+        )
+        .layer(BearerLayer::new(idp.verifier()));
+    let base = serve(app).await;
+    let t = idp.token().subject("al").claim("tenant", json!("t1")).role("admin").sign();
+    assert_eq!(get_bearer(&format!("{base}/claims"), &t).await.body, "al@t1");
+    assert_eq!(get_bearer(&format!("{base}/guard"), &t).await.body, "al");
+    let t = idp.token().sign();
+    assert_eq!(get_bearer(&format!("{base}/claims"), &t).await.status, StatusCode::UNAUTHORIZED);
+    let r = get_bearer(&format!("{base}/guard"), &t).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.challenge().contains("missing role 'admin'"));
+}
+
+#[tokio::test]
+async fn hmac_only_with_a_local_secret() {
+    let secret = [9u8; 32];
+    let verifier = JwtVerifier::builder()
+        .issuer(Issuer::new("local").keys(StaticKeys::from(VerificationKey::hmac_secret(&secret, None).unwrap())))
+        .audience("a")
+        .build()
+        .unwrap();
+    let base = serve(app(BearerLayer::new(verifier))).await;
+    let jwk =
+        josekit::jwk::Jwk::from_bytes(json!({"kty":"oct","k": base64_url(&secret)}).to_string().as_bytes()).unwrap();
+    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
+    let hs256 = compact_jws(&json!({"alg": "HS256"}).to_string(), &payload, |i| {
+        tower_bearer::testing::sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap()
+    });
+    assert_eq!(get_bearer(&format!("{base}/me"), &hs256).await.status, StatusCode::OK);
+    // A 32-byte secret is too short for HS384/HS512 (RFC 7518 §3.2): refused before
+    // any signature work.
+    for alg in ["HS384", "HS512"] {
+        let t = compact_jws(&json!({"alg": alg}).to_string(), &payload, |_| vec![1; 64]);
+        assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn builder_fails_closed() {
+    let keys = || StaticKeys::from(VerificationKey::hmac_secret(&[1; 32], None).unwrap());
+    let no_aud = JwtVerifier::builder().issuer(Issuer::new("i").keys(keys())).build();
+    assert!(no_aud.err().unwrap().to_string().contains("no audience"));
+    let no_iss = JwtVerifier::builder().audience("a").build();
+    assert!(no_iss.err().unwrap().to_string().contains("no issuer"));
+    let no_keys = JwtVerifier::builder().issuer(Issuer::new("i")).audience("a").build();
+    assert!(no_keys.is_err());
+    let http = JwtVerifier::builder().issuer(Issuer::new("http://idp.example.com").discover()).audience("a").build();
+    assert!(http.err().unwrap().to_string().contains("HTTPS"));
+    assert!(
+        JwtVerifier::builder().issuer(Issuer::new("i").keys(keys())).dangerous_accept_any_audience().build().is_ok()
+    );
+    assert!(JwtVerifier::builder().issuer(Issuer::new("i").keys(keys()).audience("per-issuer")).build().is_ok());
+}
+
+#[tokio::test]
+async fn custom_responder() {
+    #[derive(Clone)]
+    struct Teapot;
+    impl tower_bearer::Responder<axum::body::Body> for Teapot {
+        fn respond(
+            &self,
+            e: &tower_bearer::AuthError,
+            _: &tower_bearer::Challenge,
+        ) -> http::Response<axum::body::Body> {
+            http::Response::builder().status(418).body(axum::body::Body::from(e.to_string())).unwrap()
+        }
+    }
+    let idp = TestIssuer::start().await;
+    let app =
+        Router::new().route("/", get(|| async { "ok" })).layer(BearerLayer::new(idp.verifier()).responder(Teapot));
+    let base = serve(app).await;
+    let r = get_with(&base, &[]).await;
+    assert_eq!((r.status.as_u16(), r.body.as_str()), (418, "no access token"));
+}
