@@ -33,3 +33,6 @@ pub use jsonwebtoken::Algorithm;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "tonic")]
+pub mod tonic;

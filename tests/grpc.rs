@@ -1,0 +1,67 @@
+//! A tonic server behind the layer, called by a tonic client over 127.0.0.1.
+
+#[path = "../examples/grpc_items/service.rs"]
+mod service;
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use service::{ItemsServer, RawCodec};
+use tonic::Code;
+use tonic::transport::{Channel, Server};
+use tower_bearer::BearerLayer;
+use tower_bearer::testing::{Outage, TestIssuer};
+
+async fn start(idp: &TestIssuer) -> Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder()
+        .layer(BearerLayer::new(idp.verifier()).realm("items").grpc())
+        .add_service(ItemsServer)
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+    Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap()
+}
+
+async fn call(channel: &Channel, method: &'static str, token: Option<&str>) -> Result<Bytes, tonic::Status> {
+    let mut client = tonic::client::Grpc::new(channel.clone());
+    client.ready().await.unwrap();
+    let mut request = tonic::Request::new(Bytes::new());
+    if let Some(token) = token {
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    client.unary(request, PathAndQuery::from_static(method), RawCodec).await.map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn grpc_statuses() {
+    let idp = TestIssuer::start().await;
+    let channel = start(&idp).await;
+
+    let status = call(&channel, "/demo.Items/List", None).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.metadata().get("www-authenticate").unwrap(), r#"Bearer realm="items""#);
+
+    let status = call(&channel, "/demo.Items/List", Some("garbage.token.here")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.metadata().get("www-authenticate").unwrap().to_str().unwrap().contains("invalid_token"));
+
+    let reader = idp.token().subject("reader").sign();
+    assert_eq!(call(&channel, "/demo.Items/List", Some(&reader)).await.unwrap(), "items for reader");
+
+    // Per-method requirement: Purge needs a role the token lacks.
+    let status = call(&channel, "/demo.Items/Purge", Some(&reader)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "missing role 'items.admin'");
+
+    let admin = idp.token().role("items.admin").sign();
+    assert_eq!(call(&channel, "/demo.Items/Purge", Some(&admin)).await.unwrap(), "purged");
+}
+
+#[tokio::test]
+async fn grpc_unavailable_when_no_keys() {
+    let idp = TestIssuer::start().await;
+    idp.set_outage(Outage::Status(503));
+    let channel = start(&idp).await;
+    let status = call(&channel, "/demo.Items/List", Some(&idp.token().sign())).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+}
