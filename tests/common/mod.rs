@@ -30,6 +30,12 @@ async fn me(token: VerifiedToken) -> axum::Json<Value> {
     axum::Json(json!({"sub": token.subject(), "scopes": token.scopes(), "roles": token.roles()}))
 }
 
+/// One client for the whole test binary: building one per request is slow.
+pub fn client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -47,8 +53,7 @@ impl Reply {
 }
 
 pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
-    let client = reqwest::Client::new();
-    let mut req = client.get(url);
+    let mut req = client().get(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
