@@ -66,6 +66,19 @@ pub enum KeyError {
     },
 }
 
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownKid => f.write_str("no key with this kid"),
+            Self::Unavailable { reason, retry_after } => {
+                write!(f, "keys unavailable (retry in {}s): {reason}", retry_after.as_secs())
+            }
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
 /// A source of verification keys for one issuer.
 ///
 /// Implementations must be cheap on [`current`](Self::current): it runs on every
