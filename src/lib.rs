@@ -11,6 +11,7 @@ compile_error!(
 pub mod challenge;
 pub mod claims;
 pub mod error;
+pub mod form;
 pub mod keys;
 pub mod layer;
 pub mod policy;

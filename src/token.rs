@@ -64,6 +64,9 @@ pub struct RequestHead<'a> {
     pub uri: &'a Uri,
     /// The request headers.
     pub headers: &'a HeaderMap,
+    /// The request extensions, where earlier layers may have left a credential
+    /// (e.g. [`FormBodyLayer`](crate::form::FormBodyLayer)); `None` where unavailable.
+    pub extensions: Option<&'a http::Extensions>,
 }
 
 /// Somewhere a bearer token can be carried.
@@ -129,9 +132,7 @@ impl TokenSource for QueryParameter {
             if found.is_some() {
                 return Err(InvalidRequest::MultipleCredentials);
             }
-            let token = percent_decode(value).ok_or(InvalidRequest::MalformedHeader)?;
-            check_b64token(token.as_bytes())?;
-            found = Some(BearerToken::new(token));
+            found = Some(BearerToken::new(decode_query_value(value)?));
         }
         Ok(found)
     }
@@ -223,6 +224,13 @@ impl Sources {
     }
 }
 
+/// A percent-decoded `application/x-www-form-urlencoded` value that must be a `b64token`.
+pub(crate) fn decode_query_value(value: &str) -> Result<String, InvalidRequest> {
+    let token = percent_decode(value).ok_or(InvalidRequest::MalformedHeader)?;
+    check_b64token(token.as_bytes())?;
+    Ok(token)
+}
+
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn check_b64token(bytes: &[u8]) -> Result<(), InvalidRequest> {
     let body_len = bytes.iter().rposition(|&b| b != b'=').map_or(0, |p| p + 1);
@@ -271,7 +279,9 @@ mod tests {
 
     fn run(sources: &Sources, headers: &[(&str, &str)], uri: &str) -> Result<Option<String>, InvalidRequest> {
         let (m, u, h) = head(headers, uri);
-        sources.extract(&RequestHead { method: &m, uri: &u, headers: &h }).map(|t| t.map(|t| t.as_str().to_owned()))
+        sources
+            .extract(&RequestHead { method: &m, uri: &u, headers: &h, extensions: None })
+            .map(|t| t.map(|t| t.as_str().to_owned()))
     }
 
     #[test]

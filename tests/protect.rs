@@ -477,3 +477,77 @@ async fn custom_responder() {
     let r = get_with(&base, &[]).await;
     assert_eq!((r.status.as_u16(), r.body.as_str()), (418, "no access token"));
 }
+
+#[tokio::test]
+async fn form_body_source_is_opt_in_and_post_only() {
+    let idp = TestIssuer::start().await;
+    let token = idp.token().subject("formy").sign();
+    let handler = |t: VerifiedToken| async move { t.subject().unwrap_or("").to_owned() };
+    let app =
+        Router::new().route("/", get(handler).post(handler)).layer(BearerLayer::new(idp.verifier()).with_form_body());
+    let base = serve(app).await;
+    let client = common::client();
+    let form = format!("x=1&access_token={token}");
+    let post = |body: String, ct: &'static str| client.post(&base).header("content-type", ct).body(body).send();
+    let r = post(form.clone(), "application/x-www-form-urlencoded").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "formy");
+    // Another content type is not read.
+    assert_eq!(post(form.clone(), "text/plain").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // Form and header together are two credentials... but §2.2 reads the body only
+    // without an Authorization header, so the header wins and the body is untouched.
+    let r = client
+        .post(&base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .bearer_auth(&token)
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Repeated field: 400.
+    let twice = format!("access_token={token}&access_token={token}");
+    assert_eq!(post(twice, "application/x-www-form-urlencoded").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    // Oversized form body: 413, never buffered past the cap.
+    let big = format!("pad={}&access_token={token}", "x".repeat(70_000));
+    assert_eq!(post(big, "application/x-www-form-urlencoded").await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Without the opt-in, a form token is not a credential.
+    let plain = serve(app_without_form(&idp)).await;
+    let r = client
+        .post(&plain)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+fn app_without_form(idp: &TestIssuer) -> Router {
+    Router::new().route("/", axum::routing::post(|| async { "ok" })).layer(BearerLayer::new(idp.verifier()))
+}
+
+#[tokio::test]
+async fn cookie_source_error_uri_and_resource_metadata() {
+    let idp = TestIssuer::start().await;
+    let challenge = tower_bearer::Challenge::new("api")
+        .error_uri("invalid_token", "https://docs.example.com/errors#invalid_token")
+        .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource");
+    let auth = BearerLayer::new(idp.verifier())
+        .challenge(challenge)
+        .token_source(tower_bearer::token::Cookie::new("access_token"));
+    let base = serve(app(auth)).await;
+    let token = idp.token().sign();
+    let r = get_with(&format!("{base}/me"), &[("cookie", &format!("theme=dark; access_token={token}"))]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = get_with(&format!("{base}/me"), &[("cookie", "access_token=bad.token.x")]).await;
+    assert_eq!(
+        r.challenge(),
+        r#"Bearer realm="api", error="invalid_token", error_description="the access token is invalid", error_uri="https://docs.example.com/errors#invalid_token", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+    );
+    let r = get_with(&format!("{base}/me"), &[]).await;
+    assert_eq!(
+        r.challenge(),
+        r#"Bearer realm="api", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+    );
+}

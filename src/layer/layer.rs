@@ -102,6 +102,13 @@ impl<R: Clone> BearerLayer<R> {
         self.edit(|s| s.sources.add(Arc::new(source)))
     }
 
+    /// Also accepts the token as an `access_token` field of a form-encoded body
+    /// (RFC 6750 §2.2): returns this layer stacked under a
+    /// [`FormBodyLayer`](crate::form::FormBodyLayer) that buffers such bodies (64 KiB cap).
+    pub fn with_form_body(self) -> tower_layer::Stack<Self, crate::form::FormBodyLayer> {
+        tower_layer::Stack::new(self.token_source(crate::form::FormBodyToken), crate::form::FormBodyLayer::default())
+    }
+
     /// Longest accepted token, checked before parsing (default 16 KiB).
     pub fn max_token_len(self, bytes: usize) -> Self {
         self.edit(|s| s.sources.set_max_len(bytes))

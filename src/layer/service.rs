@@ -92,7 +92,12 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let head = RequestHead { method: req.method(), uri: req.uri(), headers: req.headers() };
+        let head = RequestHead {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            extensions: Some(req.extensions()),
+        };
         let token = match shared.sources.extract(&head) {
             Ok(Some(token)) => token,
             Ok(None) if shared.optional && shared.requirement.is_none() => {

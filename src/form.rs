@@ -1,0 +1,167 @@
+//! Tokens in a form-encoded body (RFC 6750 §2.2). Opt-in.
+//!
+//! Reading a body is not something a header check should do behind your back, so
+//! this is a separate layer: [`FormBodyLayer`] buffers `application/x-www-form-urlencoded`
+//! bodies (bounded, 64 KiB by default), puts any `access_token` field into the request
+//! extensions and hands the body on unchanged; the [`FormBodyToken`] source lets
+//! [`BearerLayer`](crate::BearerLayer) read it. [`BearerLayer::with_form_body`] stacks
+//! both in the right order.
+//!
+//! Per §2.2 only requests that have a body, are not `GET`, carry exactly this content
+//! type and carry no `Authorization` header are read.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::error::InvalidRequest;
+use crate::token::{BearerToken, RequestHead, TokenSource};
+
+/// Default cap on a buffered form body.
+pub const DEFAULT_MAX_FORM_BODY: usize = 64 * 1024;
+
+/// What [`FormBodyLayer`] found, stored in request extensions.
+#[derive(Clone, Debug)]
+struct FoundInForm(Result<BearerToken, InvalidRequest>);
+
+/// A [`TokenSource`] reading the `access_token` that [`FormBodyLayer`] found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormBodyToken;
+
+impl TokenSource for FormBodyToken {
+    fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
+        match req.extensions.and_then(|e| e.get::<FoundInForm>()) {
+            None => Ok(None),
+            Some(FoundInForm(found)) => found.clone().map(Some),
+        }
+    }
+}
+
+/// Buffers form-encoded bodies to find an `access_token` field; see the module docs.
+#[derive(Debug, Clone, Copy)]
+pub struct FormBodyLayer {
+    max_body: usize,
+}
+
+impl FormBodyLayer {
+    /// A layer buffering at most `max_body` bytes (larger form bodies get `413`).
+    pub fn new(max_body: usize) -> Self {
+        Self { max_body }
+    }
+}
+
+impl Default for FormBodyLayer {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_FORM_BODY)
+    }
+}
+
+impl<S> Layer<S> for FormBodyLayer {
+    type Service = FormBody<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FormBody { inner, max_body: self.max_body }
+    }
+}
+
+/// The service made by [`FormBodyLayer`].
+#[derive(Debug, Clone)]
+pub struct FormBody<S> {
+    inner: S,
+    max_body: usize,
+}
+
+fn carries_form(req: &Request<impl Body>) -> bool {
+    req.method() != Method::GET
+        && !req.headers().contains_key(AUTHORIZATION)
+        && req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+impl<S, B, ResBody> Service<Request<B>> for FormBody<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Body + From<Bytes> + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if !carries_form(&req) {
+            return Box::pin(inner.call(req));
+        }
+        let max = self.max_body;
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let bytes = match Limited::new(body, max).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => {
+                    let mut res = Response::new(ResBody::default());
+                    *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                    return Ok(res);
+                }
+            };
+            if let Some(found) = find_access_token(&bytes) {
+                parts.extensions.insert(FoundInForm(found));
+            }
+            inner.call(Request::from_parts(parts, B::from(bytes))).await
+        })
+    }
+}
+
+/// The `access_token` field of a form body: `None` if absent, an error if repeated
+/// or not a valid `b64token`.
+fn find_access_token(body: &[u8]) -> Option<Result<BearerToken, InvalidRequest>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut found: Option<Result<BearerToken, InvalidRequest>> = None;
+    for pair in text.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "access_token" {
+            continue;
+        }
+        if found.is_some() {
+            return Some(Err(InvalidRequest::MultipleCredentials));
+        }
+        found = Some(crate::token::decode_query_value(value).map(BearerToken::new));
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_field() {
+        assert_eq!(find_access_token(b"a=1&access_token=abc.def").unwrap().unwrap().as_str(), "abc.def");
+        assert!(find_access_token(b"a=1").is_none());
+        assert_eq!(
+            find_access_token(b"access_token=a&access_token=b").unwrap().unwrap_err(),
+            InvalidRequest::MultipleCredentials
+        );
+        assert_eq!(find_access_token(b"access_token=a%20b").unwrap().unwrap_err(), InvalidRequest::MalformedHeader);
+    }
+}
