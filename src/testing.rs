@@ -80,6 +80,7 @@ struct Inner {
     cache_control: Mutex<Option<String>>,
     extra_keys: Mutex<Vec<Value>>,
     jwks_fetches: AtomicUsize,
+    jwks_not_modified: AtomicUsize,
     discovery_fetches: AtomicUsize,
 }
 
@@ -191,6 +192,7 @@ impl TestIssuer {
             cache_control: Mutex::new(None),
             extra_keys: Mutex::new(Vec::new()),
             jwks_fetches: AtomicUsize::new(0),
+            jwks_not_modified: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
         });
         let router = Router::new()
@@ -299,6 +301,12 @@ impl TestIssuer {
     /// How many times the JWKS was requested.
     pub fn jwks_fetches(&self) -> usize {
         self.inner.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many JWKS requests were answered `304 Not Modified` (the JWKS carries an
+    /// `ETag` and honours `If-None-Match`).
+    pub fn jwks_not_modified(&self) -> usize {
+        self.inner.jwks_not_modified.load(Ordering::SeqCst)
     }
 
     /// How many times the discovery document was requested.
@@ -447,7 +455,7 @@ async fn discovery(State(inner): State<Arc<Inner>>) -> Response {
     .into_response()
 }
 
-async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
+async fn jwks(State(inner): State<Arc<Inner>>, request_headers: HeaderMap) -> Response {
     inner.jwks_fetches.fetch_add(1, Ordering::SeqCst);
     let outage = lock(&inner.outage).clone();
     match outage {
@@ -464,12 +472,26 @@ async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
     let mut keys: Vec<Value> =
         lock(&inner.keys).iter().filter(|k| k.published).map(|k| public_jwk(&k.private)).collect();
     keys.extend(lock(&inner.extra_keys).iter().cloned());
+    let body = json!({ "keys": keys }).to_string();
+    let etag = format!("\"{:016x}\"", {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        h.finish()
+    });
     let mut headers = HeaderMap::new();
+    if let Ok(v) = header::HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    if request_headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        inner.jwks_not_modified.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/jwk-set+json"));
     if let Some(cc) = lock(&inner.cache_control).as_deref()
         && let Ok(v) = header::HeaderValue::from_str(cc)
     {
         headers.insert(header::CACHE_CONTROL, v);
     }
-    (headers, json!({ "keys": keys }).to_string()).into_response()
+    (headers, body).into_response()
 }

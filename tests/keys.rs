@@ -254,3 +254,37 @@ async fn discovery_document_must_name_the_configured_issuer() {
     let err = store.prefetch().await.unwrap_err();
     assert!(format!("{err:?}").contains("names issuer"), "{err:?}");
 }
+
+#[tokio::test]
+async fn etag_revalidation_keeps_the_keys() {
+    let idp = TestIssuer::start().await;
+    let store = quick(&idp).ttl(MS(200)).build().unwrap();
+    let me = serve_with(&idp, store.clone()).await;
+    let token = idp.token().sign();
+    assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
+    tokio::time::sleep(MS(250)).await;
+    assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
+    assert_eq!((idp.jwks_fetches(), idp.jwks_not_modified()), (2, 1), "second fetch revalidated with If-None-Match");
+    assert_eq!(store.health().state, KeyState::Fresh);
+    // A changed set gets a new ETag and is fetched in full.
+    idp.rotate();
+    tokio::time::sleep(MS(250)).await;
+    assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::OK);
+    assert_eq!(idp.jwks_not_modified(), 1);
+}
+
+#[tokio::test]
+async fn keep_warm_refreshes_an_idle_cache_until_stopped() {
+    let idp = TestIssuer::start().await;
+    let store = quick(&idp).ttl(MS(200)).build().unwrap();
+    let task = store.keep_warm().unwrap();
+    tokio::time::sleep(MS(700)).await;
+    let fetched = idp.jwks_fetches();
+    assert!(fetched >= 3, "{fetched} fetches in 700 ms with a 200 ms TTL");
+    assert_eq!(store.health().state, KeyState::Fresh);
+    task.stop();
+    tokio::time::sleep(MS(400)).await;
+    let after = idp.jwks_fetches();
+    tokio::time::sleep(MS(400)).await;
+    assert_eq!(idp.jwks_fetches(), after, "no fetches after stop");
+}

@@ -551,3 +551,49 @@ async fn cookie_source_error_uri_and_resource_metadata() {
         r#"Bearer realm="api", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
     );
 }
+
+#[tokio::test]
+async fn static_pem_keys_of_each_type() {
+    use josekit::jwk::alg::ed::EdCurve;
+    let rsa = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+    let ec = josekit::jws::ES384.generate_key_pair().unwrap();
+    let ed = josekit::jws::EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+    let cases = [
+        (
+            VerificationKey::from_rsa_pem(&rsa.to_pem_public_key(), Some("r")).unwrap(),
+            rsa.to_jwk_private_key(),
+            "r",
+            Algorithm::RS256,
+        ),
+        (
+            VerificationKey::from_ec_pem(&ec.to_pem_public_key(), Some("e")).unwrap(),
+            ec.to_jwk_private_key(),
+            "e",
+            Algorithm::ES384,
+        ),
+        (
+            VerificationKey::from_ed_pem(&ed.to_pem_public_key(), Some("d")).unwrap(),
+            ed.to_jwk_private_key(),
+            "d",
+            Algorithm::EdDSA,
+        ),
+    ];
+    let keys: Vec<VerificationKey> = cases.iter().map(|c| c.0.clone()).collect();
+    let verifier =
+        JwtVerifier::builder().issuer(Issuer::new("local").keys(StaticKeys::new(keys))).audience("a").build().unwrap();
+    let base = serve(app(BearerLayer::new(verifier))).await;
+    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
+    for (_, private, kid, alg) in &cases {
+        let header = json!({"alg": format!("{alg:?}"), "kid": kid}).to_string();
+        let t = compact_jws(&header, &payload, |i| tower_bearer::testing::sign_with_jwk(private, *alg, i).unwrap());
+        assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::OK, "{alg:?}");
+        // The same signature under another kid's key fails.
+        let other = if *kid == "r" { "e" } else { "r" };
+        let header = json!({"alg": format!("{alg:?}"), "kid": other}).to_string();
+        let t = compact_jws(&header, &payload, |i| tower_bearer::testing::sign_with_jwk(private, *alg, i).unwrap());
+        assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::UNAUTHORIZED, "{alg:?} via {other}");
+    }
+    // A JWK set with private parts loads as public keys.
+    let set = json!({"keys": [rsa.to_jwk_private_key()]}).to_string();
+    assert_eq!(StaticKeys::from_jwks(&set).unwrap().key_set().len(), 1);
+}

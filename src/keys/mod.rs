@@ -34,7 +34,7 @@ pub use static_keys::StaticKeys;
 #[cfg(feature = "remote")]
 pub use health::{KeyHealth, KeyState};
 #[cfg(feature = "remote")]
-pub use remote::{RemoteJwks, RemoteJwksBuilder};
+pub use remote::{RefreshTask, RemoteJwks, RemoteJwksBuilder};
 
 /// A boxed future, as returned by [`KeyStore::refresh`].
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -23,6 +23,7 @@ use arc_swap::ArcSwapOption;
 use futures_util::FutureExt as _;
 use futures_util::future::Shared;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use url::Url;
 
 use super::fetch::{self, Fetched, JWKS_ACCEPT};
@@ -111,6 +112,11 @@ struct Inner {
     inflight: Mutex<Option<SharedFetch>>,
     /// Set while a background refresh-ahead task runs, so requests spawn at most one.
     refreshing: AtomicBool,
+    /// Mirrors `status.failing_since.is_some()` so the stale path reads it without a lock.
+    failing: AtomicBool,
+    /// Mirrors `status.next_retry` as milliseconds since `epoch` (0: none), read lock-free.
+    next_retry_ms: AtomicU64,
+    epoch: Instant,
     status: Mutex<Status>,
     negative: moka::sync::Cache<Arc<str>, ()>,
     counters: Counters,
@@ -166,9 +172,47 @@ impl RemoteJwks {
         self.refresh(Refresh::Cold).await.map(|k| k.len())
     }
 
+    /// Keeps the keys fresh on a timer, so even an idle service never meets an
+    /// expired cache: refetches at the refresh-ahead point, and backs off while the
+    /// server fails. The task stops when the returned handle is dropped or stopped,
+    /// or when every clone of this store is gone. Needs a tokio runtime.
+    pub fn keep_warm(&self) -> Result<RefreshTask, ConfigError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| ConfigError::new("keep_warm needs a tokio runtime"))?;
+        let weak = Arc::downgrade(&self.inner);
+        let handle = runtime.spawn(async move {
+            while let Some(wait) = weak.upgrade().map(|inner| inner.until_next_refresh()) {
+                tokio::time::sleep(wait).await;
+                let Some(inner) = weak.upgrade() else { break };
+                let fetch = inner.fetch_shared();
+                drop(inner);
+                let _ = fetch.await;
+            }
+        });
+        Ok(RefreshTask { handle })
+    }
+
     /// The cache's health, for readiness probes.
     pub fn health(&self) -> KeyHealth {
         self.inner.health()
+    }
+}
+
+/// The timer task started by [`RemoteJwks::keep_warm`]; dropping it stops the task.
+#[derive(Debug)]
+#[must_use = "the refresh task stops when this handle is dropped"]
+pub struct RefreshTask {
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl RefreshTask {
+    /// Stops the task (same as dropping the handle).
+    pub fn stop(self) {}
+}
+
+impl Drop for RefreshTask {
+    fn drop(&mut self) {
+        self.handle.abort();
     }
 }
 
@@ -262,7 +306,13 @@ impl RemoteJwksBuilder {
     }
 
     /// Checks the configuration and builds the store. No I/O happens here.
-    pub fn build(self) -> Result<RemoteJwks, ConfigError> {
+    pub fn build(mut self) -> Result<RemoteJwks, ConfigError> {
+        // Ten years is "forever" here, and keeps every `Instant + Duration` in range.
+        const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+        let o = &mut self.opts;
+        for d in [&mut o.ttl, &mut o.min_ttl, &mut o.max_ttl, &mut o.cooldown, &mut o.max_stale, &mut o.timeout] {
+            *d = (*d).min(FOREVER);
+        }
         let source = match self.source {
             None => return Err(ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer")),
             Some(Err(e)) => return Err(ConfigError::new(e)),
@@ -304,6 +354,9 @@ impl RemoteJwksBuilder {
                 snapshot: ArcSwapOption::empty(),
                 inflight: Mutex::new(None),
                 refreshing: AtomicBool::new(false),
+                failing: AtomicBool::new(false),
+                next_retry_ms: AtomicU64::new(0),
+                epoch: Instant::now(),
                 status: Mutex::new(status),
                 negative,
                 counters: Counters::default(),
@@ -353,7 +406,7 @@ impl Inner {
     }
 
     fn serving_stale(&self, snap: &Snapshot, now: Instant) -> bool {
-        now < snap.expires_at + self.opts.max_stale && self.status().failing_since.is_some()
+        self.failing.load(Ordering::Acquire) && now < snap.expires_at + self.opts.max_stale
     }
 
     fn usable_stale(&self) -> Option<Arc<KeySet>> {
@@ -372,7 +425,8 @@ impl Inner {
         if self.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let due = self.status().next_retry.is_none_or(|t| Instant::now() >= t);
+        let next_retry = self.next_retry_ms.load(Ordering::Acquire);
+        let due = next_retry == 0 || self.epoch.elapsed().as_millis() as u64 >= next_retry;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             self.refreshing.store(false, Ordering::Release);
             return;
@@ -439,11 +493,15 @@ impl Inner {
             return f.clone();
         }
         let this = self.clone();
-        let fut: BoxFuture<Result<Arc<Snapshot>, KeyError>> = Box::pin(async move {
-            let result = this.fetch_once().await;
-            *this.inflight.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            result
-        });
+        let span = tracing::debug_span!("jwks_fetch", source = ?self.source);
+        let fut: BoxFuture<Result<Arc<Snapshot>, KeyError>> = Box::pin(
+            async move {
+                let result = this.fetch_once().await;
+                *this.inflight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                result
+            }
+            .instrument(span),
+        );
         let shared = fut.shared();
         *slot = Some(shared.clone());
         shared
@@ -466,6 +524,8 @@ impl Inner {
                 st.next_retry = None;
                 st.backoff = Duration::ZERO;
                 st.last_error = None;
+                self.failing.store(false, Ordering::Release);
+                self.next_retry_ms.store(0, Ordering::Release);
                 tracing::debug!(url = ?st.jwks_url.as_ref().map(Url::as_str), keys = snap.keys.len(), elapsed_ms, "JWKS fetched");
                 drop(st);
                 self.snapshot.store(Some(snap.clone()));
@@ -480,6 +540,9 @@ impl Inner {
                     (st.backoff * 2).clamp(Duration::from_secs(1), self.opts.cooldown.max(Duration::from_secs(1)));
                 st.next_retry = Some(now + st.backoff);
                 st.last_error = Some(reason.clone());
+                self.failing.store(true, Ordering::Release);
+                let retry_ms = (now + st.backoff).saturating_duration_since(self.epoch).as_millis() as u64;
+                self.next_retry_ms.store(retry_ms.max(1), Ordering::Release);
                 drop(st);
                 tracing::warn!(error = %reason, elapsed_ms, "JWKS fetch failed");
                 Err(self.unavailable(reason))
@@ -522,6 +585,19 @@ impl Inner {
         let jitter = RandomState::new().build_hasher().finish() % 1000;
         let ahead = ttl.mul_f64(0.75 + 0.15 * jitter as f64 / 1000.0);
         Ok(Arc::new(Snapshot { keys, loaded_at: now, refresh_at: now + ahead, expires_at: now + ttl, etag }))
+    }
+
+    /// How long the keep-warm task sleeps before its next fetch (at least 100 ms).
+    fn until_next_refresh(&self) -> Duration {
+        let now = Instant::now();
+        let next_retry = self.next_retry_ms.load(Ordering::Acquire);
+        let retry_at = (next_retry != 0).then(|| self.epoch + Duration::from_millis(next_retry));
+        let at = match (self.snapshot.load().as_ref().map(|s| s.refresh_at), retry_at) {
+            (_, Some(retry)) if self.failing.load(Ordering::Acquire) => retry,
+            (Some(refresh), _) => refresh,
+            (None, _) => now,
+        };
+        at.saturating_duration_since(now).max(Duration::from_millis(100))
     }
 
     fn health(&self) -> KeyHealth {

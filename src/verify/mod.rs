@@ -497,6 +497,11 @@ pub(crate) fn crypto_provider() -> &'static jsonwebtoken::crypto::CryptoProvider
     {
         &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
     }
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    {
+        // Never compiled into a working crate: lib.rs emits compile_error! first.
+        unreachable!("no crypto backend")
+    }
 }
 
 // `&Vec` because jsonwebtoken's verifier trait is `Verifier<Vec<u8>>`.
