@@ -64,7 +64,7 @@ pub fn all(reqs: impl IntoIterator<Item = Requirement>) -> Requirement {
     Requirement(Arc::new(Node::All(reqs.into_iter().collect())))
 }
 
-/// At least one requirement must hold.
+/// At least one requirement must hold. An empty `any` is never met (fail closed).
 pub fn any(reqs: impl IntoIterator<Item = Requirement>) -> Requirement {
     Requirement(Arc::new(Node::Any(reqs.into_iter().collect())))
 }
@@ -121,7 +121,10 @@ impl Requirement {
                 let failures: Vec<Insufficient> = reqs.iter().filter_map(|r| r.check(token).err()).collect();
                 if failures.is_empty() { Ok(()) } else { Err(merge(failures, "; ")) }
             }
-            Node::Any(reqs) if reqs.is_empty() => Ok(()),
+            // Fail closed: `any_role(configured)` with an empty list must not allow everyone.
+            Node::Any(reqs) if reqs.is_empty() => {
+                Err(Insufficient { scopes: Vec::new(), description: "no acceptable alternative is configured".into() })
+            }
             Node::Any(reqs) => {
                 let mut failures = Vec::with_capacity(reqs.len());
                 for r in reqs {
@@ -190,5 +193,7 @@ mod tests {
         assert!(predicate("named Al", |t| t.claim("name") == Some(&json!("Al"))).check(&t).is_ok());
         assert!(scope("read").and(role("admin")).check(&t).is_ok());
         assert!(scope("nope").or(role("admin")).check(&t).is_ok());
+        assert!(any_role(Vec::<String>::new()).check(&t).is_err(), "an empty any fails closed");
+        assert!(all_roles(Vec::<String>::new()).check(&t).is_ok());
     }
 }

@@ -204,7 +204,7 @@ impl Sources {
     pub(crate) fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
         // Cheap cap on the raw header before any source parses it.
         for v in req.headers.get_all(AUTHORIZATION) {
-            if v.len() > self.max_len + "Bearer ".len() {
+            if v.len() > self.max_len.saturating_add("Bearer ".len()) {
                 return Err(InvalidRequest::TokenTooLong);
             }
         }

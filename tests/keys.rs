@@ -38,7 +38,17 @@ async fn rotation_is_picked_up_without_restart_and_removed_keys_stop_working() {
     tokio::time::sleep(MS(250)).await;
     idp.rotate();
     idp.unpublish(&first);
-    assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::OK, "new key found by refetch");
+    // A burst of requests naming the new kid: all share one refetch, none is refused.
+    let new_token = idp.token().sign();
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            let (me, t) = (me.clone(), new_token.clone());
+            tokio::spawn(async move { get_bearer(&me, &t).await.status })
+        })
+        .collect();
+    for r in burst {
+        assert_eq!(r.await.unwrap(), StatusCode::OK, "new key found by refetch");
+    }
     assert_eq!(idp.jwks_fetches(), 2);
     // The refetched set replaced the old one: the unpublished key no longer verifies.
     assert_eq!(get_bearer(&me, &old_token).await.status, StatusCode::UNAUTHORIZED);
@@ -68,7 +78,8 @@ async fn a_flood_of_unknown_kids_causes_at_most_one_fetch_per_cooldown() {
     assert_eq!(idp.jwks_fetches(), 2, "one cold fetch, one unknown-kid refetch");
     let health = store.health();
     assert_eq!(health.unknown_kid_refetches, 1);
-    assert_eq!(health.unknown_kid_rejected, 199);
+    // The rest were refused at once or joined that one fetch; none fetched again.
+    assert!(health.unknown_kid_rejected <= 199);
 
     // The same unknown kid again after the cooldown: answered from the negative cache.
     tokio::time::sleep(MS(550)).await;

@@ -70,6 +70,11 @@ async fn get_unbounded(
         request = request.header(IF_NONE_MATCH, etag);
     }
     let mut response = request.send().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+    // A user-supplied client may follow redirects; the answer must come from `url`
+    // itself, or the HTTPS-only and no-redirect rules would be bypassed.
+    if response.url() != url {
+        return Err(format!("GET {url}: redirected to {} (redirects are not followed)", response.url()));
+    }
     let status = response.status();
     let max_age = response.headers().get(CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(parse_max_age);
     if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {

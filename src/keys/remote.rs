@@ -313,6 +313,11 @@ impl RemoteJwksBuilder {
         for d in [&mut o.ttl, &mut o.min_ttl, &mut o.max_ttl, &mut o.cooldown, &mut o.max_stale, &mut o.timeout] {
             *d = (*d).min(FOREVER);
         }
+        // A set that is expired the moment it is stored would refetch on every request.
+        const FLOOR: Duration = Duration::from_millis(100);
+        o.ttl = o.ttl.max(FLOOR);
+        o.min_ttl = o.min_ttl.max(FLOOR);
+        o.max_ttl = o.max_ttl.max(o.min_ttl);
         let source = match self.source {
             None => return Err(ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer")),
             Some(Err(e)) => return Err(ConfigError::new(e)),
@@ -398,6 +403,29 @@ impl KeyStore for RemoteJwks {
     }
 }
 
+/// Clears the in-flight slot when a fetch ends, whichever way it ends.
+struct ClearInflight<'a>(&'a Mutex<Option<SharedFetch>>);
+
+impl Drop for ClearInflight<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Resets the refresh-ahead flag when the background task ends, whichever way.
+struct ResetFlag<'a>(&'a AtomicBool);
+
+impl Drop for ResetFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// A `kid` is attacker-chosen text: log at most 64 characters of it, escaped.
+fn truncated(kid: &str) -> &str {
+    kid.char_indices().nth(64).map_or(kid, |(i, _)| &kid[..i])
+}
+
 impl Inner {
     fn status(&self) -> MutexGuard<'_, Status> {
         // A poisoned lock only means a panic elsewhere mid-update of plain data; the
@@ -438,8 +466,8 @@ impl Inner {
         let fetch = self.fetch_shared();
         let this = self.clone();
         runtime.spawn(async move {
+            let _reset = ResetFlag(&this.refreshing);
             let _ = fetch.await;
-            this.refreshing.store(false, Ordering::Release);
         });
     }
 
@@ -462,21 +490,42 @@ impl Inner {
     }
 
     async fn load_for_kid(self: &Arc<Self>, kid: Arc<str>) -> Result<Arc<KeySet>, KeyError> {
+        // A fetch may have landed since the caller looked.
+        if let Some(snap) = self.snapshot.load().as_ref()
+            && snap.keys.contains_kid(&kid)
+        {
+            return Ok(snap.keys.clone());
+        }
         if self.negative.contains_key(&kid) {
             self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
             return Err(KeyError::UnknownKid);
         }
-        {
+        let in_cooldown = {
             let mut st = self.status();
             let now = Instant::now();
-            if st.last_attempt.is_some_and(|t| now < t + self.opts.cooldown) {
-                drop(st);
-                self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%kid, "unknown kid inside the refetch cooldown");
-                return Err(KeyError::UnknownKid);
+            let cooling = st.last_attempt.is_some_and(|t| now < t + self.opts.cooldown);
+            if !cooling {
+                // Claim the refetch before any await so concurrent unknown kids share it.
+                st.last_attempt = Some(now);
             }
-            // Claim the refetch before any await so concurrent unknown kids share it.
-            st.last_attempt = Some(now);
+            cooling
+        };
+        if in_cooldown {
+            // Inside the cooldown: share a fetch already in flight (a rotation makes
+            // many requests name the new kid at once), otherwise answer at once.
+            let inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(fetch) = inflight {
+                return fetch.await.map(|snap| snap.keys.clone());
+            }
+            // ...or one that finished between our first look and now.
+            if let Some(snap) = self.snapshot.load().as_ref()
+                && snap.keys.contains_kid(&kid)
+            {
+                return Ok(snap.keys.clone());
+            }
+            self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(kid = ?truncated(&kid), "unknown kid inside the refetch cooldown");
+            return Err(KeyError::UnknownKid);
         }
         self.counters.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
         let snap = self.fetch_shared().await?;
@@ -486,7 +535,9 @@ impl Inner {
         Ok(snap.keys.clone())
     }
 
-    /// Joins the fetch in flight, or starts one.
+    /// Joins the fetch in flight, or starts one. The fetch runs as its own task when
+    /// a tokio runtime is present, so it completes (and frees the slot) even if every
+    /// request waiting on it goes away.
     fn fetch_shared(self: &Arc<Self>) -> SharedFetch {
         let mut slot = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = slot.as_ref() {
@@ -494,14 +545,26 @@ impl Inner {
         }
         let this = self.clone();
         let span = tracing::debug_span!("jwks_fetch", source = ?self.source);
-        let fut: BoxFuture<Result<Arc<Snapshot>, KeyError>> = Box::pin(
-            async move {
-                let result = this.fetch_once().await;
-                *this.inflight.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                result
+        let fetch = async move {
+            // Frees the slot however the fetch ends (success, error, panic, abort).
+            let _clear = ClearInflight(&this.inflight);
+            this.fetch_once().await
+        }
+        .instrument(span);
+        let fut: BoxFuture<Result<Arc<Snapshot>, KeyError>> = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(fetch);
+                Box::pin(async move {
+                    task.await.unwrap_or_else(|e| {
+                        Err(KeyError::Unavailable {
+                            retry_after: Duration::from_secs(1),
+                            reason: format!("JWKS fetch task: {e}"),
+                        })
+                    })
+                })
             }
-            .instrument(span),
-        );
+            Err(_) => Box::pin(fetch),
+        };
         let shared = fut.shared();
         *slot = Some(shared.clone());
         shared
@@ -519,6 +582,7 @@ impl Inner {
         match result {
             Ok(snap) => {
                 self.counters.ok.fetch_add(1, Ordering::Relaxed);
+                self.negative.invalidate_all();
                 let mut st = self.status();
                 st.failing_since = None;
                 st.next_retry = None;
@@ -540,6 +604,10 @@ impl Inner {
                     (st.backoff * 2).clamp(Duration::from_secs(1), self.opts.cooldown.max(Duration::from_secs(1)));
                 st.next_retry = Some(now + st.backoff);
                 st.last_error = Some(reason.clone());
+                if matches!(self.source, Source::Discovery { .. }) {
+                    // The IdP may have moved its JWKS: discover again on the next try.
+                    st.jwks_url = None;
+                }
                 self.failing.store(true, Ordering::Release);
                 let retry_ms = (now + st.backoff).saturating_duration_since(self.epoch).as_millis() as u64;
                 self.next_retry_ms.store(retry_ms.max(1), Ordering::Release);
