@@ -82,6 +82,7 @@ struct Inner {
     jwks_fetches: AtomicUsize,
     jwks_not_modified: AtomicUsize,
     discovery_fetches: AtomicUsize,
+    oidc_discovery: std::sync::atomic::AtomicBool,
 }
 
 /// A local identity provider: JWKS at `/jwks`, discovery at
@@ -193,11 +194,13 @@ impl TestIssuer {
             extra_keys: Mutex::new(Vec::new()),
             jwks_fetches: AtomicUsize::new(0),
             jwks_not_modified: AtomicUsize::new(0),
+            oidc_discovery: std::sync::atomic::AtomicBool::new(true),
             discovery_fetches: AtomicUsize::new(0),
         });
         let router = Router::new()
             .route("/jwks", get(jwks))
             .route("/.well-known/openid-configuration", get(discovery))
+            .route("/.well-known/oauth-authorization-server", get(discovery))
             .with_state(inner.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -309,7 +312,13 @@ impl TestIssuer {
         self.inner.jwks_not_modified.load(Ordering::SeqCst)
     }
 
-    /// How many times the discovery document was requested.
+    /// Serves the OpenID Connect discovery document (default) or answers it with
+    /// `404`, leaving only RFC 8414 `/.well-known/oauth-authorization-server`.
+    pub fn set_oidc_discovery(&self, on: bool) {
+        self.inner.oidc_discovery.store(on, Ordering::SeqCst);
+    }
+
+    /// How many times a discovery document was requested (either location).
     pub fn discovery_fetches(&self) -> usize {
         self.inner.discovery_fetches.load(Ordering::SeqCst)
     }
@@ -443,8 +452,11 @@ impl TokenBuilder<'_> {
     }
 }
 
-async fn discovery(State(inner): State<Arc<Inner>>) -> Response {
+async fn discovery(State(inner): State<Arc<Inner>>, uri: axum::http::Uri) -> Response {
     inner.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    if uri.path().ends_with("/openid-configuration") && !inner.oidc_discovery.load(Ordering::SeqCst) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     axum::Json(json!({
         "issuer": inner.issuer,
         "jwks_uri": format!("{}/jwks", inner.issuer),

@@ -299,3 +299,24 @@ async fn keep_warm_refreshes_an_idle_cache_until_stopped() {
     tokio::time::sleep(MS(400)).await;
     assert_eq!(idp.jwks_fetches(), after, "no fetches after stop");
 }
+
+#[tokio::test]
+async fn rfc8414_discovery_is_the_fallback() {
+    let idp = TestIssuer::start().await;
+    idp.set_oidc_discovery(false);
+    let me = format!("{}/me", serve(app(BearerLayer::new(idp.verifier()))).await);
+    assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::OK);
+    assert_eq!(idp.discovery_fetches(), 2, "OIDC location first (404), then RFC 8414");
+}
+
+#[tokio::test]
+async fn health_reports_cooldown_and_counters() {
+    let idp = TestIssuer::start().await;
+    let store = idp.remote_jwks().build().unwrap();
+    assert_eq!(store.health().state, KeyState::NeverLoaded);
+    store.prefetch().await.unwrap();
+    let h = store.health();
+    assert_eq!((h.state, h.key_count, h.fetches_ok), (KeyState::Fresh, 1, 1));
+    assert!(h.cooldown_remaining_secs > 25 && h.cooldown_remaining_secs <= 30, "{h:?}");
+    assert_eq!(h.jwks_url.as_deref(), Some(idp.jwks_url().as_str()));
+}

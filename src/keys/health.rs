@@ -28,6 +28,9 @@ pub struct KeyHealth {
     pub loaded_secs_ago: Option<u64>,
     /// Seconds since refreshes started failing, while they fail.
     pub failing_for_secs: Option<u64>,
+    /// Seconds until a token naming an unknown `kid` may trigger a refetch again
+    /// (0: not cooling down).
+    pub cooldown_remaining_secs: u64,
     /// The JWKS URL in use (after discovery).
     pub jwks_url: Option<String>,
     /// The last fetch error, if the last fetch failed.

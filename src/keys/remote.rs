@@ -683,6 +683,9 @@ impl Inner {
             key_count: guard.as_ref().map_or(0, |s| s.keys.len()),
             loaded_secs_ago: guard.as_ref().map(|s| now.saturating_duration_since(s.loaded_at).as_secs()),
             failing_for_secs: st.failing_since.map(|t| now.saturating_duration_since(t).as_secs()),
+            cooldown_remaining_secs: st
+                .last_attempt
+                .map_or(0, |t| (t + self.opts.cooldown).saturating_duration_since(now).as_secs()),
             jwks_url: st.jwks_url.as_ref().map(|u| u.to_string()),
             last_error: st.last_error.clone(),
             fetches_ok: self.counters.ok.load(Ordering::Relaxed),

@@ -40,6 +40,13 @@ impl StaticKeys {
         Ok(Self { set: Arc::new(set) })
     }
 
+    /// Reads a JWK set from a file; see [`from_jwks`](Self::from_jwks).
+    pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(format!("{}: {e}", path.display())))?;
+        Self::from_jwks(&text)
+    }
+
     /// The keys.
     pub fn key_set(&self) -> &KeySet {
         &self.set

@@ -1,0 +1,122 @@
+//! Drives `examples/protected_api` as a process, the way outside checks do.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{client, get_bearer, get_with};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
+
+/// `target/<profile>/examples/protected_api`, built by `cargo test` alongside this test.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("examples").join(format!("protected_api{}", std::env::consts::EXE_SUFFIX))
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new(example_binary());
+    cmd.env("BIND", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run the protected_api example (built by cargo test)");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).expect("the example prints `listening on http://ADDR`");
+    Running { child, base }
+}
+
+async fn dev_token(base: &str, form: &[(&str, &str)]) -> String {
+    let res = client().post(format!("{base}/dev/token")).form(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn embedded_dev_issuer_and_every_route() {
+    let app = start(&[]);
+    let base = &app.base;
+    assert_eq!(get_with(&format!("{base}/healthz"), &[]).await.status, StatusCode::OK);
+    let reader = dev_token(base, &[("scope", "read:items"), ("sub", "ann")]).await;
+    let admin = dev_token(base, &[("scope", "read:items write:items"), ("roles", "items.admin")]).await;
+
+    let r = get_bearer(&format!("{base}/me"), &reader).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["sub"], "ann");
+    assert_eq!(r.json()["scopes"], serde_json::json!(["read:items"]));
+    assert_eq!(get_bearer(&format!("{base}/items"), &reader).await.status, StatusCode::OK);
+    let r = client().post(format!("{base}/items")).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains(r#"scope="write:items""#));
+    let r = client().post(format!("{base}/items")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(get_bearer(&format!("{base}/admin"), &reader).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(get_bearer(&format!("{base}/admin"), &admin).await.status, StatusCode::OK);
+    let r = get_with(&format!("{base}/items"), &[]).await;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, r#"Bearer realm="protected-api""#));
+
+    let health = get_with(&format!("{base}/healthz"), &[]).await.json();
+    assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
+    assert_eq!(health["issuers"][0]["keys"]["state"], "fresh");
+
+    // Bad input to the dev token endpoint is a 400, not a 500.
+    let r = client().post(format!("{base}/dev/token")).form(&[("expires_in", "soon")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let short = dev_token(base, &[("expires_in", "1")]).await;
+    assert_eq!(get_bearer(&format!("{base}/me"), &short).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn several_external_issuers() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let issuers = format!("{} {}", a.issuer(), b.issuer());
+    let app = start(&[("ISSUER", &issuers), ("AUDIENCE", &format!("other {TEST_AUDIENCE}")), ("ROLES_CLAIM", "roles")]);
+    let base = app.base.clone();
+    for idp in [&a, &b] {
+        let t = idp.token().role("items.admin").sign();
+        assert_eq!(get_bearer(&format!("{base}/admin"), &t).await.status, StatusCode::OK);
+    }
+    let health = get_with(&format!("{base}/healthz"), &[]).await.json();
+    assert_eq!(health["issuers"].as_array().unwrap().len(), 2);
+    assert_eq!(health["issuers"][1]["keys"]["key_count"], 1);
+}
+
+#[test]
+fn missing_audience_is_a_startup_error() {
+    let out = Command::new(example_binary())
+        .env("BIND", "127.0.0.1:0")
+        .env("ISSUER", "https://idp.example.com")
+        .env_remove("AUDIENCE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUDIENCE is required"));
+}
