@@ -141,6 +141,13 @@ impl KeySet {
         Self { keys }
     }
 
+    /// Parses a JWK set document the way a fetched one is parsed: public keys only,
+    /// no `oct` secrets, unusable keys skipped with a warning, at most `max_keys` kept.
+    /// Fails only when the document is not a JWK set.
+    pub fn from_jwks_json(json: &[u8], max_keys: usize) -> Result<Self, String> {
+        super::jwk::parse_set(json, super::jwk::Origin::Remote, max_keys)
+    }
+
     /// The keys.
     pub fn keys(&self) -> &[VerificationKey] {
         &self.keys
