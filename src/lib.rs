@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
+// Library code never panics on input; the few justified exceptions carry a comment.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
@@ -12,6 +14,7 @@ pub mod challenge;
 pub mod claims;
 pub mod error;
 pub mod form;
+mod json;
 pub mod keys;
 pub mod layer;
 pub mod policy;

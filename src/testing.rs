@@ -24,6 +24,10 @@
 //! # }
 //! ```
 
+// Test support: failing to bind a loopback port or to generate a key is a broken test
+// machine, reported by a panic with a message (documented under "Panics").
+#![allow(clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -106,13 +106,15 @@ impl TokenSource for AuthorizationHeader {
         }
         let bytes = value.as_bytes();
         let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
-        if !bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+        let (scheme, rest) = bytes.split_at_checked(scheme_end).unwrap_or((bytes, &[]));
+        if !scheme.eq_ignore_ascii_case(b"bearer") {
             // Another scheme (Basic, DPoP...) is not a bearer credential.
             return Ok(None);
         }
-        let start = bytes[scheme_end..].iter().position(|&b| b != b' ').map_or(bytes.len(), |p| scheme_end + p);
-        check_b64token(&bytes[start..])?;
-        Ok(Some(BearerToken { repr: Repr::Header { value: value.clone(), start } }))
+        let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+        let token = rest.get(spaces..).unwrap_or_default();
+        check_b64token(token)?;
+        Ok(Some(BearerToken { repr: Repr::Header { value: value.clone(), start: scheme_end + spaces } }))
     }
 }
 
@@ -235,31 +237,24 @@ pub(crate) fn decode_query_value(value: &str) -> Result<String, InvalidRequest> 
 fn check_b64token(bytes: &[u8]) -> Result<(), InvalidRequest> {
     let body_len = bytes.iter().rposition(|&b| b != b'=').map_or(0, |p| p + 1);
     let ok = body_len > 0
-        && bytes[..body_len]
+        && bytes
             .iter()
+            .take(body_len)
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
     if ok { Ok(()) } else { Err(InvalidRequest::MalformedHeader) }
 }
 
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
             b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
+                let hex = [bytes.next()?, bytes.next()?];
+                out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
             }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
         }
     }
     String::from_utf8(out).ok()

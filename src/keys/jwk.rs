@@ -20,12 +20,19 @@ pub(crate) enum Origin {
     Local,
 }
 
+/// Cap on JSON nesting in a JWK set document.
+const MAX_JWKS_DEPTH: usize = 16;
+
 /// Default cap on keys kept from one set.
 pub const DEFAULT_MAX_KEYS: usize = 100;
 
 /// Parses a JWK set document, skipping unusable keys. Fails only when the document
 /// itself is not a JWK set.
 pub(crate) fn parse_set(json: &[u8], origin: Origin, max_keys: usize) -> Result<KeySet, String> {
+    // A JWK set nests four deep (`x5c` arrays inside keys inside "keys").
+    if !crate::json::depth_within(json, MAX_JWKS_DEPTH) {
+        return Err(format!("nested deeper than {MAX_JWKS_DEPTH} levels"));
+    }
     let doc: Value = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
     let keys = doc.get("keys").and_then(Value::as_array).ok_or("no \"keys\" array")?;
     let mut out = Vec::new();

@@ -72,6 +72,7 @@ where
                 StateProj::Rejected { response } => {
                     // `take` only fails if polled again after completion, which the
                     // Future contract forbids.
+                    #[allow(clippy::expect_used)]
                     return Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")));
                 }
                 StateProj::Verifying { verification, service, req, shared } => {

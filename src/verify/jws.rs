@@ -1,17 +1,25 @@
 //! Compact JWS parsing and header checks, before any key or signature work.
 
-use std::fmt;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::InvalidToken;
+use crate::json::{UniqueObject, depth_within};
 
 /// Default cap on the encoded JOSE header.
 pub(crate) const DEFAULT_MAX_HEADER_LEN: usize = 4 * 1024;
+
+/// Default cap on JSON nesting in the header and claims (claims rarely nest past 4).
+pub(crate) const DEFAULT_MAX_JSON_DEPTH: usize = 16;
+
+/// Bounds checked while parsing, before any allocation proportional to the input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_header_len: usize,
+    pub(crate) max_json_depth: usize,
+}
 
 /// What `typ` values are accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +42,7 @@ pub(crate) struct Jws {
 }
 
 /// Splits, decodes and checks the header of a compact JWS.
-pub(crate) fn parse(token: &str, typ: TypPolicy, max_header_len: usize) -> Result<Jws, InvalidToken> {
+pub(crate) fn parse(token: &str, typ: TypPolicy, limits: Limits) -> Result<Jws, InvalidToken> {
     let dots = token.bytes().filter(|b| *b == b'.').count();
     match dots {
         2 => {}
@@ -45,12 +53,12 @@ pub(crate) fn parse(token: &str, typ: TypPolicy, max_header_len: usize) -> Resul
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(InvalidToken::Malformed);
     };
-    if h.len() > max_header_len {
+    if h.len() > limits.max_header_len {
         return Err(InvalidToken::Malformed);
     }
-    let header = decode_object(h)?;
+    let header = decode_object(h, limits.max_json_depth)?;
     let (alg, kid) = check_header(&header, typ)?;
-    let claims = decode_object(p)?;
+    let claims = decode_object(p, limits.max_json_depth)?;
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidToken::Malformed)?;
     if signature.is_empty() {
         return Err(InvalidToken::Signature);
@@ -102,37 +110,13 @@ fn typ_accepted(typ: Option<&str>, policy: TypPolicy) -> bool {
 
 /// Strict base64url (no padding, canonical trailing bits) of a JSON object whose
 /// top-level keys are unique.
-fn decode_object(part: &str) -> Result<Value, InvalidToken> {
+fn decode_object(part: &str, max_depth: usize) -> Result<Value, InvalidToken> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| InvalidToken::Malformed)?;
+    if !depth_within(&bytes, max_depth) {
+        return Err(InvalidToken::Malformed);
+    }
     let UniqueObject(map) = serde_json::from_slice(&bytes).map_err(|_| InvalidToken::Malformed)?;
     Ok(Value::Object(map))
-}
-
-/// A JSON object that refuses duplicate member names, which parsers disagree on
-/// (first wins vs last wins) and attackers exploit.
-struct UniqueObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for UniqueObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = UniqueObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((k, v)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&k) {
-                        return Err(serde::de::Error::custom("duplicate member"));
-                    }
-                    map.insert(k, v);
-                }
-                Ok(UniqueObject(map))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// A NumericDate (RFC 7519 §2): a non-negative JSON number of seconds, possibly
@@ -160,13 +144,15 @@ mod tests {
         format!("{}.{}.{}", b64(h), b64(p), b64("sig"))
     }
 
+    const LIMITS: Limits = Limits { max_header_len: DEFAULT_MAX_HEADER_LEN, max_json_depth: DEFAULT_MAX_JSON_DEPTH };
+
     fn err(t: &str) -> InvalidToken {
-        parse(t, TypPolicy::Lenient, DEFAULT_MAX_HEADER_LEN).err().unwrap()
+        parse(t, TypPolicy::Lenient, LIMITS).err().unwrap()
     }
 
     #[test]
     fn header_rules() {
-        assert!(parse(&tok(r#"{"alg":"RS256","kid":"k"}"#, "{}"), TypPolicy::Lenient, 4096).is_ok());
+        assert!(parse(&tok(r#"{"alg":"RS256","kid":"k"}"#, "{}"), TypPolicy::Lenient, LIMITS).is_ok());
         assert_eq!(err(&tok(r#"{"alg":"none"}"#, "{}")), InvalidToken::Algorithm);
         assert_eq!(err(&tok(r#"{"alg":"RS256","crit":["exp"]}"#, "{}")), InvalidToken::CriticalHeader);
         assert_eq!(err(&tok(r#"{"alg":"RS256","typ":"JOSE"}"#, "{}")), InvalidToken::Type);
@@ -177,6 +163,10 @@ mod tests {
         assert_eq!(err("a.b"), InvalidToken::Malformed);
         let padded = format!("{}=.{}.{}", b64(r#"{"alg":"RS256"}"#), b64("{}"), b64("s"));
         assert_eq!(err(&padded), InvalidToken::Malformed);
+        let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(17), "]".repeat(17));
+        assert_eq!(err(&tok(r#"{"alg":"RS256"}"#, &deep)), InvalidToken::Malformed);
+        let ok = format!(r#"{{"a":{}{}}}"#, "[".repeat(15), "]".repeat(15));
+        assert!(parse(&tok(r#"{"alg":"RS256"}"#, &ok), TypPolicy::Lenient, LIMITS).is_ok());
     }
 
     #[test]

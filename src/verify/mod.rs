@@ -63,15 +63,15 @@ pub struct JwtVerifier {
 }
 
 struct Config {
-    issuers: Vec<IssuerEntry>,
-    any_issuer: Option<IssuerEntry>,
+    issuers: Vec<Arc<IssuerEntry>>,
+    any_issuer: Option<Arc<IssuerEntry>>,
     audiences: Option<Vec<String>>,
     roles: Vec<ClaimPath>,
     leeway: u64,
     max_age: Option<u64>,
     clock: Arc<dyn Clock>,
     typ: TypPolicy,
-    max_header_len: usize,
+    limits: jws::Limits,
 }
 
 struct IssuerEntry {
@@ -174,6 +174,7 @@ pub struct JwtVerifierBuilder {
     clock: Arc<dyn Clock>,
     typ: TypPolicy,
     max_header_len: usize,
+    max_json_depth: usize,
     max_issuers: usize,
 }
 
@@ -191,6 +192,7 @@ impl JwtVerifier {
             clock: Arc::new(SystemClock),
             typ: TypPolicy::Lenient,
             max_header_len: jws::DEFAULT_MAX_HEADER_LEN,
+            max_json_depth: jws::DEFAULT_MAX_JSON_DEPTH,
             max_issuers: 64,
         }
     }
@@ -259,6 +261,13 @@ impl JwtVerifierBuilder {
         self
     }
 
+    /// Cap on JSON nesting in the header and claims (default 16), checked by a
+    /// linear scan before parsing.
+    pub fn max_json_depth(mut self, depth: usize) -> Self {
+        self.max_json_depth = depth;
+        self
+    }
+
     /// Cap on configured issuers (default 64).
     pub fn max_issuers(mut self, n: usize) -> Self {
         self.max_issuers = n;
@@ -301,13 +310,14 @@ impl JwtVerifierBuilder {
             if issuer.issuer.is_empty() {
                 return Err(ConfigError::new("an issuer must not be empty"));
             }
-            if issuers.iter().any(|e: &IssuerEntry| e.issuer == issuer.issuer) {
+            if issuers.iter().any(|e: &Arc<IssuerEntry>| e.issuer == issuer.issuer) {
                 return Err(ConfigError::new(format!("issuer {:?} configured twice", issuer.issuer)));
             }
-            issuers.push(issuer.into_entry()?);
+            issuers.push(Arc::new(issuer.into_entry()?));
         }
-        let any_issuer =
-            self.any_issuer.map(|keys| IssuerEntry { issuer: String::new(), keys, audiences: None, roles: None });
+        let any_issuer = self
+            .any_issuer
+            .map(|keys| Arc::new(IssuerEntry { issuer: String::new(), keys, audiences: None, roles: None }));
         let roles = if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles };
         Ok(JwtVerifier {
             config: Arc::new(Config {
@@ -319,7 +329,7 @@ impl JwtVerifierBuilder {
                 max_age: self.max_age.map(|d| d.as_secs()),
                 clock: self.clock,
                 typ: self.typ,
-                max_header_len: self.max_header_len,
+                limits: jws::Limits { max_header_len: self.max_header_len, max_json_depth: self.max_json_depth },
             }),
         })
     }
@@ -334,37 +344,17 @@ enum Step {
 
 impl Verifier for JwtVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
-        let cfg = &self.config;
         let (jws, entry) = match self.precheck(token.as_str()) {
             Ok(v) => v,
             Err(e) => return Verification::Ready(Err(e.into())),
         };
-        let store = &cfg.issuer_entry(entry).keys;
-        match store.current() {
+        match entry.keys.current() {
             Some(keys) => match self.finish(token.as_str(), &jws, entry, &keys) {
                 Ok(Step::Done(t)) => Verification::Ready(Ok(t)),
-                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry, false),
+                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry.clone(), false),
                 Err(e) => Verification::Ready(Err(e.into())),
             },
-            None => self.pending(token.clone(), jws, entry, true),
-        }
-    }
-}
-
-/// Which issuer entry: an index into `issuers`, or the any-issuer fallback.
-#[derive(Clone, Copy)]
-enum EntryRef {
-    Index(usize),
-    Any,
-}
-
-impl Config {
-    fn issuer_entry(&self, r: EntryRef) -> &IssuerEntry {
-        match (r, &self.any_issuer) {
-            (EntryRef::Index(i), _) => &self.issuers[i],
-            (EntryRef::Any, Some(e)) => e,
-            // EntryRef::Any is only created when any_issuer is Some.
-            (EntryRef::Any, None) => &self.issuers[0],
+            None => self.pending(token.clone(), jws, entry.clone(), true),
         }
     }
 }
@@ -372,21 +362,17 @@ impl Config {
 impl JwtVerifier {
     /// Everything that needs no key: parsing, header rules, time, `iss`, `aud`.
     /// Failing here never causes a key fetch.
-    fn precheck(&self, token: &str) -> Result<(Jws, EntryRef), InvalidToken> {
+    fn precheck(&self, token: &str) -> Result<(Jws, &Arc<IssuerEntry>), InvalidToken> {
         let cfg = &self.config;
-        let jws = jws::parse(token, cfg.typ, cfg.max_header_len)?;
+        let jws = jws::parse(token, cfg.typ, cfg.limits)?;
         let claims = jws.claims.as_object().ok_or(InvalidToken::Malformed)?;
-        let entry = match claims.get("iss") {
-            Some(Value::String(iss)) => match cfg.issuers.iter().position(|e| e.issuer == *iss) {
-                Some(i) => EntryRef::Index(i),
-                None if cfg.any_issuer.is_some() => EntryRef::Any,
-                None => return Err(InvalidToken::Issuer),
-            },
-            _ if cfg.any_issuer.is_some() => EntryRef::Any,
-            _ => return Err(InvalidToken::Issuer),
+        let named = match claims.get("iss") {
+            Some(Value::String(iss)) => cfg.issuers.iter().find(|e| e.issuer == *iss),
+            _ => None,
         };
+        let entry = named.or(cfg.any_issuer.as_ref()).ok_or(InvalidToken::Issuer)?;
         self.check_time(claims)?;
-        let audiences = cfg.issuer_entry(entry).audiences.as_ref().or(cfg.audiences.as_ref());
+        let audiences = entry.audiences.as_ref().or(cfg.audiences.as_ref());
         if let Some(allowed) = audiences {
             let ok = match claims.get("aud") {
                 Some(Value::String(a)) => allowed.iter().any(|x| x == a),
@@ -402,7 +388,7 @@ impl JwtVerifier {
         // HS* only ever with a local secret: remote key sets never hold one, so this
         // is decided by the key binding in `finish`; refuse early when no key could fit.
         if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-            && !cfg.issuer_entry(entry).keys.current().is_some_and(|k| k.algorithms().contains(jws.alg))
+            && !entry.keys.current().is_some_and(|k| k.algorithms().contains(jws.alg))
         {
             return Err(InvalidToken::Algorithm);
         }
@@ -444,7 +430,7 @@ impl JwtVerifier {
     }
 
     /// Key selection, signature, and the hand-off to [`VerifiedToken`].
-    fn finish(&self, token: &str, jws: &Jws, entry: EntryRef, keys: &KeySet) -> Result<Step, InvalidToken> {
+    fn finish(&self, token: &str, jws: &Jws, entry: &IssuerEntry, keys: &KeySet) -> Result<Step, InvalidToken> {
         let key = match keys.select(jws.kid.as_deref(), jws.alg) {
             Selection::Found(k) => k,
             Selection::KidNotFound => return Ok(Step::UnknownKid),
@@ -452,23 +438,24 @@ impl JwtVerifier {
             Selection::NoMatch if !keys.algorithms().contains(jws.alg) => return Err(InvalidToken::Algorithm),
             Selection::NoMatch => return Err(InvalidToken::UnknownKey),
         };
-        check_signature(key, jws.alg, &token.as_bytes()[..jws.signing_input_len], &jws.signature)?;
+        let signing_input = token.as_bytes().get(..jws.signing_input_len).ok_or(InvalidToken::Malformed)?;
+        check_signature(key, jws.alg, signing_input, &jws.signature)?;
         let cfg = &self.config;
-        let roles = cfg.issuer_entry(entry).roles.as_deref().unwrap_or(&cfg.roles);
+        let roles = entry.roles.as_deref().unwrap_or(&cfg.roles);
         let exp = jws.claims.get("exp").and_then(jws::numeric_date).unwrap_or(0);
         VerifiedToken::new(jws.header.clone(), jws.claims.clone(), exp, roles).map(Step::Done)
     }
 
     /// The slow path: wait for keys, then finish.
-    fn pending(&self, token: BearerToken, jws: Jws, entry: EntryRef, cold: bool) -> Verification {
+    fn pending(&self, token: BearerToken, jws: Jws, entry: Arc<IssuerEntry>, cold: bool) -> Verification {
         let this = self.clone();
         Verification::Pending(Box::pin(async move {
-            let store = this.config.issuer_entry(entry).keys.clone();
+            let store = entry.keys.clone();
             let mut why_cold = cold;
             loop {
                 let why = if why_cold { Refresh::Cold } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
                 let keys = store.refresh(why).await.map_err(key_error)?;
-                match this.finish(token.as_str(), &jws, entry, &keys)? {
+                match this.finish(token.as_str(), &jws, &entry, &keys)? {
                     Step::Done(t) => return Ok(t),
                     // A cold load that lacks the kid gets one rate-limited refetch.
                     Step::UnknownKid if why_cold => why_cold = false,
