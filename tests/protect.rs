@@ -249,50 +249,6 @@ async fn required_claims_for_the_whole_router() {
     assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn hostile_headers_are_refused() {
-    let idp = TestIssuer::start().await;
-    let base = setup(&idp).await;
-    let me = format!("{base}/me");
-    let claims = json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60}).to_string();
-    let kid = idp.current_kid();
-    // alg none, with and without a signature.
-    let none = compact_jws(&json!({"alg":"none","kid":kid}).to_string(), &claims, |_| Vec::new());
-    assert_eq!(get_bearer(&me, &none).await.challenge(), INVALID);
-    let none_sig = compact_jws(&json!({"alg":"none","kid":kid}).to_string(), &claims, |_| b"sig".to_vec());
-    assert_eq!(get_bearer(&me, &none_sig).await.challenge(), INVALID);
-    // HS256 signed with the public key as the secret (algorithm confusion).
-    let public = idp.public_jwk(&kid).unwrap().to_string();
-    let hs = compact_jws(&json!({"alg":"HS256","kid":kid}).to_string(), &claims, |input| {
-        let jwk = josekit::jwk::Jwk::from_bytes(
-            json!({"kty":"oct","k": base64_url(public.as_bytes())}).to_string().as_bytes(),
-        )
-        .unwrap();
-        tower_bearer::testing::sign_with_jwk(&jwk, Algorithm::HS256, input).unwrap()
-    });
-    assert_eq!(get_bearer(&me, &hs).await.challenge(), INVALID);
-    // Unknown crit.
-    let t = idp.token().header("crit", json!(["exp"])).header("exp", json!(1)).sign();
-    assert_eq!(get_bearer(&me, &t).await.challenge(), INVALID);
-    // JWE: five parts, said clearly.
-    let r = get_bearer(&me, "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d").await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.challenge().contains("encrypted (JWE) access tokens are not accepted"), "{}", r.challenge());
-    // Tampered payload with the original signature.
-    let good = idp.token().sign();
-    let mut parts: Vec<&str> = good.split('.').collect();
-    let forged = base64_url(
-        json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"})
-            .to_string()
-            .as_bytes(),
-    );
-    parts[1] = &forged;
-    assert_eq!(get_bearer(&me, &parts.join(".")).await.challenge(), INVALID);
-    // Stripped signature.
-    let stripped = format!("{}.{}.", good.split('.').next().unwrap(), good.split('.').nth(1).unwrap());
-    assert_eq!(get_bearer(&me, &stripped).await.challenge(), INVALID);
-}
-
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

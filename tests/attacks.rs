@@ -1,0 +1,510 @@
+//! One named test per known attack on JWT validation, against the layer as users
+//! mount it, over real HTTP on 127.0.0.1 with real keys.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::{app, get_bearer, get_with, serve};
+use josekit::jwk::KeyPair as _;
+use josekit::jws::JwsSigner as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::{Algorithm, BearerLayer};
+
+const INVALID: &str = r#"Bearer realm="t", error="invalid_token", error_description="the access token is invalid""#;
+
+struct Target {
+    idp: TestIssuer,
+    me: String,
+}
+
+async fn target_with(alg: Algorithm) -> Target {
+    let idp = TestIssuer::start_with(alg).await;
+    let base = serve(app(BearerLayer::new(idp.verifier()).realm("t"))).await;
+    Target { me: format!("{base}/me"), idp }
+}
+
+async fn target() -> Target {
+    target_with(Algorithm::RS256).await
+}
+
+impl Target {
+    fn claims(&self) -> String {
+        json!({"iss": self.idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": unix_now() + 300}).to_string()
+    }
+
+    fn kid(&self) -> String {
+        self.idp.current_kid()
+    }
+
+    /// Asserts `401 invalid_token` with the generic description.
+    async fn refused(&self, token: &str) {
+        let r = get_bearer(&self.me, token).await;
+        assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID), "{}", r.body);
+    }
+
+    async fn accepted(&self, token: &str) {
+        let r = get_bearer(&self.me, token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Replaces the signature segment of a compact JWS.
+fn with_signature(token: &str, sig: &[u8]) -> String {
+    let (input, _) = token.rsplit_once('.').unwrap();
+    format!("{input}.{}", b64(sig))
+}
+
+fn signature_of(token: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(token.rsplit_once('.').unwrap().1).unwrap()
+}
+
+fn hmac_token(header: &Value, claims: &str, secret: &[u8], alg: Algorithm) -> String {
+    let signer = match alg {
+        Algorithm::HS256 => josekit::jws::HS256.signer_from_bytes(secret),
+        Algorithm::HS384 => josekit::jws::HS384.signer_from_bytes(secret),
+        _ => josekit::jws::HS512.signer_from_bytes(secret),
+    }
+    .unwrap();
+    compact_jws(&header.to_string(), claims, |input| signer.sign(input).unwrap())
+}
+
+#[tokio::test]
+async fn alg_none_without_signature() {
+    let t = target().await;
+    let token = format!("{}.{}.", b64(json!({"alg":"none","kid":t.kid()}).to_string()), b64(t.claims()));
+    t.refused(&token).await;
+}
+
+#[tokio::test]
+async fn alg_none_with_signature() {
+    let t = target().await;
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let token = compact_jws(&json!({"alg":alg,"kid":t.kid()}).to_string(), &t.claims(), |_| b"x".to_vec());
+        t.refused(&token).await;
+    }
+}
+
+#[tokio::test]
+async fn hs_signed_with_the_rsa_public_key_pem_and_der() {
+    let t = target().await;
+    let pair = josekit::jwk::alg::rsa::RsaKeyPair::from_jwk(&t.idp.private_jwk(&t.kid()).unwrap()).unwrap();
+    let pem = pair.to_pem_public_key();
+    let der = pair.to_der_public_key();
+    let jwk_text = t.idp.public_jwk(&t.kid()).unwrap().to_string();
+    for secret in [pem.as_slice(), der.as_slice(), jwk_text.as_bytes()] {
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let header = json!({"alg": format!("{alg:?}"), "kid": t.kid()});
+            t.refused(&hmac_token(&header, &t.claims(), secret, alg)).await;
+            // And without a kid, hoping the only key is picked.
+            let header = json!({"alg": format!("{alg:?}")});
+            t.refused(&hmac_token(&header, &t.claims(), secret, alg)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn header_alg_differs_from_signature_alg() {
+    let t = target().await;
+    // Signed with PS256 by the right key, labelled RS256 (and the reverse).
+    let private = t.idp.private_jwk(&t.kid()).unwrap();
+    let mut map: serde_json::Map<String, Value> = private.into();
+    map.remove("alg");
+    let key = josekit::jwk::Jwk::from_map(map).unwrap();
+    for (label, signed_as) in [("RS256", Algorithm::PS256), ("PS256", Algorithm::RS256), ("RS512", Algorithm::RS256)] {
+        let token = compact_jws(&json!({"alg": label, "kid": t.kid()}).to_string(), &t.claims(), |i| {
+            sign_with_jwk(&key, signed_as, i).unwrap()
+        });
+        t.refused(&token).await;
+    }
+    // An EC algorithm naming the RSA key.
+    let token = compact_jws(&json!({"alg":"ES256","kid":t.kid()}).to_string(), &t.claims(), |_| vec![1; 64]);
+    t.refused(&token).await;
+}
+
+#[tokio::test]
+async fn stripped_signature() {
+    let t = target().await;
+    let good = t.idp.token().sign();
+    let (input, _) = good.rsplit_once('.').unwrap();
+    t.refused(&format!("{input}.")).await;
+    t.refused(input).await;
+}
+
+#[tokio::test]
+async fn signature_from_another_key_with_the_same_kid() {
+    let t = target().await;
+    let other = TestIssuer::start().await;
+    let token = other.token().issuer(t.idp.issuer()).header("kid", json!(t.kid())).sign();
+    t.refused(&token).await;
+}
+
+#[tokio::test]
+async fn unknown_kid() {
+    let t = target().await;
+    let token = t.idp.token().header("kid", json!("never-published")).sign();
+    t.refused(&token).await;
+}
+
+#[tokio::test]
+async fn missing_kid_with_a_multi_key_set() {
+    let idp = TestIssuer::start().await;
+    idp.rotate();
+    let base = serve(app(BearerLayer::new(idp.verifier()).realm("t"))).await;
+    let t = Target { me: format!("{base}/me"), idp };
+    t.refused(&t.idp.token().header("kid", Value::Null).sign()).await;
+    t.accepted(&t.idp.token().sign()).await;
+}
+
+#[tokio::test]
+async fn kid_with_path_traversal_or_injection_characters() {
+    let t = target().await;
+    for kid in
+        ["../../../../etc/passwd", "' OR '1'='1", "k\u{0}id", "a\r\nX-Injected: 1", "$(reboot)", &"k".repeat(3000)]
+    {
+        t.refused(&t.idp.token().header("kid", json!(kid)).sign()).await;
+    }
+}
+
+/// A server recording every request, standing in for attacker-controlled URLs.
+async fn recorder() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().fallback(move || {
+        h.fetch_add(1, Ordering::SeqCst);
+        async { "{}" }
+    });
+    (serve(app).await, hits)
+}
+
+#[tokio::test]
+async fn keys_in_jwk_jku_x5u_x5c_headers_are_never_used_or_fetched() {
+    let t = target().await;
+    let attacker = TestIssuer::start().await;
+    let (url, hits) = recorder().await;
+    let attacker_jwk = attacker.public_jwk(&attacker.current_kid()).unwrap();
+    let x5c = STANDARD.encode(b"not really a certificate");
+    let headers = [
+        json!({"alg":"RS256","jwk": attacker_jwk}),
+        json!({"alg":"RS256","kid": attacker.current_kid(), "jwk": attacker_jwk}),
+        json!({"alg":"RS256","jku": format!("{url}/jwks.json")}),
+        json!({"alg":"RS256","kid": "x", "jku": format!("{url}/jwks.json")}),
+        json!({"alg":"RS256","x5u": format!("{url}/cert.pem")}),
+        json!({"alg":"RS256","x5c": [x5c]}),
+    ];
+    let private = attacker.private_jwk(&attacker.current_kid()).unwrap();
+    for header in headers {
+        let token =
+            compact_jws(&header.to_string(), &t.claims(), |i| sign_with_jwk(&private, Algorithm::RS256, i).unwrap());
+        t.refused(&token).await;
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a URL from a token header was fetched");
+    assert_eq!(attacker.jwks_fetches(), 0);
+}
+
+#[tokio::test]
+async fn unknown_crit() {
+    let t = target().await;
+    t.refused(&t.idp.token().header("crit", json!(["exp"])).sign()).await;
+    t.refused(
+        &t.idp.token().header("crit", json!(["urn:example:unknown"])).header("urn:example:unknown", json!(1)).sign(),
+    )
+    .await;
+    t.refused(&t.idp.token().header("crit", json!([])).sign()).await;
+}
+
+#[tokio::test]
+async fn expired() {
+    let t = target().await;
+    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!(unix_now() - 61)).sign()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.challenge().contains(r#"error_description="the access token expired""#));
+}
+
+#[tokio::test]
+async fn expired_but_inside_leeway() {
+    let t = target().await;
+    t.accepted(&t.idp.token().claim("exp", json!(unix_now() - 50)).sign()).await;
+}
+
+#[tokio::test]
+async fn nbf_in_the_future() {
+    let t = target().await;
+    t.refused(&t.idp.token().claim("nbf", json!(unix_now() + 120)).sign()).await;
+}
+
+#[tokio::test]
+async fn iat_far_in_the_future_with_max_age() {
+    let idp = TestIssuer::start().await;
+    let verifier = idp.verifier_builder().max_age(Duration::from_secs(3600)).build().unwrap();
+    let base = serve(app(BearerLayer::new(verifier).realm("t"))).await;
+    let t = Target { me: format!("{base}/me"), idp };
+    t.refused(&t.idp.token().issued_at(unix_now() + 86_400).sign()).await;
+}
+
+#[tokio::test]
+async fn wrong_missing_and_look_alike_iss() {
+    let t = target().await;
+    let iss = t.idp.issuer().to_owned();
+    let look_alikes = [
+        iss.replace("127.0.0.1", "127.0.0.１"), // fullwidth digit
+        iss.replace("http", "httр"),            // Cyrillic er
+        format!("{iss}\u{200b}"),               // zero-width space
+        format!("{iss}/"),
+        iss.to_uppercase(),
+        format!(" {iss}"),
+        iss[..iss.len() - 1].to_owned(), // prefix
+    ];
+    for bad in look_alikes.iter().map(|s| json!(s)).chain([json!("https://evil.example"), Value::Null, json!([iss])]) {
+        t.refused(&t.idp.token().claim("iss", bad).sign()).await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_and_missing_aud() {
+    let t = target().await;
+    for bad in [
+        json!("other"),
+        Value::Null,
+        json!([]),
+        json!(["other"]),
+        json!(format!("{TEST_AUDIENCE} ")),
+        json!({"aud": TEST_AUDIENCE}),
+    ] {
+        t.refused(&t.idp.token().claim("aud", bad).sign()).await;
+    }
+}
+
+#[tokio::test]
+async fn aud_array_containing_the_right_one() {
+    let t = target().await;
+    t.accepted(&t.idp.token().claim("aud", json!(["a", TEST_AUDIENCE, "b"])).sign()).await;
+}
+
+#[tokio::test]
+async fn missing_exp() {
+    let t = target().await;
+    t.refused(&t.idp.token().claim("exp", Value::Null).sign()).await;
+}
+
+#[tokio::test]
+async fn exp_as_string_float_negative_huge() {
+    let t = target().await;
+    let future = unix_now() + 300;
+    for bad in [json!(future.to_string()), json!(-1), json!(-1.5), json!(1e20), json!(u64::MAX), json!(f64::MAX)] {
+        t.refused(&t.idp.token().claim("exp", bad).sign()).await;
+    }
+    // RFC 7519 §2: a NumericDate may be fractional, so a future float is valid and a
+    // past one is expired.
+    t.accepted(&t.idp.token().claim("exp", json!(future as f64 + 0.25)).sign()).await;
+    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!((unix_now() - 120) as f64 + 0.5)).sign()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn duplicate_json_keys_in_header_and_payload() {
+    let t = target().await;
+    let kid = t.kid();
+    let claims = t.claims();
+    let dup_header = format!(r#"{{"alg":"RS256","kid":"{kid}","alg":"none"}}"#);
+    t.refused(&t.idp.sign_raw(None, &dup_header, &claims)).await;
+    let dup_kid = format!(r#"{{"alg":"RS256","kid":"{kid}","kid":"other"}}"#);
+    t.refused(&t.idp.sign_raw(None, &dup_kid, &claims)).await;
+    let header = format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#);
+    let dup_claims = claims.replacen('{', r#"{"aud":"someone-else","#, 1);
+    t.refused(&t.idp.sign_raw(None, &header, &dup_claims)).await;
+    let dup_scope = claims.replacen('{', r#"{"scope":"a","scope":"admin","#, 1);
+    t.refused(&t.idp.sign_raw(None, &header, &dup_scope)).await;
+}
+
+#[tokio::test]
+async fn non_json_payload() {
+    let t = target().await;
+    let header = json!({"alg":"RS256","kid":t.kid()}).to_string();
+    for payload in ["not json", "[1,2,3]", "\"string\"", "", "{\"exp\":", "null"] {
+        t.refused(&t.idp.sign_raw(None, &header, payload)).await;
+    }
+}
+
+#[tokio::test]
+async fn standard_alphabet_or_padded_base64() {
+    let t = target().await;
+    let good = t.idp.token().sign();
+    let parts: Vec<&str> = good.split('.').collect();
+    // Padding inside the credential is not even a `b64token`: 400.
+    let r = get_bearer(&t.me, &format!("{}=.{}.{}", parts[0], parts[1], parts[2])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Trailing padding is a valid `b64token` but not base64url without padding: 401.
+    t.refused(&format!("{}.{}.{}==", parts[0], parts[1], parts[2])).await;
+    // Standard alphabet for the signature: re-encode with + and / when present.
+    let sig = signature_of(&good);
+    let std_sig = STANDARD.encode(&sig).trim_end_matches('=').to_owned();
+    if std_sig.contains(['+', '/']) {
+        t.refused(&format!("{}.{}.{}", parts[0], parts[1], std_sig)).await;
+    }
+    // A header encoded with the standard alphabet and padding.
+    let header = STANDARD.encode(URL_SAFE_NO_PAD.decode(parts[0]).unwrap());
+    if header.ends_with('=') || header.contains(['+', '/']) {
+        let r = get_bearer(&t.me, &format!("{header}.{}.{}", parts[1], parts[2])).await;
+        assert!(matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST));
+    }
+}
+
+#[tokio::test]
+async fn ten_megabyte_token_is_refused_before_parsing() {
+    let idp = TestIssuer::start().await;
+    let service = app(BearerLayer::new(idp.verifier()).realm("t"));
+    let huge = format!("Bearer {}", "A".repeat(10 * 1024 * 1024));
+    let req = http::Request::get("/me").header("authorization", huge).body(axum::body::Body::empty()).unwrap();
+    let started = Instant::now();
+    let res = service.oneshot(req).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains(r#"error="invalid_request""#) && challenge.contains("too long"), "{challenge}");
+    assert_eq!(idp.jwks_fetches(), 0);
+    // Over HTTP, hyper itself refuses a 10 MB header; it never reaches the service.
+    let base = serve(app(BearerLayer::new(idp.verifier()))).await;
+    let over_http = common::client()
+        .get(format!("{base}/me"))
+        .header("authorization", format!("Bearer {}", "A".repeat(10 << 20)))
+        .send()
+        .await;
+    if let Ok(r) = over_http {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn hundred_kilobyte_header_is_refused_quickly() {
+    let t = target().await;
+    let header = json!({"alg":"RS256","kid":t.kid(),"pad":"x".repeat(100 * 1024)}).to_string();
+    let token = t.idp.sign_raw(None, &header, &t.claims());
+    // Past the 16 KiB token cap: 400 before any decoding.
+    let r = get_bearer(&t.me, &token).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // With the token cap raised, the 4 KiB JOSE-header cap still refuses it undecoded.
+    let base = serve(app(BearerLayer::new(t.idp.verifier()).realm("t").max_token_len(1 << 20))).await;
+    let started = Instant::now();
+    let r = get_bearer(&format!("{base}/me"), &token).await;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID));
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn three_thousand_nested_json_arrays() {
+    let t = target().await;
+    let nested = format!(
+        r#"{{"iss":"{}","aud":"{TEST_AUDIENCE}","exp":{},"x":{}{}}}"#,
+        t.idp.issuer(),
+        unix_now() + 60,
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
+    let header = json!({"alg":"RS256","kid":t.kid()}).to_string();
+    t.refused(&t.idp.sign_raw(None, &header, &nested)).await;
+    let nested_header = format!(r#"{{"alg":"RS256","x":{}{}}}"#, "[".repeat(3000), "]".repeat(3000));
+    t.refused(&t.idp.sign_raw(None, &nested_header, &t.claims())).await;
+}
+
+#[tokio::test]
+async fn ecdsa_r_equals_s_equals_zero() {
+    let t = target_with(Algorithm::ES256).await;
+    let header = json!({"alg":"ES256","kid":t.kid()}).to_string();
+    for sig in [vec![0u8; 64], vec![0u8; 1], vec![0u8; 72]] {
+        t.refused(&compact_jws(&header, &t.claims(), |_| sig.clone())).await;
+    }
+    // DER-encoded r = s = 0 (the Java "psychic signature" shape).
+    t.refused(&compact_jws(&header, &t.claims(), |_| vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00])).await;
+    t.accepted(&t.idp.token().sign()).await;
+}
+
+#[tokio::test]
+async fn rsa_signature_with_stripped_leading_zero_or_extra_bytes() {
+    let t = target().await;
+    let good = t.idp.token().sign();
+    let sig = signature_of(&good);
+    let mut prefixed = vec![0u8];
+    prefixed.extend_from_slice(&sig);
+    let mut suffixed = sig.clone();
+    suffixed.push(0);
+    t.refused(&with_signature(&good, &prefixed)).await;
+    t.refused(&with_signature(&good, &suffixed)).await;
+    t.refused(&with_signature(&good, &sig[1..])).await;
+    // A signature that really starts with a zero byte, with that byte stripped.
+    let with_zero = (0..5000)
+        .map(|i| t.idp.token().claim("jti", json!(format!("z{i}"))).sign())
+        .find(|tok| signature_of(tok)[0] == 0)
+        .expect("one signature in 256 starts with a zero byte");
+    t.accepted(&with_zero).await;
+    t.refused(&with_signature(&with_zero, &signature_of(&with_zero)[1..])).await;
+}
+
+#[tokio::test]
+async fn five_part_jwe() {
+    let t = target().await;
+    let jwe = format!(
+        "{}.{}.{}.{}.{}",
+        b64(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#),
+        b64("k"),
+        b64("iv"),
+        b64("ct"),
+        b64("tag")
+    );
+    let r = get_bearer(&t.me, &jwe).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.challenge(),
+        r#"Bearer realm="t", error="invalid_token", error_description="encrypted (JWE) access tokens are not accepted""#
+    );
+}
+
+#[tokio::test]
+async fn empty_bearer() {
+    let t = target().await;
+    for value in ["Bearer", "Bearer ", "Bearer    "] {
+        let r = get_with(&t.me, &[("authorization", value)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value:?}");
+        assert!(r.challenge().starts_with(r#"Bearer realm="t", error="invalid_request""#), "{}", r.challenge());
+    }
+}
+
+#[tokio::test]
+async fn lowercase_scheme_is_accepted() {
+    let t = target().await;
+    let r = get_with(&t.me, &[("authorization", &format!("bearer {}", t.idp.token().sign()))]).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn two_authorization_headers() {
+    let t = target().await;
+    let good = format!("Bearer {}", t.idp.token().sign());
+    for pair in [[good.as_str(), good.as_str()], [good.as_str(), "Basic Zm9vOmJhcg=="]] {
+        let r = get_with(&t.me, &[("authorization", pair[0]), ("authorization", pair[1])]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.challenge().contains(r#"error="invalid_request""#));
+    }
+}
+
+#[tokio::test]
+async fn tampered_payload_keeps_the_old_signature() {
+    let t = target().await;
+    let good = t.idp.token().sign();
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged =
+        b64(json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"}).to_string());
+    t.refused(&format!("{}.{forged}.{}", parts[0], parts[2])).await;
+}
