@@ -79,6 +79,7 @@ struct Options {
     connect_timeout: Duration,
     max_body: usize,
     max_keys: usize,
+    negative_capacity: u64,
     allow_http: bool,
     same_origin: bool,
 }
@@ -95,6 +96,7 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(2),
             max_body: 1024 * 1024,
             max_keys: DEFAULT_MAX_KEYS,
+            negative_capacity: 10_000,
             allow_http: false,
             same_origin: false,
         }
@@ -290,6 +292,12 @@ impl RemoteJwksBuilder {
     /// Most keys kept from one set (100).
     pub fn max_keys(mut self, keys: usize) -> Self {
         self.opts.max_keys = keys;
+        self
+    }
+
+    /// How many unknown `kid`s the negative cache remembers (10 000).
+    pub fn negative_cache_capacity(mut self, kids: u64) -> Self {
+        self.opts.negative_capacity = kids;
         self
     }
 
@@ -529,7 +537,8 @@ impl Inner {
         }
         self.counters.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
         let snap = self.fetch_shared().await?;
-        if !snap.keys.contains_kid(&kid) {
+        // moka may briefly keep an entry even at capacity 0; zero means "remember none".
+        if !snap.keys.contains_kid(&kid) && self.opts.negative_capacity > 0 {
             self.negative.insert(kid, ());
         }
         Ok(snap.keys.clone())
