@@ -1,0 +1,115 @@
+//! Tokens, signatures and secrets never reach logs, `Debug` output or error text.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{app, get_bearer, get_with, serve};
+use serde_json::json;
+use tower_bearer::keys::{StaticKeys, VerificationKey};
+use tower_bearer::testing::{Outage, TestIssuer, compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::token::BearerToken;
+use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier, Verifier};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_secret_in_trace_logs_debug_or_errors() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let idp = TestIssuer::start().await;
+    let me = format!("{}/me", serve(app(BearerLayer::new(idp.verifier()).realm("t"))).await);
+    let mut secrets: Vec<String> = Vec::new();
+    let mut remember = |token: &str| {
+        secrets.push(token.to_owned());
+        let (_, sig) = token.rsplit_once('.').unwrap();
+        if sig.len() > 8 {
+            secrets.push(sig.to_owned());
+        }
+        token.to_owned()
+    };
+
+    // Accepted, rejected for every kind of reason, and unavailable keys.
+    let valid = remember(&idp.token().scope("read").sign());
+    get_bearer(&me, &valid).await;
+    let expired = remember(&idp.token().claim("exp", json!(unix_now() - 3600)).sign());
+    get_bearer(&me, &expired).await;
+    let wrong_aud = remember(&idp.token().audience("x").sign());
+    get_bearer(&me, &wrong_aud).await;
+    let unknown_kid = remember(&idp.token().header("kid", json!("nope")).sign());
+    get_bearer(&me, &unknown_kid).await;
+    let mut tampered = valid.clone();
+    tampered.insert_str(valid.len() - 4, "AAAA");
+    let tampered = remember(&tampered);
+    get_bearer(&me, &tampered).await;
+    let malformed = remember("eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2lnbmF0dXJlLXNlY3JldA");
+    get_bearer(&me, &malformed).await;
+    get_with(&me, &[("authorization", &format!("Bearer {valid} extra"))]).await;
+    let down = TestIssuer::start().await;
+    down.set_outage(Outage::Status(500));
+    let down_me = format!("{}/me", serve(app(BearerLayer::new(down.verifier()))).await);
+    let unavailable = remember(&down.token().sign());
+    get_bearer(&down_me, &unavailable).await;
+
+    // An HMAC secret configured locally.
+    let secret = b"super-secret-hmac-key-material-0123456789";
+    let hex_secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let key = VerificationKey::hmac_secret(secret, Some("h")).unwrap();
+    let key_debug = format!("{key:?}");
+    let verifier =
+        JwtVerifier::builder().issuer(Issuer::new("local").keys(StaticKeys::from(key))).audience("a").build().unwrap();
+    let jwk = josekit::jwk::Jwk::from_bytes(
+        json!({"kty":"oct","k": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let hs = remember(&compact_jws(
+        &json!({"alg":"HS256","kid":"h"}).to_string(),
+        &json!({"iss":"local","aud":"b","exp": unix_now() + 60}).to_string(),
+        |i| sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap(),
+    ));
+    let outcome = verifier.verify(&BearerToken::new(hs.as_str())).resolve().await;
+    let error_text =
+        format!("{:?} {}", outcome.as_ref().err(), outcome.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
+    let token_debug = format!("{:?}", BearerToken::new(valid.as_str()));
+    let verified_debug =
+        format!("{:?}", idp.verifier().verify(&BearerToken::new(valid.as_str())).resolve().await.unwrap());
+
+    drop(_guard);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("bearer token rejected"), "rejections are logged at debug level:\n{logs}");
+    assert!(logs.contains("JWKS fetch failed"), "fetch failures are logged:\n{logs}");
+    let everything = format!("{logs}\n{error_text}\n{token_debug}\n{verified_debug}\n{key_debug}");
+    for s in &secrets {
+        assert!(!everything.contains(s.as_str()), "leaked {s}");
+    }
+    for s in [std::str::from_utf8(secret).unwrap(), hex_secret.as_str()] {
+        assert!(!everything.contains(s), "leaked the HMAC secret");
+    }
+}
