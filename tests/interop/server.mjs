@@ -1,0 +1,90 @@
+// A real, independent authorization server for tower-bearer's interop suite:
+// panva's oidc-provider (OpenID Certified), configured for the client credentials
+// grant with resource indicators, so access tokens are RFC 9068 JWTs (typ at+jwt).
+//
+// Environment:
+//   PORT          port on 127.0.0.1 (required)
+//   KEYS_FILE     JSON file holding the private signing JWKs; created when missing
+//   ROTATE=1      put a fresh signing key in front of the keys in KEYS_FILE first
+//   LIFETIME_MS   the process exits by itself after this long (default 120000)
+//
+// Prints "ready <issuer>" on stdout once it accepts connections.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT);
+if (!port) {
+  console.error('PORT is required');
+  process.exit(2);
+}
+const issuer = `http://127.0.0.1:${port}`;
+const keysFile = process.env.KEYS_FILE ?? `/tmp/tower-bearer-interop-keys-${port}.json`;
+
+function freshKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomUUID()}`, alg: 'RS256', use: 'sig' };
+}
+
+let keys = existsSync(keysFile) ? JSON.parse(readFileSync(keysFile, 'utf8')) : [];
+if (keys.length === 0 || process.env.ROTATE === '1') keys = [freshKey(), ...keys];
+writeFileSync(keysFile, JSON.stringify(keys));
+
+// Extra claims per client, as an IdP maps users and apps to roles.
+const claimsFor = {
+  'admin-client': { roles: ['items.admin'], name: 'Admin Service', oid: '00000000-0000-0000-0000-00000000a001' },
+  'reader-client': { roles: [], name: 'Reader Service', oid: '00000000-0000-0000-0000-00000000b002' },
+};
+
+const resources = {
+  'https://api.example.com': { ttl: 300 },
+  'https://other.example.com': { ttl: 300 },
+  'https://short.example.com': { ttl: 2 },
+};
+
+const provider = new Provider(issuer, {
+  clients: Object.keys(claimsFor).map((client_id) => ({
+    client_id,
+    client_secret: `${client_id}-secret`,
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  })),
+  jwks: { keys },
+  scopes: ['read:items', 'write:items'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => 'https://api.example.com',
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resourceIndicator) => {
+        const resource = resources[resourceIndicator];
+        if (!resource) throw new Error(`unknown resource ${resourceIndicator}`);
+        return {
+          scope: 'read:items write:items',
+          audience: resourceIndicator,
+          accessTokenTTL: resource.ttl,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  },
+  extraTokenClaims: (ctx, token) => claimsFor[token.clientId] ?? {},
+});
+
+const server = provider.listen(port, '127.0.0.1', () => {
+  console.log(`ready ${issuer}`);
+});
+
+// Bounded lifetime: never outlive a test run, even if the test process dies.
+setTimeout(() => {
+  server.close();
+  process.exit(0);
+}, Number(process.env.LIFETIME_MS ?? 120000)).unref();
+process.on('SIGTERM', () => process.exit(0));
