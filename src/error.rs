@@ -85,6 +85,8 @@ pub enum InvalidToken {
     Audience,
     /// A claim has the wrong JSON type (e.g. `scope` as a number).
     ClaimType,
+    /// A claim the issuer profile pins (e.g. Cognito's `token_use`) has another value.
+    ClaimValue,
     /// The authorization server says the token is not active (introspection).
     Inactive,
 }
@@ -107,6 +109,7 @@ impl InvalidToken {
             Self::Issuer => "the access token's issuer is not trusted",
             Self::Audience => "the access token is not meant for this resource",
             Self::ClaimType => "the access token has a claim of the wrong type",
+            Self::ClaimValue => "the token is not an access token for this resource",
             Self::Inactive => "the access token is not active",
         }
     }

@@ -7,9 +7,13 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 mod clock;
+mod issuer;
 mod jws;
+mod profiles;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use issuer::Issuer;
+use issuer::IssuerEntry;
 
 use crate::claims::{ClaimPath, VerifiedToken};
 use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
@@ -72,92 +76,6 @@ struct Config {
     clock: Arc<dyn Clock>,
     typ: TypPolicy,
     limits: jws::Limits,
-}
-
-struct IssuerEntry {
-    issuer: String,
-    keys: Arc<dyn KeyStore>,
-    audiences: Option<Vec<String>>,
-    roles: Option<Vec<ClaimPath>>,
-}
-
-/// One trusted issuer: its exact `iss` value and where its keys come from, plus
-/// optional per-issuer audiences and role claim paths.
-///
-/// ```
-/// use tower_bearer::Issuer;
-/// # #[cfg(feature = "remote")] {
-/// let keycloak = Issuer::new("https://sso.example.com/realms/main")
-///     .discover()                       // keys via /.well-known/openid-configuration
-///     .roles_claim("realm_access.roles");
-/// # let _ = keycloak; }
-/// ```
-#[must_use]
-pub struct Issuer {
-    issuer: String,
-    keys: Option<KeySource>,
-    audiences: Option<Vec<String>>,
-    roles: Option<Vec<ClaimPath>>,
-}
-
-enum KeySource {
-    Store(Arc<dyn KeyStore>),
-    #[cfg(feature = "remote")]
-    JwksUrl(String),
-    #[cfg(feature = "remote")]
-    Discover,
-}
-
-impl Issuer {
-    /// An issuer whose tokens carry exactly this `iss`.
-    pub fn new(issuer: impl Into<String>) -> Self {
-        Self { issuer: issuer.into(), keys: None, audiences: None, roles: None }
-    }
-
-    /// Uses this key store ([`StaticKeys`](crate::keys::StaticKeys),
-    /// [`RemoteJwks`](crate::keys::RemoteJwks) with custom settings, or your own).
-    pub fn keys(mut self, store: impl KeyStore) -> Self {
-        self.keys = Some(KeySource::Store(Arc::new(store)));
-        self
-    }
-
-    /// Fetches keys from this JWKS URL, with default cache settings.
-    #[cfg(feature = "remote")]
-    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
-        self.keys = Some(KeySource::JwksUrl(url.into()));
-        self
-    }
-
-    /// Finds keys through the issuer's discovery document, with default cache settings.
-    #[cfg(feature = "remote")]
-    pub fn discover(mut self) -> Self {
-        self.keys = Some(KeySource::Discover);
-        self
-    }
-
-    /// Accepts this audience for this issuer's tokens (replacing the verifier-wide list).
-    pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.audiences.get_or_insert_with(Vec::new).push(aud.into());
-        self
-    }
-
-    /// Reads roles for this issuer's tokens from `path` (replacing the verifier-wide paths).
-    pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
-        self.roles.get_or_insert_with(Vec::new).push(path.into());
-        self
-    }
-
-    fn into_entry(self) -> Result<IssuerEntry, ConfigError> {
-        let keys: Arc<dyn KeyStore> = match self.keys {
-            None => return Err(ConfigError::new(format!("issuer {:?} has no key source", self.issuer))),
-            Some(KeySource::Store(s)) => s,
-            #[cfg(feature = "remote")]
-            Some(KeySource::JwksUrl(url)) => Arc::new(crate::keys::RemoteJwks::from_url(&url)?),
-            #[cfg(feature = "remote")]
-            Some(KeySource::Discover) => Arc::new(crate::keys::RemoteJwks::discover(&self.issuer)?),
-        };
-        Ok(IssuerEntry { issuer: self.issuer, keys, audiences: self.audiences, roles: self.roles })
-    }
 }
 
 /// Configures a [`JwtVerifier`]. An issuer and an audience are required unless
@@ -298,7 +216,7 @@ impl JwtVerifierBuilder {
         if self.issuers.len() > self.max_issuers {
             return Err(ConfigError::new(format!("more than {} issuers configured", self.max_issuers)));
         }
-        let every_issuer_has_audience = self.issuers.iter().all(|i| i.audiences.is_some());
+        let every_issuer_has_audience = self.issuers.iter().all(Issuer::has_audience);
         if self.audiences.is_empty() && !self.any_audience && !(every_issuer_has_audience && self.any_issuer.is_none())
         {
             return Err(ConfigError::new(
@@ -307,17 +225,15 @@ impl JwtVerifierBuilder {
         }
         let mut issuers = Vec::with_capacity(self.issuers.len());
         for issuer in self.issuers {
-            if issuer.issuer.is_empty() {
+            if issuer.name().is_empty() {
                 return Err(ConfigError::new("an issuer must not be empty"));
             }
-            if issuers.iter().any(|e: &Arc<IssuerEntry>| e.issuer == issuer.issuer) {
-                return Err(ConfigError::new(format!("issuer {:?} configured twice", issuer.issuer)));
+            if issuers.iter().any(|e: &Arc<IssuerEntry>| e.issuer == issuer.name()) {
+                return Err(ConfigError::new(format!("issuer {:?} configured twice", issuer.name())));
             }
             issuers.push(Arc::new(issuer.into_entry()?));
         }
-        let any_issuer = self
-            .any_issuer
-            .map(|keys| Arc::new(IssuerEntry { issuer: String::new(), keys, audiences: None, roles: None }));
+        let any_issuer = self.any_issuer.map(|keys| Arc::new(IssuerEntry::any(keys)));
         let roles = if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles };
         Ok(JwtVerifier {
             config: Arc::new(Config {
@@ -367,24 +283,13 @@ impl JwtVerifier {
         let jws = jws::parse(token, cfg.typ, cfg.limits)?;
         let claims = jws.claims.as_object().ok_or(InvalidToken::Malformed)?;
         let named = match claims.get("iss") {
-            Some(Value::String(iss)) => cfg.issuers.iter().find(|e| e.issuer == *iss),
+            Some(Value::String(iss)) => cfg.issuers.iter().find(|e| e.matches(iss, claims)),
             _ => None,
         };
         let entry = named.or(cfg.any_issuer.as_ref()).ok_or(InvalidToken::Issuer)?;
         self.check_time(claims)?;
-        let audiences = entry.audiences.as_ref().or(cfg.audiences.as_ref());
-        if let Some(allowed) = audiences {
-            let ok = match claims.get("aud") {
-                Some(Value::String(a)) => allowed.iter().any(|x| x == a),
-                Some(Value::Array(list)) => {
-                    list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a))
-                }
-                _ => false,
-            };
-            if !ok {
-                return Err(InvalidToken::Audience);
-            }
-        }
+        entry.check_audience(claims, cfg.audiences.as_deref())?;
+        entry.check_required_values(claims)?;
         // HS* only ever with a local secret: remote key sets never hold one, so this
         // is decided by the key binding in `finish`; refuse early when no key could fit.
         if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)

@@ -1,0 +1,203 @@
+//! One trusted issuer: how its tokens are recognised and where its keys come from.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::claims::ClaimPath;
+use crate::error::{ConfigError, InvalidToken};
+use crate::keys::KeyStore;
+
+/// The placeholder an issuer template fills from the token's `tid` claim.
+const TENANT: &str = "{tenantid}";
+
+/// One trusted issuer: its exact `iss` value and where its keys come from, plus
+/// optional per-issuer audiences, role claim paths and required claim values.
+///
+/// ```
+/// use tower_bearer::Issuer;
+/// # #[cfg(feature = "remote")] {
+/// let keycloak = Issuer::new("https://sso.example.com/realms/main")
+///     .discover()                       // keys via /.well-known/openid-configuration
+///     .roles_claim("realm_access.roles");
+/// # let _ = keycloak; }
+/// ```
+#[must_use]
+pub struct Issuer {
+    issuer: String,
+    keys: Option<KeySource>,
+    audiences: Option<Vec<String>>,
+    audience_claim: Option<String>,
+    roles: Option<Vec<ClaimPath>>,
+    required_values: Vec<(String, String)>,
+}
+
+enum KeySource {
+    Store(Arc<dyn KeyStore>),
+    #[cfg(feature = "remote")]
+    JwksUrl(String),
+    #[cfg(feature = "remote")]
+    Discover,
+}
+
+impl Issuer {
+    /// An issuer whose tokens carry exactly this `iss`.
+    ///
+    /// A multi-tenant issuer may contain `{tenantid}` (e.g. Microsoft Entra ID's
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`): a token matches when its
+    /// `iss` equals the template with `{tenantid}` replaced by the token's own `tid`
+    /// claim (letters, digits and `-` only). Restrict tenants with a predicate or a
+    /// requirement on `tid` if you do not accept every tenant.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            keys: None,
+            audiences: None,
+            audience_claim: None,
+            roles: None,
+            required_values: Vec::new(),
+        }
+    }
+
+    /// Uses this key store ([`StaticKeys`](crate::keys::StaticKeys),
+    /// [`RemoteJwks`](crate::keys::RemoteJwks) with custom settings, or your own).
+    pub fn keys(mut self, store: impl KeyStore) -> Self {
+        self.keys = Some(KeySource::Store(Arc::new(store)));
+        self
+    }
+
+    /// Fetches keys from this JWKS URL, with default cache settings.
+    #[cfg(feature = "remote")]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.keys = Some(KeySource::JwksUrl(url.into()));
+        self
+    }
+
+    /// Finds keys through the issuer's discovery document, with default cache settings.
+    #[cfg(feature = "remote")]
+    pub fn discover(mut self) -> Self {
+        self.keys = Some(KeySource::Discover);
+        self
+    }
+
+    /// Accepts this audience for this issuer's tokens (replacing the verifier-wide list).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.get_or_insert_with(Vec::new).push(aud.into());
+        self
+    }
+
+    /// Reads the audience from this claim instead of `aud` (Amazon Cognito access
+    /// tokens carry the app client in `client_id` and have no `aud`).
+    pub fn audience_claim(mut self, claim: impl Into<String>) -> Self {
+        self.audience_claim = Some(claim.into());
+        self
+    }
+
+    /// Reads roles for this issuer's tokens from `path` (replacing the verifier-wide paths).
+    pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        self.roles.get_or_insert_with(Vec::new).push(path.into());
+        self
+    }
+
+    /// Requires the string claim `name` to equal `value`, or the token is invalid
+    /// (`401`): e.g. Cognito's `token_use` = `access`, so ID tokens are refused.
+    pub fn require_claim_value(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.required_values.push((name.into(), value.into()));
+        self
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.issuer
+    }
+
+    pub(crate) fn has_audience(&self) -> bool {
+        self.audiences.is_some()
+    }
+
+    pub(crate) fn into_entry(self) -> Result<IssuerEntry, ConfigError> {
+        let keys: Arc<dyn KeyStore> = match self.keys {
+            None => return Err(ConfigError::new(format!("issuer {:?} has no key source", self.issuer))),
+            Some(KeySource::Store(s)) => s,
+            #[cfg(feature = "remote")]
+            Some(KeySource::JwksUrl(url)) => Arc::new(crate::keys::RemoteJwks::from_url(&url)?),
+            #[cfg(feature = "remote")]
+            Some(KeySource::Discover) if self.issuer.contains(TENANT) => {
+                return Err(ConfigError::new(format!(
+                    "issuer template {:?} cannot be discovered; give it a jwks_url or keys",
+                    self.issuer
+                )));
+            }
+            #[cfg(feature = "remote")]
+            Some(KeySource::Discover) => Arc::new(crate::keys::RemoteJwks::discover(&self.issuer)?),
+        };
+        Ok(IssuerEntry {
+            template: self.issuer.contains(TENANT),
+            issuer: self.issuer,
+            keys,
+            audiences: self.audiences,
+            audience_claim: self.audience_claim.unwrap_or_else(|| "aud".into()),
+            roles: self.roles,
+            required_values: self.required_values,
+        })
+    }
+}
+
+/// A configured issuer, ready to match tokens.
+pub(crate) struct IssuerEntry {
+    pub(crate) issuer: String,
+    template: bool,
+    pub(crate) keys: Arc<dyn KeyStore>,
+    audiences: Option<Vec<String>>,
+    audience_claim: String,
+    pub(crate) roles: Option<Vec<ClaimPath>>,
+    required_values: Vec<(String, String)>,
+}
+
+impl IssuerEntry {
+    /// The catch-all entry of `dangerous_accept_any_issuer`.
+    pub(crate) fn any(keys: Arc<dyn KeyStore>) -> Self {
+        Self {
+            issuer: String::new(),
+            template: false,
+            keys,
+            audiences: None,
+            audience_claim: "aud".into(),
+            roles: None,
+            required_values: Vec::new(),
+        }
+    }
+
+    /// Exact string equality, or the template filled with the token's `tid`.
+    pub(crate) fn matches(&self, iss: &str, claims: &Map<String, Value>) -> bool {
+        if !self.template {
+            return self.issuer == iss;
+        }
+        let Some(Value::String(tid)) = claims.get("tid") else { return false };
+        let safe = !tid.is_empty() && tid.len() <= 64 && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        safe && self.issuer.replacen(TENANT, tid, 1) == iss
+    }
+
+    /// Any-of on this issuer's audiences (or the verifier-wide ones).
+    pub(crate) fn check_audience(
+        &self,
+        claims: &Map<String, Value>,
+        global: Option<&[String]>,
+    ) -> Result<(), InvalidToken> {
+        let Some(allowed) = self.audiences.as_deref().or(global) else { return Ok(()) };
+        let ok = match claims.get(&self.audience_claim) {
+            Some(Value::String(a)) => allowed.iter().any(|x| x == a),
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a)),
+            _ => false,
+        };
+        if ok { Ok(()) } else { Err(InvalidToken::Audience) }
+    }
+
+    pub(crate) fn check_required_values(&self, claims: &Map<String, Value>) -> Result<(), InvalidToken> {
+        for (name, value) in &self.required_values {
+            if claims.get(name).and_then(Value::as_str) != Some(value.as_str()) {
+                return Err(InvalidToken::ClaimValue);
+            }
+        }
+        Ok(())
+    }
+}
