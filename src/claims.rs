@@ -130,6 +130,8 @@ struct Inner {
     expires_at: u64,
     scopes: ScopeSet,
     roles: RoleSet,
+    /// Rough heap footprint, for the cache's byte bound.
+    approx_size: usize,
 }
 
 impl VerifiedToken {
@@ -139,6 +141,7 @@ impl VerifiedToken {
         claims: Value,
         expires_at: u64,
         roles_from: &[ClaimPath],
+        encoded_len: usize,
     ) -> Result<Self, InvalidToken> {
         let map = claims.as_object().ok_or(InvalidToken::Malformed)?;
         let scopes = read_scopes(map)?;
@@ -146,7 +149,13 @@ impl VerifiedToken {
         for path in roles_from {
             read_names(path.lookup(map), &mut roles);
         }
-        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles })))
+        // Decoded JSON held as `Value`s takes about twice its text, plus fixed overhead.
+        let approx_size = 2 * encoded_len + 512;
+        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles, approx_size })))
+    }
+
+    pub(crate) fn approx_size(&self) -> usize {
+        self.0.approx_size
     }
 
     /// All claims, as JSON.
@@ -272,7 +281,7 @@ mod tests {
 
     fn token(claims: Value, roles: &[&str]) -> VerifiedToken {
         let paths: Vec<ClaimPath> = roles.iter().map(|r| ClaimPath::from(*r)).collect();
-        VerifiedToken::new(json!({}), claims, 10, &paths).unwrap()
+        VerifiedToken::new(json!({}), claims, 10, &paths, 0).unwrap()
     }
 
     #[test]
@@ -280,7 +289,7 @@ mod tests {
         assert_eq!(token(json!({"scope":"a b  a"}), &[]).scopes().iter().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(token(json!({"scp":["x","y"]}), &[]).scopes().len(), 2);
         assert_eq!(token(json!({"scp":"x y"}), &[]).scopes().len(), 2);
-        assert!(VerifiedToken::new(json!({}), json!({"scope": 5}), 1, &[]).is_err());
+        assert!(VerifiedToken::new(json!({}), json!({"scope": 5}), 1, &[], 0).is_err());
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub use claims::{ClaimPath, RoleSet, ScopeSet, VerifiedToken};
 pub use error::{AuthError, ConfigError, Insufficient, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{Bearer, BearerLayer, RequireLayer};
 pub use responder::{GrpcResponder, JsonResponder, Responder};
-pub use verify::{Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier};
+pub use verify::{
+    CacheStats, Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier,
+};
 
 /// The `jsonwebtoken` algorithm type, re-exported for key configuration.
 pub use jsonwebtoken::Algorithm;

@@ -175,7 +175,7 @@ mod tests {
 
     fn token() -> VerifiedToken {
         let claims = json!({"scope":"read write","roles":["admin"],"name":"Al","gone":null});
-        VerifiedToken::new(json!({}), claims, 1, &["roles".into()]).unwrap()
+        VerifiedToken::new(json!({}), claims, 1, &["roles".into()], 0).unwrap()
     }
 
     #[test]

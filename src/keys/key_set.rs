@@ -83,11 +83,21 @@ pub struct VerificationKey {
     pub(crate) kid: Option<String>,
     pub(crate) key: DecodingKey,
     pub(crate) algorithms: AlgorithmSet,
+    /// Identifies the key material, so cached verifications can tell whether the key
+    /// that verified them is still in the current set.
+    pub(crate) fingerprint: u64,
 }
 
 impl VerificationKey {
     pub(crate) fn new(kid: Option<String>, key: DecodingKey, algorithms: AlgorithmSet) -> Self {
-        Self { kid, key, algorithms }
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&kid, algorithms.0).hash(&mut h);
+        match key.kind() {
+            jsonwebtoken::DecodingKeyKind::SecretOrDer(b) => (0u8, b).hash(&mut h),
+            jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } => (1u8, n, e).hash(&mut h),
+        }
+        Self { kid, key, algorithms, fingerprint: h.finish() }
     }
 
     /// The key id, if any.
@@ -113,7 +123,10 @@ impl VerificationKey {
 
 impl fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerificationKey").field("kid", &self.kid).field("algorithms", &self.algorithms).finish()
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -161,6 +174,11 @@ impl KeySet {
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Whether the key with this fingerprint is still present.
+    pub(crate) fn contains_fingerprint(&self, fingerprint: u64) -> bool {
+        self.keys.iter().any(|k| k.fingerprint == fingerprint)
     }
 
     /// Whether a key with `kid` is present.

@@ -6,11 +6,14 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
+mod cache;
 mod clock;
 mod issuer;
 mod jws;
 mod profiles;
 
+pub use cache::CacheStats;
+use cache::{CacheLimits, TokenCache};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use issuer::Issuer;
 use issuer::IssuerEntry;
@@ -76,6 +79,7 @@ struct Config {
     clock: Arc<dyn Clock>,
     typ: TypPolicy,
     limits: jws::Limits,
+    cache: Option<TokenCache>,
 }
 
 /// Configures a [`JwtVerifier`]. An issuer and an audience are required unless
@@ -94,6 +98,7 @@ pub struct JwtVerifierBuilder {
     max_header_len: usize,
     max_json_depth: usize,
     max_issuers: usize,
+    cache: Option<CacheLimits>,
 }
 
 impl JwtVerifier {
@@ -112,6 +117,7 @@ impl JwtVerifier {
             max_header_len: jws::DEFAULT_MAX_HEADER_LEN,
             max_json_depth: jws::DEFAULT_MAX_JSON_DEPTH,
             max_issuers: 64,
+            cache: Some(CacheLimits::default()),
         }
     }
 
@@ -121,6 +127,11 @@ impl JwtVerifier {
             entry.keys.refresh(Refresh::Cold).await?;
         }
         Ok(())
+    }
+
+    /// Counters of the verified-token cache (`None` when it is off).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.config.cache.as_ref().map(TokenCache::stats)
     }
 
     /// The configured issuers and their key stores.
@@ -186,6 +197,20 @@ impl JwtVerifierBuilder {
         self
     }
 
+    /// Bounds the verified-token cache (default 20 000 entries and 48 MiB, whichever
+    /// comes first). Each hit still re-checks the time claims and that the verifying
+    /// key is still published.
+    pub fn token_cache(mut self, max_entries: u64, max_bytes: u64) -> Self {
+        self.cache = Some(CacheLimits { max_entries, max_bytes });
+        self
+    }
+
+    /// Verifies every token in full, every time.
+    pub fn no_token_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
     /// Cap on configured issuers (default 64).
     pub fn max_issuers(mut self, n: usize) -> Self {
         self.max_issuers = n;
@@ -246,6 +271,7 @@ impl JwtVerifierBuilder {
                 clock: self.clock,
                 typ: self.typ,
                 limits: jws::Limits { max_header_len: self.max_header_len, max_json_depth: self.max_json_depth },
+                cache: self.cache.map(TokenCache::new),
             }),
         })
     }
@@ -253,29 +279,72 @@ impl JwtVerifierBuilder {
 
 /// What a key set lookup decided.
 enum Step {
-    Done(VerifiedToken),
+    /// The signature verifies with the key that has this fingerprint.
+    Verified(u64),
     /// The `kid` is not in the set: ask the store to refetch.
     UnknownKid,
 }
 
 impl Verifier for JwtVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
+        let cache_key = self.config.cache.as_ref().map(|_| TokenCache::key(token.as_str()));
+        if let Some(hit) = cache_key.as_ref().and_then(|k| self.cached(k)) {
+            return Verification::Ready(hit);
+        }
         let (jws, entry) = match self.precheck(token.as_str()) {
             Ok(v) => v,
             Err(e) => return Verification::Ready(Err(e.into())),
         };
         match entry.keys.current() {
-            Some(keys) => match self.finish(token.as_str(), &jws, entry, &keys) {
-                Ok(Step::Done(t)) => Verification::Ready(Ok(t)),
-                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry.clone(), false),
+            Some(keys) => match self.check_signature(token.as_str(), &jws, &keys) {
+                Ok(Step::Verified(fp)) => Verification::Ready(self.accept(token, jws, entry, fp, cache_key)),
+                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry.clone(), false, cache_key),
                 Err(e) => Verification::Ready(Err(e.into())),
             },
-            None => self.pending(token.clone(), jws, entry.clone(), true),
+            None => self.pending(token.clone(), jws, entry.clone(), true, cache_key),
         }
     }
 }
 
 impl JwtVerifier {
+    /// A cached verification still valid now: time checks re-run, and the verifying key
+    /// must still be in its issuer's current set. Stale entries are dropped.
+    fn cached(&self, key: &cache::CacheKey) -> Option<Result<VerifiedToken, AuthError>> {
+        let cache = self.config.cache.as_ref()?;
+        let hit = cache.get(key)?;
+        let key_present = hit.issuer.keys.current().is_some_and(|k| k.contains_fingerprint(hit.key_fingerprint));
+        if !key_present {
+            cache.remove(key);
+            return None;
+        }
+        match self.check_time(hit.token.claims()) {
+            Ok(()) => Some(Ok(hit.token.clone())),
+            Err(e) => {
+                cache.remove(key);
+                Some(Err(e.into()))
+            }
+        }
+    }
+
+    /// Hands the checked claims over (moved, not copied) and caches the result.
+    fn accept(
+        &self,
+        token: &BearerToken,
+        jws: Jws,
+        issuer: &Arc<IssuerEntry>,
+        key_fingerprint: u64,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Result<VerifiedToken, AuthError> {
+        let cfg = &self.config;
+        let roles = issuer.roles.as_deref().unwrap_or(&cfg.roles);
+        let exp = jws.claims.get("exp").and_then(jws::numeric_date).unwrap_or(0);
+        let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
+        if let (Some(cache), Some(key)) = (&cfg.cache, cache_key) {
+            cache.insert(key, cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint });
+        }
+        Ok(verified)
+    }
+
     /// Everything that needs no key: parsing, header rules, time, `iss`, `aud`.
     /// Failing here never causes a key fetch.
     fn precheck(&self, token: &str) -> Result<(Jws, &Arc<IssuerEntry>), InvalidToken> {
@@ -335,7 +404,7 @@ impl JwtVerifier {
     }
 
     /// Key selection, signature, and the hand-off to [`VerifiedToken`].
-    fn finish(&self, token: &str, jws: &Jws, entry: &IssuerEntry, keys: &KeySet) -> Result<Step, InvalidToken> {
+    fn check_signature(&self, token: &str, jws: &Jws, keys: &KeySet) -> Result<Step, InvalidToken> {
         let key = match keys.select(jws.kid.as_deref(), jws.alg) {
             Selection::Found(k) => k,
             Selection::KidNotFound => return Ok(Step::UnknownKid),
@@ -344,15 +413,19 @@ impl JwtVerifier {
             Selection::NoMatch => return Err(InvalidToken::UnknownKey),
         };
         let signing_input = token.as_bytes().get(..jws.signing_input_len).ok_or(InvalidToken::Malformed)?;
-        check_signature(key, jws.alg, signing_input, &jws.signature)?;
-        let cfg = &self.config;
-        let roles = entry.roles.as_deref().unwrap_or(&cfg.roles);
-        let exp = jws.claims.get("exp").and_then(jws::numeric_date).unwrap_or(0);
-        VerifiedToken::new(jws.header.clone(), jws.claims.clone(), exp, roles).map(Step::Done)
+        verify_with_key(key, jws.alg, signing_input, &jws.signature)?;
+        Ok(Step::Verified(key.fingerprint))
     }
 
-    /// The slow path: wait for keys, then finish.
-    fn pending(&self, token: BearerToken, jws: Jws, entry: Arc<IssuerEntry>, cold: bool) -> Verification {
+    /// The slow path: wait for keys, then check the signature.
+    fn pending(
+        &self,
+        token: BearerToken,
+        jws: Jws,
+        entry: Arc<IssuerEntry>,
+        cold: bool,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Verification {
         let this = self.clone();
         Verification::Pending(Box::pin(async move {
             let store = entry.keys.clone();
@@ -360,8 +433,8 @@ impl JwtVerifier {
             loop {
                 let why = if why_cold { Refresh::Cold } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
                 let keys = store.refresh(why).await.map_err(key_error)?;
-                match this.finish(token.as_str(), &jws, &entry, &keys)? {
-                    Step::Done(t) => return Ok(t),
+                match this.check_signature(token.as_str(), &jws, &keys)? {
+                    Step::Verified(fp) => return this.accept(&token, jws, &entry, fp, cache_key),
                     // A cold load that lacks the kid gets one rate-limited refetch.
                     Step::UnknownKid if why_cold => why_cold = false,
                     Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),
@@ -398,7 +471,7 @@ pub(crate) fn crypto_provider() -> &'static jsonwebtoken::crypto::CryptoProvider
 
 // `&Vec` because jsonwebtoken's verifier trait is `Verifier<Vec<u8>>`.
 #[allow(clippy::ptr_arg)]
-fn check_signature(
+fn verify_with_key(
     key: &VerificationKey,
     alg: Algorithm,
     message: &[u8],
