@@ -3,7 +3,6 @@
 //! parsing nor a signature check against whatever keys were accepted.
 #![no_main]
 
-use std::future::Future;
 use std::sync::OnceLock;
 use std::task::{Context, Waker};
 

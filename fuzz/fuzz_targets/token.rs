@@ -2,7 +2,6 @@
 //! never panic, and no random input may ever verify.
 #![no_main]
 
-use std::future::Future;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 

@@ -86,6 +86,9 @@ pub struct VerificationKey {
     /// Identifies the key material, so cached verifications can tell whether the key
     /// that verified them is still in the current set.
     pub(crate) fingerprint: u64,
+    /// The key parsed once per algorithm, shared by clones.
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) parsed: std::sync::Arc<super::parsed::ParsedKeys>,
 }
 
 impl VerificationKey {
@@ -97,7 +100,14 @@ impl VerificationKey {
             jsonwebtoken::DecodingKeyKind::SecretOrDer(b) => (0u8, b).hash(&mut h),
             jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } => (1u8, n, e).hash(&mut h),
         }
-        Self { kid, key, algorithms, fingerprint: h.finish() }
+        Self {
+            kid,
+            key,
+            algorithms,
+            fingerprint: h.finish(),
+            #[cfg(feature = "aws-lc-rs")]
+            parsed: Default::default(),
+        }
     }
 
     /// The key id, if any.

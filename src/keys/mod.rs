@@ -17,6 +17,8 @@ use std::time::Duration;
 
 mod jwk;
 mod key_set;
+#[cfg(feature = "aws-lc-rs")]
+mod parsed;
 mod static_keys;
 
 #[cfg(feature = "remote")]

@@ -477,6 +477,10 @@ fn verify_with_key(
     message: &[u8],
     signature: &Vec<u8>,
 ) -> Result<(), InvalidToken> {
+    #[cfg(feature = "aws-lc-rs")]
+    if let Some(valid) = key.parsed.verify(key.decoding_key(), alg, message, signature) {
+        return if valid { Ok(()) } else { Err(InvalidToken::Signature) };
+    }
     let verifier =
         (crypto_provider().verifier_factory)(&alg, key.decoding_key()).map_err(|_| InvalidToken::Algorithm)?;
     verifier.verify(message, signature).map_err(|_| InvalidToken::Signature)
