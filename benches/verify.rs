@@ -1,0 +1,94 @@
+//! Micro-benchmarks: extraction, cold verification per algorithm, cached verification,
+//! policy evaluation, and raw jsonwebtoken verification with a preloaded key as the
+//! reference, all in one run. `cargo bench --bench verify`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::json;
+use tower_bearer::keys::{StaticKeys, VerificationKey};
+use tower_bearer::policy::{all, role, scope};
+use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
+use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenSource};
+use tower_bearer::{Algorithm, Issuer, JwtVerifier, Verification, Verifier};
+
+struct Fixture {
+    alg: Algorithm,
+    token: String,
+    public: serde_json::Value,
+}
+
+fn fixture(alg: Algorithm) -> Fixture {
+    let private = generate_jwk(alg, "bench").unwrap();
+    let claims = json!({
+        "iss": "https://idp.example.com", "aud": "api", "sub": "user-1", "client_id": "c",
+        "iat": unix_now(), "exp": unix_now() + 3600, "jti": "j-1",
+        "scope": "read:items write:items", "roles": ["items.admin"],
+    });
+    let header = json!({"alg": format!("{alg:?}"), "typ": "at+jwt", "kid": "bench"});
+    let token = compact_jws(&header.to_string(), &claims.to_string(), |i| sign_with_jwk(&private, alg, i).unwrap());
+    Fixture { alg, token, public: public_jwk(&private) }
+}
+
+fn verifier(f: &Fixture, cached: bool) -> JwtVerifier {
+    let key = VerificationKey::from_jwk(&f.public.to_string()).unwrap();
+    let b = JwtVerifier::builder().issuer(Issuer::new("https://idp.example.com").keys(StaticKeys::from(key))).audience("api");
+    if cached { b } else { b.no_token_cache() }.build().unwrap()
+}
+
+fn verify_ready(v: &JwtVerifier, token: &BearerToken) -> bool {
+    matches!(v.verify(token), Verification::Ready(Ok(_)))
+}
+
+fn reference_key(f: &Fixture) -> DecodingKey {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(f.public.clone()).unwrap();
+    DecodingKey::from_jwk(&jwk).unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    // jsonwebtoken's decode uses its process-wide crypto provider.
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+
+    let rs = fixture(Algorithm::RS256);
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {}", rs.token)).unwrap());
+    let uri = Uri::from_static("/items");
+    c.bench_function("extract/authorization_header", |b| {
+        b.iter(|| {
+            let head = RequestHead { method: &Method::GET, uri: &uri, headers: &headers, extensions: None };
+            black_box(AuthorizationHeader.extract(black_box(&head)).unwrap())
+        })
+    });
+
+    let mut group = c.benchmark_group("verify");
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let f = if alg == Algorithm::RS256 { fixture(Algorithm::RS256) } else { fixture(alg) };
+        let token = BearerToken::new(f.token.as_str());
+        let cold = verifier(&f, false);
+        assert!(verify_ready(&cold, &token));
+        group.bench_function(format!("cold/{alg:?}"), |b| b.iter(|| black_box(verify_ready(&cold, black_box(&token)))));
+
+        let key = reference_key(&f);
+        let mut validation = Validation::new(f.alg);
+        validation.set_audience(&["api"]);
+        validation.set_issuer(&["https://idp.example.com"]);
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&f.token, &key, &validation).is_ok());
+        group.bench_function(format!("jsonwebtoken_reference/{alg:?}"), |b| {
+            b.iter(|| black_box(jsonwebtoken::decode::<serde_json::Value>(black_box(&f.token), &key, &validation).is_ok()))
+        });
+    }
+    let token = BearerToken::new(rs.token.as_str());
+    let cached = verifier(&rs, true);
+    assert!(verify_ready(&cached, &token));
+    group.bench_function("cached/RS256", |b| b.iter(|| black_box(verify_ready(&cached, black_box(&token)))));
+    group.finish();
+
+    let Verification::Ready(Ok(verified)) = cached.verify(&token) else { panic!("verifies") };
+    let policy = all([scope("read:items"), role("items.admin")]);
+    c.bench_function("policy/scope_and_role", |b| b.iter(|| black_box(policy.check(black_box(&verified)).is_ok())));
+}
+
+criterion_group!(name = group; config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2)); targets = benches);
+criterion_main!(group);
