@@ -49,7 +49,8 @@ fn main() {
     let private = generate_jwk(Algorithm::RS256, "k").unwrap();
     let key = VerificationKey::from_jwk(&public_jwk(&private).to_string()).unwrap();
     let token_for = |i: u64| {
-        let claims = json!({"iss":"i","aud":"a","sub":"u","exp": unix_now() + 3600,"jti": i,"scope":"read write","roles":["r"]});
+        let claims =
+            json!({"iss":"i","aud":"a","sub":"u","exp": unix_now() + 3600,"jti": i,"scope":"read write","roles":["r"]});
         compact_jws(&json!({"alg":"RS256","kid":"k"}).to_string(), &claims.to_string(), |m| {
             sign_with_jwk(&private, Algorithm::RS256, m).unwrap()
         })
@@ -64,12 +65,12 @@ fn main() {
     let _ = cached.verify(&token);
 
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let service = axum::Router::new()
-        .route("/", axum::routing::get(|| async { "ok" }))
-        .layer(BearerLayer::new(cached.clone()));
+    let service =
+        axum::Router::new().route("/", axum::routing::get(|| async { "ok" })).layer(BearerLayer::new(cached.clone()));
     let bare = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
     let header = format!("Bearer {}", token.as_str());
-    let request = || http::Request::get("/").header("authorization", header.as_str()).body(axum::body::Body::empty()).unwrap();
+    let request =
+        || http::Request::get("/").header("authorization", header.as_str()).body(axum::body::Body::empty()).unwrap();
 
     let n = 2000;
     let verify_cached = count(n, || cached.verify(&token));

@@ -34,7 +34,9 @@ fn fixture(alg: Algorithm) -> Fixture {
 
 fn verifier(f: &Fixture, cached: bool) -> JwtVerifier {
     let key = VerificationKey::from_jwk(&f.public.to_string()).unwrap();
-    let b = JwtVerifier::builder().issuer(Issuer::new("https://idp.example.com").keys(StaticKeys::from(key))).audience("api");
+    let b = JwtVerifier::builder()
+        .issuer(Issuer::new("https://idp.example.com").keys(StaticKeys::from(key)))
+        .audience("api");
     if cached { b } else { b.no_token_cache() }.build().unwrap()
 }
 
@@ -76,7 +78,9 @@ fn benches(c: &mut Criterion) {
         validation.set_issuer(&["https://idp.example.com"]);
         assert!(jsonwebtoken::decode::<serde_json::Value>(&f.token, &key, &validation).is_ok());
         group.bench_function(format!("jsonwebtoken_reference/{alg:?}"), |b| {
-            b.iter(|| black_box(jsonwebtoken::decode::<serde_json::Value>(black_box(&f.token), &key, &validation).is_ok()))
+            b.iter(|| {
+                black_box(jsonwebtoken::decode::<serde_json::Value>(black_box(&f.token), &key, &validation).is_ok())
+            })
         });
     }
     let token = BearerToken::new(rs.token.as_str());
@@ -84,6 +88,29 @@ fn benches(c: &mut Criterion) {
     assert!(verify_ready(&cached, &token));
     group.bench_function("cached/RS256", |b| b.iter(|| black_box(verify_ready(&cached, black_box(&token)))));
     group.finish();
+
+    // The whole layer in process: one cached request vs the same router without it.
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let protected = axum::Router::new()
+        .route("/items", axum::routing::get(|| async { "ok" }))
+        .layer(tower_bearer::BearerLayer::new(cached.clone()).require(scope("read:items")));
+    let bare = axum::Router::new().route("/items", axum::routing::get(|| async { "ok" }));
+    let auth = HeaderValue::from_str(&format!("Bearer {}", rs.token)).unwrap();
+    let request =
+        || http::Request::get("/items").header("authorization", auth.clone()).body(axum::body::Body::empty()).unwrap();
+    let mut group = c.benchmark_group("layer");
+    group.bench_function("request/no_layer", |b| {
+        b.iter(|| rt.block_on(tower::ServiceExt::oneshot(bare.clone(), request())).unwrap())
+    });
+    group.bench_function("request/cached_token", |b| {
+        b.iter(|| rt.block_on(tower::ServiceExt::oneshot(protected.clone(), request())).unwrap())
+    });
+    group.finish();
+
+    let digest_input = rs.token.as_bytes();
+    c.bench_function("sha256/token", |b| {
+        b.iter(|| black_box(<sha2::Sha256 as sha2::Digest>::digest(black_box(digest_input))))
+    });
 
     let Verification::Ready(Ok(verified)) = cached.verify(&token) else { panic!("verifies") };
     let policy = all([scope("read:items"), role("items.admin")]);

@@ -197,7 +197,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Bounds the verified-token cache (default 20 000 entries and 48 MiB, whichever
+    /// Bounds the verified-token cache (default 10 000 entries and 48 MiB, whichever
     /// comes first). Each hit still re-checks the time claims and that the verifying
     /// key is still published.
     pub fn token_cache(mut self, max_entries: u64, max_bytes: u64) -> Self {
