@@ -2,6 +2,9 @@
 //! policy evaluation, and raw jsonwebtoken verification with a preloaded key as the
 //! reference, all in one run. `cargo bench --bench verify`.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
