@@ -197,7 +197,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Bounds the verified-token cache (default 10 000 entries and 48 MiB, whichever
+    /// Bounds the verified-token cache (default 11 000 entries and 48 MiB, whichever
     /// comes first). Each hit still re-checks the time claims and that the verifying
     /// key is still published.
     pub fn token_cache(mut self, max_entries: u64, max_bytes: u64) -> Self {
@@ -277,6 +277,26 @@ impl JwtVerifierBuilder {
     }
 }
 
+/// `exp` (required), `nbf` and `iat`, read once as NumericDates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeClaims {
+    exp: u64,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+}
+
+impl TimeClaims {
+    fn read(claims: &serde_json::Map<String, Value>) -> Result<Self, InvalidToken> {
+        let date = |name: &str| -> Result<Option<u64>, InvalidToken> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => jws::numeric_date(v).map(Some).ok_or(InvalidToken::TimeClaim),
+            }
+        };
+        Ok(Self { exp: date("exp")?.ok_or(InvalidToken::TimeClaim)?, nbf: date("nbf")?, iat: date("iat")? })
+    }
+}
+
 /// What a key set lookup decided.
 enum Step {
     /// The signature verifies with the key that has this fingerprint.
@@ -317,7 +337,7 @@ impl JwtVerifier {
             cache.remove(key);
             return None;
         }
-        match self.check_time(hit.token.claims()) {
+        match self.check_times(&hit.times) {
             Ok(()) => Some(Ok(hit.token.clone())),
             Err(e) => {
                 cache.remove(key);
@@ -337,10 +357,11 @@ impl JwtVerifier {
     ) -> Result<VerifiedToken, AuthError> {
         let cfg = &self.config;
         let roles = issuer.roles.as_deref().unwrap_or(&cfg.roles);
-        let exp = jws.claims.get("exp").and_then(jws::numeric_date).unwrap_or(0);
-        let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
+        let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
+        let verified = VerifiedToken::new(jws.header, jws.claims, times.exp, roles, token.as_str().len())?;
         if let (Some(cache), Some(key)) = (&cfg.cache, cache_key) {
-            cache.insert(key, cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint });
+            let entry = cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint, times };
+            cache.insert(key, entry);
         }
         Ok(verified)
     }
@@ -370,25 +391,23 @@ impl JwtVerifier {
     }
 
     fn check_time(&self, claims: &serde_json::Map<String, Value>) -> Result<(), InvalidToken> {
+        self.check_times(&TimeClaims::read(claims)?)
+    }
+
+    /// The time rules on already-read claims (the cache keeps them read).
+    fn check_times(&self, t: &TimeClaims) -> Result<(), InvalidToken> {
         let cfg = &self.config;
         let now = cfg.clock.now();
         let leeway = cfg.leeway;
-        let date = |name: &str| -> Result<Option<u64>, InvalidToken> {
-            match claims.get(name) {
-                None => Ok(None),
-                Some(v) => jws::numeric_date(v).map(Some).ok_or(InvalidToken::TimeClaim),
-            }
-        };
-        let exp = date("exp")?.ok_or(InvalidToken::TimeClaim)?;
+        let (exp, nbf, iat) = (t.exp, t.nbf, t.iat);
         if now >= exp.saturating_add(leeway) {
             return Err(InvalidToken::Expired);
         }
-        if let Some(nbf) = date("nbf")?
+        if let Some(nbf) = nbf
             && now.saturating_add(leeway) < nbf
         {
             return Err(InvalidToken::NotYetValid);
         }
-        let iat = date("iat")?;
         if let Some(iat) = iat
             && now.saturating_add(leeway) < iat
         {
