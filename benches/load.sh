@@ -47,7 +47,8 @@ SERVER_CPU=""; LOAD_CPU=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1-$(($(nproc) - 1))"
 fi
-wrk() { $LOAD_CPU command wrk "$@"; }
+WRK_BIN=$(command -v wrk)
+wrk() { $LOAD_CPU "$WRK_BIN" "$@"; }
 
 start_server() { # mode -> sets PID and URL
   $SERVER_CPU "$BIN" serve "$1" "$WORK" > "$WORK/server.out" 2>&1 &

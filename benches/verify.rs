@@ -90,6 +90,36 @@ fn benches(c: &mut Criterion) {
     let cached = verifier(&rs, true);
     assert!(verify_ready(&cached, &token));
     group.bench_function("cached/RS256", |b| b.iter(|| black_box(verify_ready(&cached, black_box(&token)))));
+
+    // 10 000 distinct tokens in rotation, all cached: the working set of a busy service.
+    let private = generate_jwk(Algorithm::ES256, "rot").unwrap();
+    let rot_key = VerificationKey::from_jwk(&public_jwk(&private).to_string()).unwrap();
+    let rotating_verifier = JwtVerifier::builder()
+        .issuer(Issuer::new("https://idp.example.com").keys(StaticKeys::from(rot_key)))
+        .audience("api")
+        .build()
+        .unwrap();
+    let tokens: Vec<BearerToken> = (0..10_000)
+        .map(|i| {
+            let claims = json!({"iss": "https://idp.example.com", "aud": "api", "sub": format!("u{i}"), "exp": unix_now() + 3600, "scope": "read:items write:items", "roles": ["items.admin"]});
+            let header = json!({"alg": "ES256", "kid": "rot"}).to_string();
+            BearerToken::new(compact_jws(&header, &claims.to_string(), |m| sign_with_jwk(&private, Algorithm::ES256, m).unwrap()))
+        })
+        .collect();
+    for t in tokens.iter().chain(tokens.iter()) {
+        assert!(verify_ready(&rotating_verifier, t));
+    }
+    let warm = rotating_verifier.cache_stats().unwrap();
+    let mut i = 0;
+    group.bench_function("cached_rotating_10k/ES256", |b| {
+        b.iter(|| {
+            i = (i + 1) % tokens.len();
+            black_box(verify_ready(&rotating_verifier, black_box(&tokens[i])))
+        })
+    });
+    let after = rotating_verifier.cache_stats().unwrap();
+    let (hits, misses) = (after.hits - warm.hits, after.misses - warm.misses);
+    println!("cached_rotating_10k: {hits} hits, {misses} misses ({:.2} % misses), {} entries", 100.0 * misses as f64 / (hits + misses).max(1) as f64, after.entries);
     group.finish();
 
     // The whole layer in process: one cached request vs the same router without it.

@@ -14,6 +14,8 @@ pub mod challenge;
 pub mod claims;
 pub mod error;
 pub mod form;
+#[cfg(feature = "introspection")]
+pub mod introspect;
 mod json;
 pub mod keys;
 pub mod layer;

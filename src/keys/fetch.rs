@@ -126,6 +126,20 @@ pub(crate) async fn discover(
     max_body: usize,
     timeout: Duration,
 ) -> Result<Url, String> {
+    discover_endpoint(client, issuer, "jwks_uri", allow_http, same_origin, max_body, timeout).await
+}
+
+/// Finds the URL in field `field` (`jwks_uri`, `introspection_endpoint`...) of
+/// `issuer`'s discovery document; same rules as [`discover`].
+pub(crate) async fn discover_endpoint(
+    client: &reqwest::Client,
+    issuer: &str,
+    field: &str,
+    allow_http: bool,
+    same_origin: bool,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<Url, String> {
     let base = Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
     check_url(&base, allow_http)?;
     let mut errors = Vec::new();
@@ -144,16 +158,16 @@ pub(crate) async fn discover(
         if found != Some(issuer) {
             return Err(format!("discovery document at {url} names issuer {found:?}, expected {issuer:?}"));
         }
-        let jwks = doc
-            .get("jwks_uri")
+        let found = doc
+            .get(field)
             .and_then(|v| v.as_str())
-            .ok_or_else(|| format!("discovery document at {url} has no jwks_uri"))?;
-        let jwks = Url::parse(jwks).map_err(|e| format!("jwks_uri {jwks:?} is not a URL: {e}"))?;
-        check_url(&jwks, allow_http)?;
-        if same_origin && jwks.origin() != base.origin() {
-            return Err(format!("jwks_uri {jwks} is not on the issuer's origin"));
+            .ok_or_else(|| format!("discovery document at {url} has no {field}"))?;
+        let found = Url::parse(found).map_err(|e| format!("{field} {found:?} is not a URL: {e}"))?;
+        check_url(&found, allow_http)?;
+        if same_origin && found.origin() != base.origin() {
+            return Err(format!("{field} {found} is not on the issuer's origin"));
         }
-        return Ok(jwks);
+        return Ok(found);
     }
     Err(format!("discovery failed for {issuer}: {}", errors.join("; ")))
 }

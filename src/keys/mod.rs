@@ -22,7 +22,7 @@ mod parsed;
 mod static_keys;
 
 #[cfg(feature = "remote")]
-mod fetch;
+pub(crate) mod fetch;
 #[cfg(feature = "remote")]
 mod health;
 #[cfg(feature = "remote")]

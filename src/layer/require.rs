@@ -84,11 +84,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let Some(token) = req.extensions().get::<VerifiedToken>().cloned() else {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let Some(token) = req.extensions().get::<VerifiedToken>() else {
             return ResponseFuture::rejected(self.shared.reject(&AuthError::MissingToken));
         };
-        match self.shared.admit(token, &mut req) {
+        // The outer layer already put the token in; only the requirement is new here.
+        match self.shared.check(token) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             Err(e) => ResponseFuture::rejected(self.shared.reject(&e)),
         }

@@ -33,12 +33,18 @@ pub(crate) struct Shared<R> {
 impl<R> Shared<R> {
     /// Checks the requirement and hands the token to the request.
     pub(crate) fn admit<B>(&self, token: VerifiedToken, req: &mut Request<B>) -> Result<(), AuthError> {
-        if let Some(requirement) = &self.requirement {
-            requirement.check(&token).map_err(AuthError::InsufficientScope)?;
-        }
+        self.check(&token)?;
         tracing::debug!(sub = token.subject(), "bearer token accepted");
         req.extensions_mut().insert(token);
         Ok(())
+    }
+
+    /// The layer's requirement, if any.
+    pub(crate) fn check(&self, token: &VerifiedToken) -> Result<(), AuthError> {
+        match &self.requirement {
+            Some(requirement) => requirement.check(token).map_err(AuthError::InsufficientScope),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn reject<B>(&self, error: &AuthError) -> Response<B>

@@ -29,7 +29,7 @@ impl Default for CacheLimits {
     fn default() -> Self {
         // Over 10 000 tokens of a typical 800 bytes (about 4.5 KiB each once decoded)
         // stay cached; memory stays bounded however many distinct tokens arrive.
-        Self { max_entries: 11_000, max_bytes: 48 * 1024 * 1024 }
+        Self { max_entries: 11_000, max_bytes: 64 * 1024 * 1024 }
     }
 }
 

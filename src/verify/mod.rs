@@ -14,6 +14,12 @@ mod profiles;
 
 pub use cache::CacheStats;
 use cache::{CacheLimits, TokenCache};
+
+/// The cache key of a token: SHA-256 of the whole token.
+#[cfg(feature = "introspection")]
+pub(crate) fn cache_key(token: &str) -> [u8; 32] {
+    TokenCache::key(token)
+}
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use issuer::Issuer;
 use issuer::IssuerEntry;
@@ -197,7 +203,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Bounds the verified-token cache (default 11 000 entries and 48 MiB, whichever
+    /// Bounds the verified-token cache (default 11 000 entries and 64 MiB, whichever
     /// comes first). Each hit still re-checks the time claims and that the verifying
     /// key is still published.
     pub fn token_cache(mut self, max_entries: u64, max_bytes: u64) -> Self {

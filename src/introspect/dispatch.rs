@@ -1,0 +1,91 @@
+//! One layer for both kinds of tokens.
+
+use crate::claims::VerifiedToken;
+use crate::error::AuthError;
+use crate::token::BearerToken;
+use crate::verify::{JwtVerifier, Verification, Verifier};
+
+use super::IntrospectionVerifier;
+
+/// When a [`Dispatch`] calls the introspection endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntrospectMode {
+    /// JWTs are verified locally; only opaque tokens are introspected.
+    Opaque,
+    /// JWTs are verified locally and then introspected too (revocation check, cached);
+    /// opaque tokens are introspected.
+    Always,
+}
+
+/// Verifies JWTs locally and introspects opaque tokens (or both), behind one layer.
+///
+/// ```no_run
+/// # fn f(jwt: tower_bearer::JwtVerifier, introspection: tower_bearer::introspect::IntrospectionVerifier) {
+/// use tower_bearer::introspect::{Dispatch, IntrospectMode};
+/// let layer = tower_bearer::BearerLayer::new(Dispatch::new(jwt, introspection, IntrospectMode::Opaque));
+/// # let _ = layer; }
+/// ```
+#[derive(Clone)]
+pub struct Dispatch {
+    jwt: JwtVerifier,
+    introspection: IntrospectionVerifier,
+    mode: IntrospectMode,
+}
+
+impl Dispatch {
+    /// Combines the two verifiers.
+    pub fn new(jwt: JwtVerifier, introspection: IntrospectionVerifier, mode: IntrospectMode) -> Self {
+        Self { jwt, introspection, mode }
+    }
+}
+
+/// A compact JWS: three parts whose first decodes to a JSON object with `alg`.
+/// Anything else is treated as opaque and goes to the authorization server.
+fn looks_like_jwt(token: &str) -> bool {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| h.get("alg").is_some())
+}
+
+impl Verifier for Dispatch {
+    fn verify(&self, token: &BearerToken) -> Verification {
+        if !looks_like_jwt(token.as_str()) {
+            return self.introspection.verify(token);
+        }
+        match self.mode {
+            IntrospectMode::Opaque => self.jwt.verify(token),
+            IntrospectMode::Always => {
+                let local = self.jwt.verify(token);
+                let remote = self.introspection.clone();
+                let token = token.clone();
+                Verification::Pending(Box::pin(async move {
+                    // The signature and claims are checked first: a forged token never
+                    // reaches the authorization server.
+                    let verified: VerifiedToken = local.resolve().await?;
+                    remote.verify(&token).resolve().await.map_err(|e: AuthError| e)?;
+                    Ok(verified)
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_jwt;
+
+    #[test]
+    fn shapes() {
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+        assert!(!looks_like_jwt("2YotnFZFEjr1zCsicMWpAA"));
+        assert!(!looks_like_jwt("a.b.c"));
+        assert!(!looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln.x.y"));
+    }
+}
