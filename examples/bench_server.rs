@@ -65,11 +65,9 @@ fn serve(mode: &str, dir: &str) -> Result<(), Box<dyn std::error::Error>> {
     let app = match mode {
         "unprotected" => app,
         "bearer" | "bearer-nocache" => {
-            let keys = keys
-                .iter()
-                .map(|k| VerificationKey::from_jwk(&k.to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut b = JwtVerifier::builder().issuer(Issuer::new(ISSUER).keys(StaticKeys::new(keys))).audience(AUDIENCE);
+            let keys = keys.iter().map(|k| VerificationKey::from_jwk(&k.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let mut b =
+                JwtVerifier::builder().issuer(Issuer::new(ISSUER).keys(StaticKeys::new(keys))).audience(AUDIENCE);
             if mode == "bearer-nocache" {
                 b = b.no_token_cache();
             }
@@ -101,7 +99,8 @@ fn serve(mode: &str, dir: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn reference_check(key: &DecodingKey, validation: &Validation, req: Request, next: Next) -> Response {
-    let token = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match token.map(|t| jsonwebtoken::decode::<Value>(t, key, validation)) {
         Some(Ok(_)) => next.run(req).await,
         _ => StatusCode::UNAUTHORIZED.into_response(),

@@ -7,6 +7,9 @@
 //! - `JWKS_URL`: the JWKS URL (skips discovery; only with a single issuer).
 //! - `AUDIENCE`: accepted audiences, space-separated (required with `ISSUER`).
 //! - `ROLES_CLAIM`: claim path holding roles (default `roles`).
+//! - `INTROSPECT`: `opaque` (introspect only non-JWT tokens) or `always` (JWTs too, as a
+//!   revocation check); with `INTROSPECTION_URL` (optional when `ISSUER` is set: discovery
+//!   supplies it), `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`.
 //!
 //! Routes: `GET /healthz` (public, key health as JSON), `GET /me` (any valid token),
 //! `GET /items` (scope `read:items`), `POST /items` (scope `write:items`),
@@ -21,6 +24,7 @@ use axum::{Form, Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::{KeyHealth, RemoteJwks};
 use tower_bearer::policy::{role, scope};
 use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
@@ -78,7 +82,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         key_stores.push((iss.clone(), store.clone()));
         builder = builder.issuer(Issuer::new(iss).keys(store));
     }
-    let auth = BearerLayer::new(builder.build()?).realm("protected-api");
+    let jwt = builder.build()?;
+    let auth = match introspection(&issuers, &audiences, dev)? {
+        Some((remote, mode)) => BearerLayer::new(Dispatch::new(jwt, remote, mode)),
+        None => BearerLayer::new(jwt),
+    }
+    .realm("protected-api");
 
     let protected = Router::new()
         .route("/me", get(me))
@@ -107,6 +116,35 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The introspection verifier `INTROSPECT` asks for, if any.
+fn introspection(
+    issuers: &[String],
+    audiences: &[String],
+    dev: bool,
+) -> Result<Option<(IntrospectionVerifier, IntrospectMode)>, Box<dyn Error>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+    let mode = match var("INTROSPECT").as_deref() {
+        None => return Ok(None),
+        Some("opaque") => IntrospectMode::Opaque,
+        Some("always") => IntrospectMode::Always,
+        Some(other) => return Err(format!("INTROSPECT must be `opaque` or `always`, not {other:?}").into()),
+    };
+    let mut b = IntrospectionVerifier::builder();
+    b = match (var("INTROSPECTION_URL"), issuers.first()) {
+        (Some(url), _) => b.endpoint(&url),
+        (None, Some(issuer)) if !dev => b.discover(issuer),
+        _ => return Err("INTROSPECT needs INTROSPECTION_URL (or ISSUER for discovery)".into()),
+    };
+    if let Some(client_id) = var("INTROSPECTION_CLIENT_ID") {
+        let client_secret = var("INTROSPECTION_CLIENT_SECRET").unwrap_or_default();
+        b = b.client_auth(ClientAuth::Basic { client_id, client_secret });
+    }
+    for aud in audiences {
+        b = b.audience(aud);
+    }
+    Ok(Some((b.build()?, mode)))
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<Value> {

@@ -120,3 +120,24 @@ fn missing_audience_is_a_startup_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUDIENCE is required"));
 }
+
+#[tokio::test]
+async fn introspection_from_the_environment() {
+    if !common::oidc_provider::required() {
+        return;
+    }
+    let idp = common::oidc_provider::Idp::start_fresh();
+    let app = start(&[
+        ("ISSUER", &idp.issuer()),
+        ("AUDIENCE", "https://api.example.com https://opaque.example.com"),
+        ("INTROSPECT", "opaque"),
+        ("INTROSPECTION_CLIENT_ID", "resource-server"),
+        ("INTROSPECTION_CLIENT_SECRET", "resource-server-secret"),
+    ]);
+    let items = format!("{}/items", app.base);
+    let opaque = idp.token("admin-client", "read:items", "https://opaque.example.com").await;
+    let jwt = idp.token("admin-client", "read:items", "https://api.example.com").await;
+    assert_eq!(get_bearer(&items, &opaque).await.status, StatusCode::OK);
+    assert_eq!(get_bearer(&items, &jwt).await.status, StatusCode::OK);
+    assert_eq!(get_bearer(&items, "made-up-opaque-token").await.status, StatusCode::UNAUTHORIZED);
+}

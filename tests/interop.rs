@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::oidc_provider::{Idp, free_port, unavailable};
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -18,85 +16,6 @@ use tower_bearer::policy::claim;
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
 
 const API: &str = "https://api.example.com";
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop")
-}
-
-/// Why the suite cannot run here, if it cannot.
-fn unavailable() -> Option<String> {
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        _ => return Some("node is not installed".into()),
-    }
-    if !interop_dir().join("node_modules").join("oidc-provider").exists() {
-        return Some("oidc-provider is not installed; run `npm ci --prefix tests/interop`".into());
-    }
-    None
-}
-
-/// One oidc-provider process; killed on drop (and it exits by itself after 2 minutes).
-struct Idp {
-    child: Child,
-    port: u16,
-    keys_file: PathBuf,
-}
-
-impl Idp {
-    fn start(port: u16, keys_file: &PathBuf, rotate: bool) -> Idp {
-        let mut child = Command::new("node")
-            .arg(interop_dir().join("server.mjs"))
-            .env("PORT", port.to_string())
-            .env("KEYS_FILE", keys_file)
-            .env("ROTATE", if rotate { "1" } else { "0" })
-            .env("LIFETIME_MS", "120000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start oidc-provider");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert!(ready.starts_with("ready "), "oidc-provider did not start: {ready:?}");
-        Idp { child, port, keys_file: keys_file.clone() }
-    }
-
-    fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// A client-credentials token from the real token endpoint.
-    async fn token(&self, client: &str, scope: &str, resource: &str) -> String {
-        // A fresh connection each time: the IdP restarts on the same port.
-        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-        let res = http
-            .post(format!("{}/token", self.issuer()))
-            .basic_auth(client, Some(format!("{client}-secret")))
-            .form(&[("grant_type", "client_credentials"), ("scope", scope), ("resource", resource)])
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 #[tokio::test]
 async fn oidc_provider_end_to_end() {

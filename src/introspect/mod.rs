@@ -269,7 +269,9 @@ impl IntrospectionVerifierBuilder {
         let check = |u: &Url| fetch::check_url(u, self.allow_http).map_err(ConfigError::new);
         match &endpoint {
             Endpoint::Url(u) => check(u)?,
-            Endpoint::Discover(i) => check(&Url::parse(i).map_err(|e| ConfigError::new(format!("issuer {i:?}: {e}")))?)?,
+            Endpoint::Discover(i) => {
+                check(&Url::parse(i).map_err(|e| ConfigError::new(format!("issuer {i:?}: {e}")))?)?
+            }
         }
         if self.audiences.is_empty() && !self.any_audience {
             return Err(ConfigError::new(
@@ -285,9 +287,9 @@ impl IntrospectionVerifierBuilder {
                 .build()
                 .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?,
         };
-        let cache = self.cache.then(|| {
-            moka::future::Cache::builder().max_capacity(self.max_entries).expire_after(AnswerExpiry).build()
-        });
+        let cache = self
+            .cache
+            .then(|| moka::future::Cache::builder().max_capacity(self.max_entries).expire_after(AnswerExpiry).build());
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 endpoint,
@@ -394,7 +396,9 @@ impl Inner {
             let mut response = request.send().await.map_err(|e| format!("POST {url}: {e}"))?;
             let status = response.status();
             if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-                return Err(format!("POST {url}: {status}: the endpoint rejected this resource server's client credentials"));
+                return Err(format!(
+                    "POST {url}: {status}: the endpoint rejected this resource server's client credentials"
+                ));
             }
             if status != reqwest::StatusCode::OK {
                 return Err(format!("POST {url}: status {status}"));
@@ -432,7 +436,11 @@ impl Inner {
     }
 
     /// RFC 7662 §2.2 answer → claims, with the same rules as for JWTs.
-    fn judge(&self, mut answer: serde_json::Map<String, Value>, encoded_len: usize) -> Result<VerifiedToken, InvalidToken> {
+    fn judge(
+        &self,
+        mut answer: serde_json::Map<String, Value>,
+        encoded_len: usize,
+    ) -> Result<VerifiedToken, InvalidToken> {
         if answer.remove("active") != Some(Value::Bool(true)) {
             return Err(InvalidToken::Inactive);
         }
@@ -444,7 +452,9 @@ impl Inner {
         if let Some(allowed) = &self.audiences {
             let ok = match answer.get("aud") {
                 Some(Value::String(a)) => allowed.contains(a),
-                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a)),
+                Some(Value::Array(list)) => {
+                    list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a))
+                }
                 _ => false,
             };
             if !ok {

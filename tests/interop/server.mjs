@@ -32,6 +32,7 @@ writeFileSync(keysFile, JSON.stringify(keys));
 
 // Extra claims per client, as an IdP maps users and apps to roles.
 const claimsFor = {
+  'resource-server': { roles: [], name: 'Orders API', oid: '00000000-0000-0000-0000-00000000c003' },
   'admin-client': { roles: ['items.admin'], name: 'Admin Service', oid: '00000000-0000-0000-0000-00000000a001' },
   'reader-client': { roles: [], name: 'Reader Service', oid: '00000000-0000-0000-0000-00000000b002' },
 };
@@ -40,6 +41,8 @@ const resources = {
   'https://api.example.com': { ttl: 300 },
   'https://other.example.com': { ttl: 300 },
   'https://short.example.com': { ttl: 2 },
+  'https://opaque.example.com': { ttl: 300, format: 'opaque' },
+  'https://other-opaque.example.com': { ttl: 300, format: 'opaque' },
 };
 
 const provider = new Provider(issuer, {
@@ -69,7 +72,7 @@ const provider = new Provider(issuer, {
           scope: 'read:items write:items',
           audience: resourceIndicator,
           accessTokenTTL: resource.ttl,
-          accessTokenFormat: 'jwt',
+          accessTokenFormat: resource.format ?? 'jwt',
           jwt: { sign: { alg: 'RS256' } },
         };
       },

@@ -1,0 +1,124 @@
+//! panva's oidc-provider (from npm, pinned in tests/interop) as a test fixture.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop")
+}
+
+/// Why the suite cannot run here, if it cannot.
+pub fn unavailable() -> Option<String> {
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        _ => return Some("node is not installed".into()),
+    }
+    if !interop_dir().join("node_modules").join("oidc-provider").exists() {
+        return Some("oidc-provider is not installed; run `npm ci --prefix tests/interop`".into());
+    }
+    None
+}
+
+/// One oidc-provider process; killed on drop (and it exits by itself after 2 minutes).
+pub struct Idp {
+    child: Child,
+    port: u16,
+    pub keys_file: PathBuf,
+}
+
+impl Idp {
+    pub fn start(port: u16, keys_file: &PathBuf, rotate: bool) -> Idp {
+        let mut child = Command::new("node")
+            .arg(interop_dir().join("server.mjs"))
+            .env("PORT", port.to_string())
+            .env("KEYS_FILE", keys_file)
+            .env("ROTATE", if rotate { "1" } else { "0" })
+            .env("LIFETIME_MS", "120000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start oidc-provider");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(ready.starts_with("ready "), "oidc-provider did not start: {ready:?}");
+        // Keep reading: a closed pipe would kill the server at its next write.
+        std::thread::spawn(move || lines.for_each(drop));
+        Idp { child, port, keys_file: keys_file.clone() }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A client-credentials token from the real token endpoint.
+    pub async fn token(&self, client: &str, scope: &str, resource: &str) -> String {
+        // A fresh connection each time: the IdP restarts on the same port.
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let res = http
+            .post(format!("{}/token", self.issuer()))
+            .basic_auth(client, Some(format!("{client}-secret")))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope), ("resource", resource)])
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Idp {
+    /// Revokes `token` (RFC 7009) as the client it was issued to.
+    pub async fn revoke(&self, client: &str, token: &str) {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let res = http
+            .post(format!("{}/token/revocation", self.issuer()))
+            .basic_auth(client, Some(format!("{client}-secret")))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// Starts a fresh IdP on a free port with its own key file.
+    pub fn start_fresh() -> Idp {
+        let port = free_port();
+        let keys_file = std::env::temp_dir().join(format!("tower-bearer-interop-{port}.json"));
+        let _ = std::fs::remove_file(&keys_file);
+        Idp::start(port, &keys_file, false)
+    }
+}
+
+/// Skips (or, in CI, fails) when Node or oidc-provider is missing. True when usable.
+pub fn required() -> bool {
+    match unavailable() {
+        None => true,
+        Some(why) => {
+            assert!(std::env::var_os("TOWER_BEARER_REQUIRE_INTEROP").is_none(), "interop suite required: {why}");
+            eprintln!("SKIPPED: {why}");
+            false
+        }
+    }
+}

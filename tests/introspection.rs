@@ -1,0 +1,252 @@
+//! RFC 7662 introspection: a real authorization server (oidc-provider) for opaque
+//! tokens and revocation, and loopback servers for every failure.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use common::oidc_provider::{Idp, required};
+use common::{app, get_bearer, serve};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
+use tower_bearer::testing::{TestIssuer, unix_now};
+use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
+
+const OPAQUE_API: &str = "https://opaque.example.com";
+
+fn rs_auth() -> ClientAuth {
+    ClientAuth::Basic { client_id: "resource-server".into(), client_secret: "resource-server-secret".into() }
+}
+
+fn introspection(idp: &Idp) -> tower_bearer::introspect::IntrospectionVerifierBuilder {
+    IntrospectionVerifier::builder().discover(&idp.issuer()).client_auth(rs_auth()).issuer(idp.issuer())
+}
+
+#[tokio::test]
+async fn opaque_tokens_against_oidc_provider_with_revocation() {
+    if !required() {
+        return;
+    }
+    let idp = Idp::start_fresh();
+    let cached = introspection(&idp).audience(OPAQUE_API).max_ttl(Duration::from_secs(1)).build().unwrap();
+    let uncached = introspection(&idp).audience(OPAQUE_API).no_cache().build().unwrap();
+    let cached_me = format!("{}/me", serve(app(BearerLayer::new(cached))).await);
+    let uncached_me = format!("{}/me", serve(app(BearerLayer::new(uncached))).await);
+
+    let token = idp.token("admin-client", "read:items", OPAQUE_API).await;
+    assert!(!token.contains('.'), "an opaque token");
+    let r = get_bearer(&cached_me, &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["roles"], json!(["items.admin"]));
+    assert_eq!(get_bearer(&format!("{}", cached_me.replace("/me", "/items")), &token).await.status, StatusCode::OK);
+    assert_eq!(get_bearer(&uncached_me, &token).await.status, StatusCode::OK);
+
+    // Revoked at the authorization server (RFC 7009).
+    idp.revoke("admin-client", &token).await;
+    let r = get_bearer(&uncached_me, &token).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "seen at once without a cache");
+    assert!(r.challenge().contains(r#"error="invalid_token""#));
+    assert_eq!(get_bearer(&cached_me, &token).await.status, StatusCode::OK, "still cached");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get_bearer(&cached_me, &token).await.status, StatusCode::UNAUTHORIZED, "seen once the TTL passed");
+
+    // A token for another resource: wrong audience.
+    let other = idp.token("admin-client", "read:items", "https://other-opaque.example.com").await;
+    assert_eq!(get_bearer(&uncached_me, &other).await.status, StatusCode::UNAUTHORIZED);
+    // Garbage is inactive.
+    assert_eq!(get_bearer(&uncached_me, "not-a-real-token").await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn mixed_mode_with_oidc_provider() {
+    if !required() {
+        return;
+    }
+    let idp = Idp::start_fresh();
+    let jwt = || {
+        JwtVerifier::builder()
+            .issuer(Issuer::new(idp.issuer()).discover())
+            .audience("https://api.example.com")
+            .audience(OPAQUE_API)
+            .build()
+            .unwrap()
+    };
+    let remote = introspection(&idp).audience(OPAQUE_API).no_cache().build().unwrap();
+    let me = format!("{}/me", serve(app(BearerLayer::new(Dispatch::new(jwt(), remote, IntrospectMode::Opaque)))).await);
+
+    // JWTs are verified locally (oidc-provider refuses to introspect its JWT access
+    // tokens: `unsupported_token_type`; the "always" mode is covered with a loopback
+    // endpoint below); opaque tokens go to the introspection endpoint.
+    let jwt_token = idp.token("admin-client", "read:items", "https://api.example.com").await;
+    let opaque_token = idp.token("admin-client", "read:items", OPAQUE_API).await;
+    assert_eq!(get_bearer(&me, &jwt_token).await.status, StatusCode::OK);
+    assert_eq!(get_bearer(&me, &opaque_token).await.status, StatusCode::OK);
+    idp.revoke("admin-client", &opaque_token).await;
+    assert_eq!(get_bearer(&me, &opaque_token).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_bearer(&me, &jwt_token).await.status, StatusCode::OK);
+}
+
+/// A loopback introspection endpoint that counts calls and misbehaves on request.
+#[derive(Clone)]
+struct Fake {
+    calls: Arc<AtomicUsize>,
+    mode: Arc<std::sync::Mutex<Mode>>,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Answer(Value),
+    Status(u16),
+    Hang,
+    Body(String),
+}
+
+async fn fake() -> (String, Fake) {
+    let f =
+        Fake { calls: Arc::default(), mode: Arc::new(std::sync::Mutex::new(Mode::Answer(json!({"active": false})))) };
+    let state = f.clone();
+    let app = Router::new().route(
+        "/introspect",
+        post(move |headers: http::HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.calls.fetch_add(1, Ordering::SeqCst);
+                assert!(body.contains("token_type_hint=access_token"));
+                assert!(headers.contains_key("authorization"), "client_secret_basic");
+                let mode = state.mode.lock().unwrap().clone();
+                match mode {
+                    Mode::Answer(v) => (StatusCode::OK, v.to_string()),
+                    Mode::Status(s) => (StatusCode::from_u16(s).unwrap(), String::new()),
+                    Mode::Hang => std::future::pending().await,
+                    Mode::Body(b) => (StatusCode::OK, b),
+                }
+            }
+        }),
+    );
+    (format!("{}/introspect", serve(app).await), f)
+}
+
+fn active(aud: &str) -> Value {
+    json!({"active": true, "sub": "u1", "aud": aud, "scope": "read:items", "exp": unix_now() + 300, "client_id": "c"})
+}
+
+async fn layer_over(
+    endpoint: &str,
+    tweak: impl FnOnce(
+        tower_bearer::introspect::IntrospectionVerifierBuilder,
+    ) -> tower_bearer::introspect::IntrospectionVerifierBuilder,
+) -> String {
+    let b = IntrospectionVerifier::builder()
+        .endpoint(endpoint)
+        .client_auth(ClientAuth::Basic { client_id: "rs".into(), client_secret: "s:e/cret".into() })
+        .audience("api")
+        .timeout(Duration::from_millis(300));
+    format!("{}/me", serve(app(BearerLayer::new(tweak(b).build().unwrap()))).await)
+}
+
+#[tokio::test]
+async fn failures_are_503_never_401() {
+    let (endpoint, f) = fake().await;
+    let me = layer_over(&endpoint, |b| b.no_cache().max_body(1024)).await;
+    for (mode, what) in [
+        (Mode::Status(500), "server error"),
+        (Mode::Status(401), "our client credentials rejected"),
+        (Mode::Hang, "slow"),
+        (Mode::Body("<html>".into()), "not JSON"),
+        (Mode::Body("[1]".into()), "not an object"),
+        (Mode::Body(format!("{{\"active\":true,\"pad\":\"{}\"}}", "x".repeat(4096))), "oversized"),
+    ] {
+        *f.mode.lock().unwrap() = mode;
+        let started = Instant::now();
+        let r = get_bearer(&me, "opaque-token").await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert!(r.headers.contains_key("retry-after"), "{what}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{what}");
+    }
+    // Nothing listening at all.
+    let down = layer_over("http://127.0.0.1:9/introspect", |b| b).await;
+    assert_eq!(get_bearer(&down, "opaque-token").await.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn answers_are_checked_like_jwts() {
+    let (endpoint, f) = fake().await;
+    let me = layer_over(&endpoint, |b| b.no_cache().issuer("https://as.example.com")).await;
+    let cases = [
+        (json!({"active": false}), StatusCode::UNAUTHORIZED),
+        (json!({"active": "true", "aud": "api"}), StatusCode::UNAUTHORIZED),
+        (active("other-api"), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "scope": "read:items"}), StatusCode::UNAUTHORIZED), // no aud
+        (json!({"active": true, "aud": "api", "exp": unix_now() - 3600}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": "api", "nbf": unix_now() + 3600}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": ["x", "api"], "iss": "https://evil.example.com"}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": ["x", "api"], "iss": "https://as.example.com"}), StatusCode::OK),
+        (active("api"), StatusCode::OK),
+    ];
+    for (answer, status) in cases {
+        *f.mode.lock().unwrap() = Mode::Answer(answer.clone());
+        assert_eq!(get_bearer(&me, "opaque-token").await.status, status, "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn cached_single_flight_and_negative_ttl() {
+    let (endpoint, f) = fake().await;
+    *f.mode.lock().unwrap() = Mode::Answer(active("api"));
+    let me = layer_over(&endpoint, |b| b.negative_ttl(Duration::from_millis(200))).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let me = me.clone();
+            tokio::spawn(async move { get_bearer(&me, "one-opaque-token").await.status })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(f.calls.load(Ordering::SeqCst), 1, "50 concurrent requests, one call");
+    // Inactive answers are cached briefly.
+    *f.mode.lock().unwrap() = Mode::Answer(json!({"active": false}));
+    for _ in 0..3 {
+        assert_eq!(get_bearer(&me, "another-token").await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(get_bearer(&me, "another-token").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(f.calls.load(Ordering::SeqCst), 3);
+    // Failures are not cached.
+    *f.mode.lock().unwrap() = Mode::Status(500);
+    assert_eq!(get_bearer(&me, "third-token").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    *f.mode.lock().unwrap() = Mode::Answer(active("api"));
+    assert_eq!(get_bearer(&me, "third-token").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn jwt_always_mode_checks_locally_first() {
+    let idp = TestIssuer::start().await;
+    let (endpoint, f) = fake().await;
+    *f.mode.lock().unwrap() = Mode::Answer(active("api"));
+    let remote = IntrospectionVerifier::builder()
+        .endpoint(&endpoint)
+        .client_auth(ClientAuth::Basic { client_id: "rs".into(), client_secret: "x".into() })
+        .audience("api")
+        .no_cache()
+        .build()
+        .unwrap();
+    let me = format!(
+        "{}/me",
+        serve(app(BearerLayer::new(Dispatch::new(idp.verifier(), remote, IntrospectMode::Always)))).await
+    );
+    assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::OK);
+    assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+    // A forged JWT never reaches the authorization server.
+    let forged = TestIssuer::start().await.token().issuer(idp.issuer()).sign();
+    assert_eq!(get_bearer(&me, &forged).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+    *f.mode.lock().unwrap() = Mode::Answer(json!({"active": false}));
+    assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::UNAUTHORIZED, "revoked");
+}
