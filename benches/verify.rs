@@ -119,7 +119,11 @@ fn benches(c: &mut Criterion) {
     });
     let after = rotating_verifier.cache_stats().unwrap();
     let (hits, misses) = (after.hits - warm.hits, after.misses - warm.misses);
-    println!("cached_rotating_10k: {hits} hits, {misses} misses ({:.2} % misses), {} entries", 100.0 * misses as f64 / (hits + misses).max(1) as f64, after.entries);
+    println!(
+        "cached_rotating_10k: {hits} hits, {misses} misses ({:.2} % misses), {} entries",
+        100.0 * misses as f64 / (hits + misses).max(1) as f64,
+        after.entries
+    );
     group.finish();
 
     // The whole layer in process: one cached request vs the same router without it.
