@@ -25,10 +25,10 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
+use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
 use tower_bearer::keys::{KeyHealth, RemoteJwks};
 use tower_bearer::policy::{role, scope};
-use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
-use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier, VerifiedToken};
+use tower_bearer::{BearerLayer, Issuer, JwtVerifier, VerifiedToken};
 
 /// The audience of tokens from the embedded dev issuer.
 const DEV_AUDIENCE: &str = "protected-api";
@@ -113,6 +113,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!("  curl -i http://{addr}/items -H \"Authorization: Bearer $TOKEN\"");
         println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"");
         println!("  curl -i http://{addr}/items");
+        println!(
+            "  curl -s -d login=dev -d password=dev http://{addr}/dev/login   # login, then POST /dev/renew with the token"
+        );
     }
     axum::serve(listener, app).await?;
     Ok(())
@@ -179,43 +182,25 @@ async fn admin(token: VerifiedToken) -> Json<Value> {
     Json(json!({ "admin": token.subject() }))
 }
 
-/// The embedded dev issuer: discovery, JWKS and a token endpoint, for trying the
-/// API without an identity provider. Never use it in production.
+/// The embedded dev issuer, built on [`LocalIssuer`]: discovery, JWKS, `/login`
+/// (login `dev`, password `dev`), `/renew`, and `POST /token` minting any scopes and
+/// roles asked for. Never use it in production.
 fn dev_issuer_routes(issuer: String) -> Result<Router<AppState>, Box<dyn Error>> {
-    let kid = "dev-key-1";
-    let private = generate_jwk(Algorithm::RS256, kid)?;
-    let public = public_jwk(&private);
-    let dev = Arc::new(DevIssuer { issuer, kid, private });
-    let discovery = {
-        let dev = dev.clone();
-        move || async move {
-            Json(json!({
-                "issuer": dev.issuer,
-                "jwks_uri": format!("{}/jwks", dev.issuer),
-                "token_endpoint": format!("{}/token", dev.issuer),
-                "response_types_supported": ["token"],
-                "grant_types_supported": ["client_credentials"],
-            }))
-        }
-    };
-    let jwks = move || {
-        let public = public.clone();
-        async move { Json(json!({ "keys": [public] })) }
-    };
+    let key = generate_key(KeyType::Rsa(2048), None)?;
+    let local = LocalIssuer::new(&issuer, &key.private_jwk.to_string(), DEV_AUDIENCE)?;
+    let endpoints = local.router(&issuer, LoginLimits::default(), |c: Credentials| async move {
+        (c.login == "dev" && c.password == "dev").then(|| Identity {
+            subject: "dev".into(),
+            scopes: vec!["read:items".into(), "write:items".into()],
+            roles: vec!["items.admin".into()],
+            ..Identity::default()
+        })
+    });
     let token = move |Form(form): Form<TokenForm>| {
-        let dev = dev.clone();
-        async move { dev.mint(form) }
+        let local = local.clone();
+        async move { mint(&local, form) }
     };
-    Ok(Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwks", get(jwks))
-        .route("/token", post(token)))
-}
-
-struct DevIssuer {
-    issuer: String,
-    kid: &'static str,
-    private: josekit::jwk::Jwk,
+    Ok(Router::new().route("/token", post(token)).merge(endpoints.with_state(())))
 }
 
 #[derive(Deserialize)]
@@ -226,41 +211,27 @@ struct TokenForm {
     expires_in: Option<String>,
 }
 
-impl DevIssuer {
-    fn mint(&self, form: TokenForm) -> (StatusCode, Json<Value>) {
-        let bad = |desc: &str| {
-            (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": desc})))
-        };
-        let expires_in = match form.expires_in.as_deref().map(str::parse::<u64>) {
-            None => 3600,
-            Some(Ok(s)) if (1..=86_400).contains(&s) => s,
-            Some(_) => return bad("expires_in must be a number of seconds between 1 and 86400"),
-        };
-        let now = unix_now();
-        let roles: Vec<&str> = form.roles.as_deref().unwrap_or("").split_whitespace().collect();
-        let scope = form.scope.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
-        let claims = json!({
-            "iss": self.issuer,
-            "aud": DEV_AUDIENCE,
-            "sub": form.sub.as_deref().unwrap_or("dev-user"),
-            "client_id": "dev-client",
-            "scope": scope,
-            "roles": roles,
-            "iat": now,
-            "exp": now + expires_in,
-            "jti": format!("dev-{now}-{}", std::process::id()),
-        });
-        let header = json!({ "alg": "RS256", "typ": "at+jwt", "kid": self.kid });
-        let mut failed = false;
-        let token = compact_jws(&header.to_string(), &claims.to_string(), |input| {
-            sign_with_jwk(&self.private, Algorithm::RS256, input).unwrap_or_else(|_| {
-                failed = true;
-                Vec::new()
-            })
-        });
-        if failed {
-            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error"})));
-        }
-        (StatusCode::OK, Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": expires_in })))
+fn mint(issuer: &LocalIssuer, form: TokenForm) -> (StatusCode, Json<Value>) {
+    let bad =
+        |desc: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": desc})));
+    let expires_in = match form.expires_in.as_deref().map(str::parse::<u64>) {
+        None => 3600,
+        Some(Ok(s)) if (1..=86_400).contains(&s) => s,
+        Some(_) => return bad("expires_in must be a number of seconds between 1 and 86400"),
+    };
+    let mut token = issuer
+        .token()
+        .subject(form.sub.as_deref().unwrap_or("dev-user"))
+        .lifetime(std::time::Duration::from_secs(expires_in))
+        .claim("scope", json!(form.scope.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")));
+    for role in form.roles.as_deref().unwrap_or("").split_whitespace() {
+        token = token.role(role);
+    }
+    match token.sign() {
+        Ok(t) => (
+            StatusCode::OK,
+            Json(json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in })),
+        ),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error"}))),
     }
 }

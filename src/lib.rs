@@ -16,6 +16,8 @@ pub mod error;
 pub mod form;
 #[cfg(feature = "introspection")]
 pub mod introspect;
+#[cfg(feature = "issuer")]
+pub mod issue;
 mod json;
 pub mod keys;
 pub mod layer;

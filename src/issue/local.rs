@@ -1,0 +1,299 @@
+//! A small issuer for applications that sign their own access tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use josekit::jwk::Jwk;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::sign::{compact_jws, public_jwk, sign_with_jwk, unix_now};
+use crate::keys::{StaticKeys, VerificationKey};
+use crate::verify::{Clock, Issuer, JwtVerifier, SystemClock};
+use crate::{Algorithm, ConfigError};
+
+/// Signs RFC 9068 access tokens (`typ: at+jwt`, `kid` in the header) with one JWK, and
+/// knows how to verify them without any network I/O. Cheap to clone.
+///
+/// ```
+/// use tower_bearer::issue::{KeyType, LocalIssuer, generate_key};
+/// use tower_bearer::Verifier;
+///
+/// let key = generate_key(KeyType::Ed25519, None).unwrap();
+/// let issuer = LocalIssuer::new("https://api.example.com", &key.private_jwk.to_string(), "my-api").unwrap();
+/// let token = issuer.token().subject("alice").scope("read").role("admin").sign().unwrap();
+/// let verifier = issuer.verifier();
+/// # let _ = (token, verifier);
+/// ```
+#[derive(Clone)]
+pub struct LocalIssuer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    issuer: String,
+    audience: String,
+    key: Jwk,
+    alg: Algorithm,
+    kid: String,
+    lifetime: Duration,
+    leeway: Duration,
+    max_session_age: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// A freshly signed token, as `/login` and `/renew` answer it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    /// The token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// When it starts being valid (`iat`), in seconds since the Unix epoch.
+    pub starts: u64,
+    /// When it expires (`exp`), in seconds since the Unix epoch.
+    pub expires: u64,
+    /// Its lifetime in seconds (same as `expires_in` when just issued).
+    pub ttl: u64,
+    /// Clock skew the verifier tolerates, in seconds: refresh before `expires - leeway`.
+    pub leeway: u64,
+}
+
+impl LocalIssuer {
+    /// An issuer named `issuer` signing for `audience` with the private JWK `jwk_json`
+    /// (its `alg`, or the natural one for its key type; `oct` keys sign HS256).
+    pub fn new(issuer: impl Into<String>, jwk_json: &str, audience: impl Into<String>) -> Result<Self, ConfigError> {
+        let key = Jwk::from_bytes(jwk_json.as_bytes()).map_err(|e| ConfigError::new(format!("signing JWK: {e}")))?;
+        let alg = match (key.algorithm(), key.key_type(), key.curve()) {
+            (Some(a), _, _) => a.parse::<Algorithm>().map_err(|_| ConfigError::new(format!("unsupported alg {a}")))?,
+            (None, "RSA", _) => Algorithm::RS256,
+            (None, "EC", Some("P-384")) => Algorithm::ES384,
+            (None, "EC", _) => Algorithm::ES256,
+            (None, "OKP", _) => Algorithm::EdDSA,
+            (None, "oct", _) => Algorithm::HS256,
+            (None, other, _) => return Err(ConfigError::new(format!("unsupported key type {other}"))),
+        };
+        let kid =
+            key.key_id().map(str::to_owned).unwrap_or_else(|| super::thumbprint(key.as_ref()).unwrap_or_default());
+        // Sign once now so a key that cannot sign is a configuration error, not a 500 later.
+        sign_with_jwk(&key, alg, b"probe")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                issuer: issuer.into(),
+                audience: audience.into(),
+                key,
+                alg,
+                kid,
+                lifetime: Duration::from_secs(3600),
+                leeway: Duration::from_secs(60),
+                max_session_age: Duration::from_secs(12 * 3600),
+                clock: Arc::new(SystemClock),
+            }),
+        })
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Token lifetime (1 h).
+    #[must_use]
+    pub fn lifetime(self, lifetime: Duration) -> Self {
+        self.edit(|i| i.lifetime = lifetime)
+    }
+
+    /// Leeway reported to clients and used by [`verifier`](Self::verifier) (60 s).
+    #[must_use]
+    pub fn leeway(self, leeway: Duration) -> Self {
+        self.edit(|i| i.leeway = leeway)
+    }
+
+    /// Longest a session may be renewed for, counted from the login (12 h).
+    #[must_use]
+    pub fn max_session_age(self, age: Duration) -> Self {
+        self.edit(|i| i.max_session_age = age)
+    }
+
+    /// Uses this clock for `iat`/`exp` and for verification.
+    #[must_use]
+    pub fn clock(self, clock: impl Clock) -> Self {
+        self.edit(|i| i.clock = Arc::new(clock))
+    }
+
+    /// The issuer name (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The public JWK set to publish (empty for an HMAC secret).
+    pub fn jwks(&self) -> Value {
+        match self.inner.alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => json!({ "keys": [] }),
+            _ => json!({ "keys": [public_jwk(&self.inner.key)] }),
+        }
+    }
+
+    /// A discovery document naming `base_url/jwks` and `base_url/login`, where
+    /// `base_url` is where [`router`](super::router) is mounted.
+    pub fn discovery(&self, base_url: &str) -> Value {
+        let base = base_url.trim_end_matches('/');
+        json!({
+            "issuer": self.inner.issuer,
+            "jwks_uri": format!("{base}/jwks"),
+            "token_endpoint": format!("{base}/login"),
+            "response_types_supported": ["token"],
+            "id_token_signing_alg_values_supported": [format!("{:?}", self.inner.alg)],
+        })
+    }
+
+    /// A verifier for this issuer's tokens, using its own key: no network I/O.
+    pub fn verifier(&self) -> JwtVerifier {
+        self.verifier_builder().build().unwrap_or_else(|_| {
+            // The builder above always has an issuer, keys and an audience; this arm
+            // only keeps the signature infallible.
+            JwtVerifier::builder()
+                .dangerous_accept_any_issuer(StaticKeys::new(Vec::new()))
+                .dangerous_accept_any_audience()
+                .build()
+                .unwrap_or_else(|_| unreachable!("an any-issuer, any-audience verifier always builds"))
+        })
+    }
+
+    /// The builder behind [`verifier`](Self::verifier), to add settings.
+    pub fn verifier_builder(&self) -> crate::JwtVerifierBuilder {
+        let i = &self.inner;
+        let key = match i.alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                VerificationKey::from_jwk(&Value::Object(i.key.as_ref().clone()).to_string())
+            }
+            _ => VerificationKey::from_jwk(&public_jwk(&i.key).to_string()),
+        };
+        let keys = key.map(StaticKeys::from).unwrap_or_else(|_| StaticKeys::new(Vec::new()));
+        JwtVerifier::builder()
+            .issuer(Issuer::new(&i.issuer).keys(keys))
+            .audience(&i.audience)
+            .leeway(i.leeway)
+            .clock(ClockRef(i.clock.clone()))
+    }
+
+    /// Starts a token for this issuer's audience, valid for the configured lifetime.
+    pub fn token(&self) -> LocalTokenBuilder<'_> {
+        LocalTokenBuilder { issuer: self, claims: Map::new(), scopes: Vec::new(), roles: Vec::new(), lifetime: None }
+    }
+
+    pub(crate) fn session_age_limit(&self) -> Duration {
+        self.inner.max_session_age
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+}
+
+/// Shares the issuer's clock with its verifier.
+struct ClockRef(Arc<dyn Clock>);
+
+impl Clock for ClockRef {
+    fn now(&self) -> u64 {
+        self.0.now()
+    }
+}
+
+/// Builds one token; see [`LocalIssuer::token`].
+#[must_use]
+pub struct LocalTokenBuilder<'a> {
+    issuer: &'a LocalIssuer,
+    claims: Map<String, Value>,
+    scopes: Vec<String>,
+    roles: Vec<String>,
+    lifetime: Option<Duration>,
+}
+
+impl LocalTokenBuilder<'_> {
+    /// `sub`.
+    pub fn subject(self, sub: impl Into<String>) -> Self {
+        self.claim("sub", Value::String(sub.into()))
+    }
+
+    /// Adds a scope (space-joined into `scope`).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scopes.push(scope.into());
+        self
+    }
+
+    /// Adds a role (into `roles`).
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.roles.push(role.into());
+        self
+    }
+
+    /// `aud` (default: the issuer's audience).
+    pub fn audience(self, aud: impl Into<String>) -> Self {
+        self.claim("aud", Value::String(aud.into()))
+    }
+
+    /// Overrides the lifetime for this token.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    /// Any other claim.
+    pub fn claim(mut self, name: &str, value: Value) -> Self {
+        self.claims.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Signs the token.
+    pub fn sign(self) -> Result<IssuedToken, ConfigError> {
+        let i = &self.issuer.inner;
+        let now = i.clock.now();
+        let ttl = self.lifetime.unwrap_or(i.lifetime).as_secs();
+        let mut claims = self.claims;
+        claims.insert("iss".into(), json!(i.issuer));
+        claims.entry("aud").or_insert_with(|| json!(i.audience));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + ttl));
+        claims.entry("auth_time").or_insert_with(|| json!(now));
+        claims.insert("jti".into(), json!(random_id()));
+        claims.entry("client_id").or_insert_with(|| json!(i.issuer));
+        if !self.scopes.is_empty() {
+            claims.insert("scope".into(), json!(self.scopes.join(" ")));
+        }
+        if !self.roles.is_empty() {
+            claims.insert("roles".into(), json!(self.roles));
+        }
+        let header = json!({ "alg": format!("{:?}", i.alg), "typ": "at+jwt", "kid": i.kid });
+        let mut failure = None;
+        let token = compact_jws(&header.to_string(), &Value::Object(claims).to_string(), |input| {
+            sign_with_jwk(&i.key, i.alg, input).unwrap_or_else(|e| {
+                failure = Some(e);
+                Vec::new()
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(IssuedToken {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            starts: now,
+            expires: now + ttl,
+            ttl,
+            leeway: i.leeway.as_secs(),
+        })
+    }
+}
+
+/// 128 random bits for `jti` (base64url), from OpenSSL's generator through josekit.
+fn random_id() -> String {
+    Jwk::generate_oct_key(16)
+        .ok()
+        .and_then(|k| k.parameter("k").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| format!("{}-{}", unix_now(), std::process::id()))
+}

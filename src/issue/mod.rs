@@ -1,0 +1,16 @@
+//! Issuing tokens (feature `issuer`): key generation, a local issuer that signs
+//! RFC 9068 access tokens, and the `/login` + `/renew` endpoints for applications that
+//! hand out their own bearer tokens.
+//!
+//! The same process can protect its routes with [`LocalIssuer::verifier`]: its own key,
+//! no network fetch.
+
+mod keygen;
+mod local;
+mod router;
+mod sign;
+
+pub use keygen::{GeneratedKey, KeyType, generate_key, thumbprint};
+pub use local::{IssuedToken, LocalIssuer, LocalTokenBuilder};
+pub use router::{Credentials, Identity, LoginLimits};
+pub use sign::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
