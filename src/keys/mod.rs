@@ -110,6 +110,13 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Loads keys. Called on a cold cache and on an unknown `kid`.
     fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>>;
+
+    /// Whether [`refresh`](Self::refresh) can ever find a key that
+    /// [`current`](Self::current) lacks. A fixed store says no, so an unknown `kid`
+    /// is refused at once, without a future.
+    fn refreshes(&self) -> bool {
+        true
+    }
 }
 
 impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
@@ -119,5 +126,9 @@ impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
 
     fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
         (**self).refresh(why)
+    }
+
+    fn refreshes(&self) -> bool {
+        (**self).refreshes()
     }
 }

@@ -71,6 +71,10 @@ impl KeyStore for StaticKeys {
         };
         Box::pin(std::future::ready(result))
     }
+
+    fn refreshes(&self) -> bool {
+        false
+    }
 }
 
 impl VerificationKey {

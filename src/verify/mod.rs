@@ -324,6 +324,9 @@ impl Verifier for JwtVerifier {
         match entry.keys.current() {
             Some(keys) => match self.check_signature(token.as_str(), &jws, &keys) {
                 Ok(Step::Verified(fp)) => Verification::Ready(self.accept(token, jws, entry, fp, cache_key)),
+                Ok(Step::UnknownKid) if !entry.keys.refreshes() => {
+                    Verification::Ready(Err(InvalidToken::UnknownKey.into()))
+                }
                 Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry.clone(), false, cache_key),
                 Err(e) => Verification::Ready(Err(e.into())),
             },
