@@ -23,6 +23,8 @@ pub mod keys;
 pub mod layer;
 pub mod policy;
 pub mod responder;
+#[cfg(feature = "remote")]
+mod single_flight;
 pub mod token;
 pub mod verify;
 

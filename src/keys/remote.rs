@@ -20,8 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use futures_util::FutureExt as _;
-use futures_util::future::Shared;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use url::Url;
@@ -32,6 +30,7 @@ use super::jwk::{DEFAULT_MAX_KEYS, Origin, parse_set};
 use super::key_set::KeySet;
 use super::{BoxFuture, KeyError, KeyStore, Refresh};
 use crate::error::ConfigError;
+use crate::single_flight::{Flight, SingleFlight};
 
 /// A JWK set fetched from a URL or found through discovery, cached and refreshed.
 ///
@@ -109,9 +108,8 @@ struct Inner {
     opts: Options,
     /// The last good set; swapped whole, read without locks.
     snapshot: ArcSwapOption<Snapshot>,
-    /// The fetch in flight, shared by every waiter (single flight). The lock is held
-    /// only to clone or install the handle, never across I/O.
-    inflight: Mutex<Option<SharedFetch>>,
+    /// The fetch in flight, shared by every waiter.
+    inflight: SingleFlight<Result<Arc<Snapshot>, KeyError>>,
     /// Set while a background refresh-ahead task runs, so requests spawn at most one.
     refreshing: AtomicBool,
     /// Mirrors `status.failing_since.is_some()` so the stale path reads it without a lock.
@@ -124,7 +122,7 @@ struct Inner {
     counters: Counters,
 }
 
-type SharedFetch = Shared<BoxFuture<Result<Arc<Snapshot>, KeyError>>>;
+type SharedFetch = Flight<Result<Arc<Snapshot>, KeyError>>;
 
 struct Snapshot {
     keys: Arc<KeySet>,
@@ -365,7 +363,7 @@ impl RemoteJwksBuilder {
                 client,
                 opts: self.opts,
                 snapshot: ArcSwapOption::empty(),
-                inflight: Mutex::new(None),
+                inflight: SingleFlight::default(),
                 refreshing: AtomicBool::new(false),
                 failing: AtomicBool::new(false),
                 next_retry_ms: AtomicU64::new(0),
@@ -408,15 +406,6 @@ impl KeyStore for RemoteJwks {
                 Box::pin(async move { this.inner.load_for_kid(kid).await })
             }
         }
-    }
-}
-
-/// Clears the in-flight slot when a fetch ends, whichever way it ends.
-struct ClearInflight<'a>(&'a Mutex<Option<SharedFetch>>);
-
-impl Drop for ClearInflight<'_> {
-    fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -521,8 +510,7 @@ impl Inner {
         if in_cooldown {
             // Inside the cooldown: share a fetch already in flight (a rotation makes
             // many requests name the new kid at once), otherwise answer at once.
-            let inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            if let Some(fetch) = inflight {
+            if let Some(fetch) = self.inflight.current() {
                 return fetch.await.map(|snap| snap.keys.clone());
             }
             // ...or one that finished between our first look and now.
@@ -544,39 +532,19 @@ impl Inner {
         Ok(snap.keys.clone())
     }
 
-    /// Joins the fetch in flight, or starts one. The fetch runs as its own task when
-    /// a tokio runtime is present, so it completes (and frees the slot) even if every
-    /// request waiting on it goes away.
+    /// Joins the fetch in flight, or starts one.
     fn fetch_shared(self: &Arc<Self>) -> SharedFetch {
-        let mut slot = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = slot.as_ref() {
-            return f.clone();
-        }
         let this = self.clone();
         let span = tracing::debug_span!("jwks_fetch", source = ?self.source);
-        let fetch = async move {
-            // Frees the slot however the fetch ends (success, error, panic, abort).
-            let _clear = ClearInflight(&this.inflight);
-            this.fetch_once().await
-        }
-        .instrument(span);
-        let fut: BoxFuture<Result<Arc<Snapshot>, KeyError>> = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let task = runtime.spawn(fetch);
-                Box::pin(async move {
-                    task.await.unwrap_or_else(|e| {
-                        Err(KeyError::Unavailable {
-                            retry_after: Duration::from_secs(1),
-                            reason: format!("JWKS fetch task: {e}"),
-                        })
-                    })
+        self.inflight.join_or_start(
+            move || async move { this.fetch_once().await }.instrument(span),
+            |e| {
+                Err(KeyError::Unavailable {
+                    retry_after: Duration::from_secs(1),
+                    reason: format!("JWKS fetch task: {e}"),
                 })
-            }
-            Err(_) => Box::pin(fetch),
-        };
-        let shared = fut.shared();
-        *slot = Some(shared.clone());
-        shared
+            },
+        )
     }
 
     async fn fetch_once(&self) -> Result<Arc<Snapshot>, KeyError> {
