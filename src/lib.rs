@@ -12,6 +12,8 @@ compile_error!(
 
 pub mod challenge;
 pub mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
 pub mod form;
 #[cfg(feature = "introspection")]

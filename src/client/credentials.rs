@@ -1,0 +1,493 @@
+//! The client credentials grant (RFC 6749 §4.4), cached, renewed ahead, single-flight,
+//! with bounded retries.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use serde_json::Value;
+use url::Url;
+
+use super::{AccessToken, ClientError, TokenSource};
+use crate::error::ConfigError;
+use crate::keys::{BoxFuture, fetch};
+use crate::single_flight::SingleFlight;
+
+/// How the client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`, the default).
+    #[default]
+    Basic,
+    /// In the form body (`client_secret_post`).
+    Post,
+}
+
+/// Retries of the token request on connection errors, `5xx` and `429`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (4).
+    pub max_attempts: u32,
+    /// First backoff; doubles each retry, with full jitter (200 ms).
+    pub base_delay: Duration,
+    /// Longest single wait, also caps `Retry-After` (5 s).
+    pub max_delay: Duration,
+    /// No retry starts after this long since the first attempt (20 s).
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Tokens from a token endpoint with the client credentials grant. Cheap to clone;
+/// clones share the cached token.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_bearer::client::{ClientCredentials, TokenSource};
+/// let source = ClientCredentials::builder()
+///     .discover("https://sso.example.com/realms/main")  // finds `token_endpoint`
+///     .client_id("billing")
+///     .client_secret("s3cret")
+///     .scope("read:items")
+///     .build()?;
+/// let token = source.token().await?;
+/// # let _ = token; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClientCredentials {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    resolved: ArcSwapOption<Url>,
+    client: reqwest::Client,
+    client_id: String,
+    client_secret: String,
+    auth: ClientAuth,
+    scope: Option<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+    skew: Duration,
+    default_lifetime: Duration,
+    retry: RetryPolicy,
+    allow_http: bool,
+    timeout: Duration,
+    cached: ArcSwapOption<Cached>,
+    flight: SingleFlight<Result<AccessToken, ClientError>>,
+    renewing: AtomicBool,
+}
+
+enum Endpoint {
+    Url(Url),
+    Discover(String),
+}
+
+struct Cached {
+    token: AccessToken,
+    usable_until: Instant,
+    renew_at: Instant,
+}
+
+/// Configures [`ClientCredentials`].
+#[must_use]
+pub struct ClientCredentialsBuilder {
+    endpoint: Option<Result<Endpoint, String>>,
+    client: Option<reqwest::Client>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    auth: ClientAuth,
+    scope: Option<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+    skew: Duration,
+    default_lifetime: Duration,
+    retry: RetryPolicy,
+    allow_http: bool,
+    timeout: Duration,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.inner.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scope", &self.inner.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    /// Starts configuring: set the endpoint (or discovery), client id and secret.
+    pub fn builder() -> ClientCredentialsBuilder {
+        ClientCredentialsBuilder {
+            endpoint: None,
+            client: None,
+            client_id: None,
+            client_secret: None,
+            auth: ClientAuth::default(),
+            scope: None,
+            audience: None,
+            resource: None,
+            skew: Duration::from_secs(30),
+            default_lifetime: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            allow_http: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ClientCredentialsBuilder {
+    /// The token endpoint URL.
+    pub fn token_url(mut self, url: &str) -> Self {
+        self.endpoint = Some(Url::parse(url).map(Endpoint::Url).map_err(|e| format!("token_url {url:?}: {e}")));
+        self
+    }
+
+    /// Finds `token_endpoint` in `issuer`'s discovery document (on first use).
+    pub fn discover(mut self, issuer: &str) -> Self {
+        self.endpoint = Some(Ok(Endpoint::Discover(issuer.to_owned())));
+        self
+    }
+
+    /// The client id.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The client secret (never shown by `Debug` or logs).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Space-separated scopes to ask for.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Auth0's `audience` parameter.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// RFC 8707 `resource` parameter.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// A token is replaced this long before it expires (30 s).
+    pub fn skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// Lifetime assumed when the server gives neither `expires_in` nor a JWT `exp` (5 min).
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// Retry settings.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Uses this HTTP client.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Time allowed for one token request (10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Allows `http://` token endpoints that are not on loopback.
+    pub fn dangerous_allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Checks the configuration. No I/O happens here.
+    pub fn build(self) -> Result<ClientCredentials, ConfigError> {
+        let endpoint = match self.endpoint {
+            None => return Err(ConfigError::new("client credentials need a token_url or a discovery issuer")),
+            Some(Err(e)) => return Err(ConfigError::new(e)),
+            Some(Ok(e)) => e,
+        };
+        let url = match &endpoint {
+            Endpoint::Url(u) => u.clone(),
+            Endpoint::Discover(i) => Url::parse(i).map_err(|e| ConfigError::new(format!("issuer {i:?}: {e}")))?,
+        };
+        fetch::check_url(&url, self.allow_http).map_err(ConfigError::new)?;
+        let client_id = self.client_id.ok_or_else(|| ConfigError::new("client credentials need a client_id"))?;
+        let client = match self.client {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(self.timeout)
+                .build()
+                .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?,
+        };
+        Ok(ClientCredentials {
+            inner: Arc::new(Inner {
+                endpoint,
+                resolved: ArcSwapOption::empty(),
+                client,
+                client_id,
+                client_secret: self.client_secret.unwrap_or_default(),
+                auth: self.auth,
+                scope: self.scope,
+                audience: self.audience,
+                resource: self.resource,
+                skew: self.skew,
+                default_lifetime: self.default_lifetime.max(Duration::from_secs(1)),
+                retry: self.retry,
+                allow_http: self.allow_http,
+                timeout: self.timeout,
+                cached: ArcSwapOption::empty(),
+                flight: SingleFlight::default(),
+                renewing: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl TokenSource for ClientCredentials {
+    fn token(&self) -> BoxFuture<Result<AccessToken, ClientError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let now = Instant::now();
+            if let Some(cached) = inner.cached.load_full()
+                && now < cached.usable_until
+            {
+                if now >= cached.renew_at && !inner.renewing.swap(true, Ordering::AcqRel) {
+                    // Renew ahead: this caller keeps the current token.
+                    drop(Inner::fetch(&inner));
+                }
+                return Ok(cached.token.clone());
+            }
+            Inner::fetch(&inner).await
+        })
+    }
+
+    fn invalidate(&self, token: &AccessToken) {
+        let current = self.inner.cached.load();
+        if current.as_ref().is_some_and(|c| c.token == *token) {
+            self.inner.cached.store(None);
+        }
+    }
+}
+
+/// What one attempt found.
+enum Attempt {
+    Token(AccessToken, Duration),
+    Retry { reason: String, after: Option<Duration> },
+    Fail(ClientError),
+}
+
+impl Inner {
+    /// Joins the request in flight or starts one; every caller gets its result.
+    fn fetch(this: &Arc<Self>) -> crate::single_flight::Flight<Result<AccessToken, ClientError>> {
+        let me = this.clone();
+        this.flight.join_or_start(
+            move || async move {
+                let result = me.fetch_with_retries().await;
+                me.renewing.store(false, Ordering::Release);
+                result
+            },
+            |e| Err(ClientError::Unavailable(format!("token task: {e}"))),
+        )
+    }
+
+    async fn fetch_with_retries(&self) -> Result<AccessToken, ClientError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt().await {
+                Attempt::Token(token, lifetime) => {
+                    let now = Instant::now();
+                    let skew = self.skew.min(lifetime / 2);
+                    let usable = lifetime - skew;
+                    self.cached.store(Some(Arc::new(Cached {
+                        token: token.clone(),
+                        usable_until: now + usable,
+                        renew_at: now + usable.mul_f64(0.8),
+                    })));
+                    return Ok(token);
+                }
+                Attempt::Fail(e) => {
+                    tracing::warn!(client_id = %self.client_id, error = %e, "token request refused");
+                    return Err(e);
+                }
+                Attempt::Retry { reason, after } => {
+                    let backoff = self.retry.base_delay.saturating_mul(1 << (attempt - 1).min(16));
+                    let jitter = (RandomState::new().build_hasher().finish() % 1000) as f64 / 1000.0;
+                    let wait = after.unwrap_or_else(|| backoff.mul_f64(jitter)).min(self.retry.max_delay);
+                    let out_of_time = started.elapsed() + wait > self.retry.max_elapsed;
+                    if attempt >= self.retry.max_attempts || out_of_time {
+                        tracing::warn!(client_id = %self.client_id, %reason, attempt, "token request failed");
+                        return Err(ClientError::Unavailable(reason));
+                    }
+                    tracing::debug!(%reason, attempt, wait_ms = wait.as_millis() as u64, "retrying token request");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn endpoint(&self) -> Result<Url, Attempt> {
+        if let Some(url) = self.resolved.load_full() {
+            return Ok((*url).clone());
+        }
+        let url = match &self.endpoint {
+            Endpoint::Url(u) => u.clone(),
+            Endpoint::Discover(issuer) => {
+                let found = fetch::discover_endpoint(
+                    &self.client,
+                    issuer,
+                    "token_endpoint",
+                    self.allow_http,
+                    false,
+                    1024 * 1024,
+                    self.timeout,
+                )
+                .await;
+                found.map_err(|reason| Attempt::Retry { reason, after: None })?
+            }
+        };
+        self.resolved.store(Some(Arc::new(url.clone())));
+        Ok(url)
+    }
+
+    async fn attempt(&self) -> Attempt {
+        let url = match self.endpoint().await {
+            Ok(u) => u,
+            Err(a) => return a,
+        };
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        for (name, value) in [("scope", &self.scope), ("audience", &self.audience), ("resource", &self.resource)] {
+            if let Some(v) = value {
+                form.push((name, v));
+            }
+        }
+        let mut request = self.client.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
+        match self.auth {
+            // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
+            ClientAuth::Basic => {
+                request = request.basic_auth(form_encode(&self.client_id), Some(form_encode(&self.client_secret)));
+            }
+            ClientAuth::Post => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", &self.client_secret));
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+        let request = request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+        let response = match tokio::time::timeout(self.timeout, request.send()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Attempt::Retry { reason: format!("POST {url}: {e}"), after: None },
+            Err(_) => {
+                return Attempt::Retry {
+                    reason: format!("POST {url}: no answer within {:?}", self.timeout),
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        // Token answers are small; 64 KiB is generous.
+        let bytes = tokio::time::timeout(self.timeout, response.bytes()).await;
+        let parsed = match bytes {
+            Ok(Ok(b)) if b.len() <= 64 * 1024 => serde_json::from_slice::<Value>(&b).ok(),
+            _ => None,
+        };
+        let body: Value = match parsed {
+            Some(v) => v,
+            None if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS => Value::Null,
+            None => {
+                return Attempt::Fail(ClientError::Protocol(format!("POST {url}: status {status}, body is not JSON")));
+            }
+        };
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Attempt::Retry { reason: format!("POST {url}: status {status}"), after: retry_after };
+        }
+        if !status.is_success() {
+            let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+            return Attempt::Fail(match text("error") {
+                Some(error) => {
+                    ClientError::OAuth { error, description: text("error_description"), uri: text("error_uri") }
+                }
+                None => ClientError::Protocol(format!("POST {url}: status {status}")),
+            });
+        }
+        parse_token(&body, self.default_lifetime).unwrap_or_else(|e| Attempt::Fail(ClientError::Protocol(e)))
+    }
+}
+
+/// RFC 6749 §5.1: `access_token`, `token_type` Bearer, optional `expires_in`; else the
+/// `exp` of a JWT access token; else the default lifetime.
+fn parse_token(body: &Value, default_lifetime: Duration) -> Result<Attempt, String> {
+    let token = body.get("access_token").and_then(Value::as_str).ok_or("no access_token in the answer")?;
+    if !body.get("token_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
+        return Err("token_type is not Bearer".into());
+    }
+    let lifetime = body
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .map(Duration::from_secs)
+        .or_else(|| jwt_lifetime(token))
+        .unwrap_or(default_lifetime)
+        .max(Duration::from_secs(1));
+    Ok(Attempt::Token(AccessToken::new(token, Some(Instant::now() + lifetime)), lifetime))
+}
+
+/// The time left before a JWT access token's `exp` (read, not verified: it only
+/// schedules renewal; the API verifies the token).
+fn jwt_lifetime(token: &str) -> Option<Duration> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let exp = claims.get("exp")?.as_u64()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(exp.saturating_sub(now)))
+}
+
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

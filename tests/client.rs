@@ -1,0 +1,235 @@
+//! Outgoing requests with tokens: a real authorization server, the example's dev
+//! issuer, and loopback servers for counting and failures.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use common::oidc_provider::{Idp, required};
+use common::{app, serve};
+use http::StatusCode;
+use serde_json::json;
+use tower::ServiceExt as _;
+use tower_bearer::client::{
+    AccessToken, AddTokenLayer, AuthorizedClient, ClientCredentials, ClientError, RetryPolicy, StaticToken, TokenSource,
+};
+use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
+
+#[tokio::test]
+async fn client_credentials_against_oidc_provider() {
+    if !required() {
+        return;
+    }
+    let idp = Idp::start_fresh();
+    let verifier = JwtVerifier::builder()
+        .issuer(Issuer::new(idp.issuer()).discover())
+        .audience("https://api.example.com")
+        .build()
+        .unwrap();
+    let api = serve(app(BearerLayer::new(verifier))).await;
+    let source = ClientCredentials::builder()
+        .discover(&idp.issuer())
+        .client_id("admin-client")
+        .client_secret("admin-client-secret")
+        .scope("read:items")
+        .resource("https://api.example.com")
+        .build()
+        .unwrap();
+    let first = source.token().await.unwrap();
+    assert_eq!(source.token().await.unwrap(), first, "cached until shortly before expiry");
+    let client = AuthorizedClient::new(reqwest::Client::new(), source.clone());
+    let res = client.send(client.get(format!("{api}/items"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = client.send(client.get(format!("{api}/admin"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the admin client has the role");
+    // A wrong secret is a typed OAuth error, not retried.
+    let bad = ClientCredentials::builder()
+        .discover(&idp.issuer())
+        .client_id("admin-client")
+        .client_secret("nope")
+        .build()
+        .unwrap();
+    match bad.token().await {
+        Err(ClientError::OAuth { error, .. }) => assert_eq!(error, "invalid_client"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !format!("{source:?} {first:?}").contains("admin-client-secret")
+            && !format!("{first:?}").contains(first.secret())
+    );
+}
+
+/// A loopback token endpoint: counts requests, fails the first `fail` ones with
+/// `status`, then issues `token-N` tokens valid for `expires_in` seconds.
+#[derive(Clone, Default)]
+struct TokenServer {
+    calls: Arc<AtomicUsize>,
+    fail: Arc<AtomicUsize>,
+}
+
+async fn token_server(status: u16, expires_in: u64, delay_ms: u64) -> (String, TokenServer) {
+    let t = TokenServer::default();
+    let state = t.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move |body: String| {
+            let state = state.clone();
+            async move {
+                let n = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(body.contains("grant_type=client_credentials"));
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                if state.fail.load(Ordering::SeqCst) >= n {
+                    let body = json!({"error": "invalid_client", "error_description": "unknown client", "error_uri": "https://as.example.com/e"});
+                    return (StatusCode::from_u16(status).unwrap(), [("retry-after", "0")], body.to_string());
+                }
+                let body = json!({"access_token": format!("token-{n}"), "token_type": "bearer", "expires_in": expires_in});
+                (StatusCode::OK, [("retry-after", "0")], body.to_string())
+            }
+        }),
+    );
+    (format!("{}/token", serve(app).await), t)
+}
+
+fn source(url: &str) -> tower_bearer::client::ClientCredentialsBuilder {
+    ClientCredentials::builder().token_url(url).client_id("c").client_secret("s").skew(Duration::ZERO)
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_callers_cause_one_request() {
+    let (url, server) = token_server(500, 300, 100).await;
+    let s = source(&url).build().unwrap();
+    let calls: Vec<_> = (0..1000).map(|_| tokio::spawn(s.token())).collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap().secret(), "token-1");
+    }
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn renewal_after_expiry_and_ahead_of_it() {
+    let (url, server) = token_server(500, 1, 0).await;
+    let s = source(&url).build().unwrap();
+    assert_eq!(s.token().await.unwrap().secret(), "token-1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(s.token().await.unwrap().secret(), "token-2", "expired: fetched again");
+
+    let (url, server2) = token_server(500, 2, 0).await;
+    let s = source(&url).build().unwrap();
+    assert_eq!(s.token().await.unwrap().secret(), "token-1");
+    tokio::time::sleep(Duration::from_millis(1700)).await; // past 80 % of the lifetime
+    assert_eq!(s.token().await.unwrap().secret(), "token-1", "still valid: served at once");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server2.calls.load(Ordering::SeqCst), 2, "renewed in the background");
+    assert_eq!(s.token().await.unwrap().secret(), "token-2");
+    let _ = server;
+}
+
+#[tokio::test]
+async fn retries_with_backoff_on_5xx_and_429_then_gives_up() {
+    let (url, server) = token_server(503, 300, 0).await;
+    server.fail.store(2, Ordering::SeqCst);
+    let policy = RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(20), ..RetryPolicy::default() };
+    let s = source(&url).retry(policy).build().unwrap();
+    assert_eq!(s.token().await.unwrap().secret(), "token-3");
+    assert_eq!(server.calls.load(Ordering::SeqCst), 3);
+
+    let (url, server) = token_server(429, 300, 0).await;
+    server.fail.store(10, Ordering::SeqCst);
+    let s = source(&url).retry(RetryPolicy { max_attempts: 3, ..policy }).build().unwrap();
+    assert!(matches!(s.token().await, Err(ClientError::Unavailable(_))));
+    assert_eq!(server.calls.load(Ordering::SeqCst), 3, "bounded");
+
+    let down = source("http://127.0.0.1:9/token").retry(RetryPolicy { max_attempts: 2, ..policy }).build().unwrap();
+    assert!(matches!(down.token().await, Err(ClientError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn oauth_errors_surface_at_once() {
+    let (url, server) = token_server(401, 300, 0).await;
+    server.fail.store(10, Ordering::SeqCst);
+    match source(&url).build().unwrap().token().await {
+        Err(ClientError::OAuth { error, description, uri }) => {
+            assert_eq!(error, "invalid_client");
+            assert_eq!(description.as_deref(), Some("unknown client"));
+            assert_eq!(uri.as_deref(), Some("https://as.example.com/e"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1, "not retried");
+}
+
+/// An API that refuses `token-1` with `401 invalid_token` and accepts anything else.
+async fn picky_api() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().route(
+        "/",
+        get(move |headers: http::HeaderMap| {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer token-1") => (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", r#"Bearer error="invalid_token", error_description="revoked""#)],
+                        "no",
+                    ),
+                    Some(_) => (StatusCode::OK, [("x", "y")], "yes"),
+                    None => (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], "none"),
+                }
+            }
+        }),
+    );
+    (serve(app).await, hits)
+}
+
+#[tokio::test]
+async fn retry_once_on_401_with_a_fresh_token() {
+    let (url, server) = token_server(500, 300, 0).await;
+    let (api, hits) = picky_api().await;
+    let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
+    let res = client.send(client.get(&api)).await.unwrap();
+    assert_eq!((res.status(), res.text().await.unwrap().as_str()), (StatusCode::OK, "yes"));
+    assert_eq!((server.calls.load(Ordering::SeqCst), hits.load(Ordering::SeqCst)), (2, 2));
+
+    // A second 401 goes back to the caller: a static token the API always refuses.
+    let stuck = AuthorizedClient::new(reqwest::Client::new(), StaticToken::new(AccessToken::new("token-1", None)));
+    let res = stuck.send(stuck.get(&api)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tower_layer_on_an_http_client_service() {
+    let (url, server) = token_server(500, 300, 0).await;
+    let (api, _) = picky_api().await;
+    // The client service: a real HTTP call per request.
+    let http = tower::service_fn(|req: http::Request<String>| async move {
+        let res = reqwest::Client::new().get(req.uri().to_string()).headers(req.headers().clone()).send().await?;
+        let mut out = http::Response::builder().status(res.status());
+        for (k, v) in res.headers() {
+            out = out.header(k, v);
+        }
+        Ok::<_, reqwest::Error>(out.body(res.text().await?).unwrap())
+    });
+    let service = tower::ServiceBuilder::new().layer(AddTokenLayer::new(source(&url).build().unwrap())).service(http);
+    let res = service.clone().oneshot(http::Request::get(&api).body(String::new()).unwrap()).await.unwrap();
+    assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "yes"), "retried once with a fresh token");
+    // A request with a body is not replayed by the generic layer.
+    let (url, _) = token_server(500, 300, 0).await;
+    let service = tower::ServiceBuilder::new().layer(AddTokenLayer::new(source(&url).build().unwrap())).service(
+        tower::service_fn(|req: http::Request<String>| async move {
+            let auth = req.headers().get("authorization").cloned();
+            let status = if auth.as_ref().is_some_and(|v| v == "Bearer token-1") { 401 } else { 200 };
+            let res =
+                http::Response::builder().status(status).header("www-authenticate", r#"Bearer error="invalid_token""#);
+            Ok::<_, std::convert::Infallible>(res.body(String::new()).unwrap())
+        }),
+    );
+    let res = service.oneshot(http::Request::post("/").body("payload".to_owned()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let _ = server;
+}
