@@ -20,18 +20,18 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
-use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
 use tower_bearer::keys::{KeyHealth, RemoteJwks};
 use tower_bearer::policy::{role, scope};
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier, VerifiedToken};
 
-/// The audience of tokens from the embedded dev issuer.
-const DEV_AUDIENCE: &str = "protected-api";
+#[path = "shared/dev_issuer.rs"]
+mod dev_issuer;
+
+use dev_issuer::{DEV_AUDIENCE, dev_issuer_routes};
 
 #[derive(Clone)]
 struct AppState {
@@ -180,58 +180,4 @@ async fn create_item(token: VerifiedToken) -> (StatusCode, Json<Value>) {
 
 async fn admin(token: VerifiedToken) -> Json<Value> {
     Json(json!({ "admin": token.subject() }))
-}
-
-/// The embedded dev issuer, built on [`LocalIssuer`]: discovery, JWKS, `/login`
-/// (login `dev`, password `dev`), `/renew`, and `POST /token` minting any scopes and
-/// roles asked for. Never use it in production.
-fn dev_issuer_routes(issuer: String) -> Result<Router<AppState>, Box<dyn Error>> {
-    let key = generate_key(KeyType::Rsa(2048), None)?;
-    let local = LocalIssuer::new(&issuer, &key.private_jwk.to_string(), DEV_AUDIENCE)?;
-    let endpoints = local.router(&issuer, LoginLimits::default(), |c: Credentials| async move {
-        (c.login == "dev" && c.password == "dev").then(|| Identity {
-            subject: "dev".into(),
-            scopes: vec!["read:items".into(), "write:items".into()],
-            roles: vec!["items.admin".into()],
-            ..Identity::default()
-        })
-    });
-    let token = move |Form(form): Form<TokenForm>| {
-        let local = local.clone();
-        async move { mint(&local, form) }
-    };
-    Ok(Router::new().route("/token", post(token)).merge(endpoints.with_state(())))
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    scope: Option<String>,
-    roles: Option<String>,
-    sub: Option<String>,
-    expires_in: Option<String>,
-}
-
-fn mint(issuer: &LocalIssuer, form: TokenForm) -> (StatusCode, Json<Value>) {
-    let bad =
-        |desc: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": desc})));
-    let expires_in = match form.expires_in.as_deref().map(str::parse::<u64>) {
-        None => 3600,
-        Some(Ok(s)) if (1..=86_400).contains(&s) => s,
-        Some(_) => return bad("expires_in must be a number of seconds between 1 and 86400"),
-    };
-    let mut token = issuer
-        .token()
-        .subject(form.sub.as_deref().unwrap_or("dev-user"))
-        .lifetime(std::time::Duration::from_secs(expires_in))
-        .claim("scope", json!(form.scope.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")));
-    for role in form.roles.as_deref().unwrap_or("").split_whitespace() {
-        token = token.role(role);
-    }
-    match token.sign() {
-        Ok(t) => (
-            StatusCode::OK,
-            Json(json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in })),
-        ),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error"}))),
-    }
 }

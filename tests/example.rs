@@ -12,11 +12,15 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 
-/// `target/<profile>/examples/protected_api`, built by `cargo test` alongside this test.
-fn example_binary() -> PathBuf {
+/// `target/<profile>/examples/<name>`, built by `cargo test` alongside this test.
+fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples").join(format!("protected_api{}", std::env::consts::EXE_SUFFIX))
+    dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn example_binary() -> PathBuf {
+    binary("protected_api")
 }
 
 struct Running {
@@ -140,4 +144,26 @@ async fn introspection_from_the_environment() {
     assert_eq!(get_bearer(&items, &opaque).await.status, StatusCode::OK);
     assert_eq!(get_bearer(&items, &jwt).await.status, StatusCode::OK);
     assert_eq!(get_bearer(&items, "made-up-opaque-token").await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn client_credentials_example_calls_the_dev_issuer() {
+    let app = start(&[]);
+    let run = |scope: &str| {
+        Command::new(binary("client_credentials"))
+            .env("TOKEN_URL", format!("{}/dev/token", app.base))
+            .env("API_URL", format!("{}/items", app.base))
+            .env("CLIENT_ID", "demo")
+            .env("SCOPE", scope)
+            .output()
+            .unwrap()
+    };
+    let ok = run("read:items");
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && out.contains("200 OK") && out.contains("apple"), "{out}");
+    let denied = run("other");
+    assert!(String::from_utf8_lossy(&denied.stdout).contains("403 Forbidden"));
+    // With no environment it runs against its own in-process API.
+    let alone = Command::new(binary("client_credentials")).output().unwrap();
+    assert!(String::from_utf8_lossy(&alone.stdout).contains("200 OK"));
 }
