@@ -250,6 +250,15 @@ impl fmt::Debug for VerifiedToken {
     }
 }
 
+/// Whether an audience claim (a string or an array of strings) names one of `allowed`.
+pub(crate) fn audience_matches(claim: Option<&Value>, allowed: &[String]) -> bool {
+    match claim {
+        Some(Value::String(a)) => allowed.iter().any(|x| x == a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a)),
+        _ => false,
+    }
+}
+
 /// `scope` (space-delimited string; an array is tolerated), else `scp`.
 fn read_scopes(claims: &Map<String, Value>) -> Result<ScopeSet, InvalidToken> {
     let mut scopes = ScopeSet::default();

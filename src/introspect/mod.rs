@@ -25,7 +25,7 @@ use url::Url;
 
 pub use dispatch::{Dispatch, IntrospectMode};
 
-use crate::claims::{ClaimPath, VerifiedToken};
+use crate::claims::{ClaimPath, VerifiedToken, audience_matches};
 use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
 use crate::keys::fetch;
 use crate::token::BearerToken;
@@ -449,17 +449,10 @@ impl Inner {
         {
             return Err(InvalidToken::Issuer);
         }
-        if let Some(allowed) = &self.audiences {
-            let ok = match answer.get("aud") {
-                Some(Value::String(a)) => allowed.contains(a),
-                Some(Value::Array(list)) => {
-                    list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a))
-                }
-                _ => false,
-            };
-            if !ok {
-                return Err(InvalidToken::Audience);
-            }
+        if let Some(allowed) = &self.audiences
+            && !audience_matches(answer.get("aud"), allowed)
+        {
+            return Err(InvalidToken::Audience);
         }
         self.check_time(&answer)?;
         let exp = answer.get("exp").and_then(Value::as_u64).unwrap_or(0);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::claims::ClaimPath;
+use crate::claims::{ClaimPath, audience_matches};
 use crate::error::{ConfigError, InvalidToken};
 use crate::keys::KeyStore;
 
@@ -184,12 +184,7 @@ impl IssuerEntry {
         global: Option<&[String]>,
     ) -> Result<(), InvalidToken> {
         let Some(allowed) = self.audiences.as_deref().or(global) else { return Ok(()) };
-        let ok = match claims.get(&self.audience_claim) {
-            Some(Value::String(a)) => allowed.iter().any(|x| x == a),
-            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| allowed.iter().any(|x| x == a)),
-            _ => false,
-        };
-        if ok { Ok(()) } else { Err(InvalidToken::Audience) }
+        if audience_matches(claims.get(&self.audience_claim), allowed) { Ok(()) } else { Err(InvalidToken::Audience) }
     }
 
     pub(crate) fn check_required_values(&self, claims: &Map<String, Value>) -> Result<(), InvalidToken> {
