@@ -250,3 +250,49 @@ async fn jwt_always_mode_checks_locally_first() {
     *f.mode.lock().unwrap() = Mode::Answer(json!({"active": false}));
     assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::UNAUTHORIZED, "revoked");
 }
+
+#[tokio::test]
+async fn client_secret_post_and_custom_auth() {
+    // An endpoint that echoes how the client authenticated into the answer.
+    let app = Router::new().route(
+        "/introspect",
+        post(|headers: http::HeaderMap, body: String| async move {
+            let basic = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let custom = headers.get("x-client-assertion").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let answer = json!({
+                "active": true, "aud": "api", "exp": unix_now() + 60,
+                "seen_body": body, "seen_basic": basic, "seen_custom": custom,
+            });
+            answer.to_string()
+        }),
+    );
+    let endpoint = format!("{}/introspect", serve(app).await);
+    let check = |auth: ClientAuth| {
+        IntrospectionVerifier::builder()
+            .endpoint(&endpoint)
+            .client_auth(auth)
+            .audience("api")
+            .no_cache()
+            .build()
+            .unwrap()
+    };
+    use tower_bearer::Verifier as _;
+    let token = tower_bearer::token::BearerToken::new("opaque-1");
+    let post = check(ClientAuth::Post { client_id: "rs".into(), client_secret: "p@ss".into() });
+    let seen = post.verify(&token).resolve().await.unwrap();
+    let body = seen.claim("seen_body").unwrap().as_str().unwrap().to_owned();
+    assert!(
+        body.contains("client_id=rs") && body.contains("client_secret=p%40ss") && body.contains("token=opaque-1"),
+        "{body}"
+    );
+    assert_eq!(seen.claim("seen_basic").unwrap(), "");
+    let hook = check(ClientAuth::Custom(Arc::new(|req: reqwest::RequestBuilder| {
+        req.header("x-client-assertion", "signed-jwt")
+    })));
+    let seen = hook.verify(&token).resolve().await.unwrap();
+    assert_eq!(seen.claim("seen_custom").unwrap(), "signed-jwt");
+    let basic = check(ClientAuth::Basic { client_id: "r s".into(), client_secret: "a:b".into() });
+    let seen = basic.verify(&token).resolve().await.unwrap();
+    // RFC 6749 §2.3.1: form-encoded, then Basic: "r+s:a%3Ab".
+    assert_eq!(seen.claim("seen_basic").unwrap(), "Basic citzOmElM0Fi");
+}
