@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use serde_json::Value;
-use url::Url;
 
 use super::{AccessToken, ClientError, TokenSource};
 use crate::error::ConfigError;
@@ -72,8 +71,7 @@ pub struct ClientCredentials {
 }
 
 struct Inner {
-    endpoint: Endpoint,
-    resolved: ArcSwapOption<Url>,
+    endpoint: fetch::Endpoint,
     client: reqwest::Client,
     client_id: String,
     client_secret: String,
@@ -91,8 +89,9 @@ struct Inner {
     renewing: AtomicBool,
 }
 
+/// The endpoint as configured.
 enum Endpoint {
-    Url(Url),
+    Url(String),
     Discover(String),
 }
 
@@ -105,7 +104,7 @@ struct Cached {
 /// Configures [`ClientCredentials`].
 #[must_use]
 pub struct ClientCredentialsBuilder {
-    endpoint: Option<Result<Endpoint, String>>,
+    endpoint: Option<Endpoint>,
     client: Option<reqwest::Client>,
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -154,13 +153,13 @@ impl ClientCredentials {
 impl ClientCredentialsBuilder {
     /// The token endpoint URL.
     pub fn token_url(mut self, url: &str) -> Self {
-        self.endpoint = Some(Url::parse(url).map(Endpoint::Url).map_err(|e| format!("token_url {url:?}: {e}")));
+        self.endpoint = Some(Endpoint::Url(url.to_owned()));
         self
     }
 
     /// Finds `token_endpoint` in `issuer`'s discovery document (on first use).
     pub fn discover(mut self, issuer: &str) -> Self {
-        self.endpoint = Some(Ok(Endpoint::Discover(issuer.to_owned())));
+        self.endpoint = Some(Endpoint::Discover(issuer.to_owned()));
         self
     }
 
@@ -240,14 +239,10 @@ impl ClientCredentialsBuilder {
     pub fn build(self) -> Result<ClientCredentials, ConfigError> {
         let endpoint = match self.endpoint {
             None => return Err(ConfigError::new("client credentials need a token_url or a discovery issuer")),
-            Some(Err(e)) => return Err(ConfigError::new(e)),
-            Some(Ok(e)) => e,
-        };
-        let url = match &endpoint {
-            Endpoint::Url(u) => u.clone(),
-            Endpoint::Discover(i) => Url::parse(i).map_err(|e| ConfigError::new(format!("issuer {i:?}: {e}")))?,
-        };
-        fetch::check_url(&url, self.allow_http).map_err(ConfigError::new)?;
+            Some(Endpoint::Url(url)) => fetch::Endpoint::url(&url, self.allow_http),
+            Some(Endpoint::Discover(issuer)) => fetch::Endpoint::discover(&issuer, "token_endpoint", self.allow_http),
+        }
+        .map_err(|e| ConfigError::new(format!("token endpoint: {e}")))?;
         let client_id = self.client_id.ok_or_else(|| ConfigError::new("client credentials need a client_id"))?;
         let client = match self.client {
             Some(c) => c,
@@ -260,7 +255,6 @@ impl ClientCredentialsBuilder {
         Ok(ClientCredentials {
             inner: Arc::new(Inner {
                 endpoint,
-                resolved: ArcSwapOption::empty(),
                 client,
                 client_id,
                 client_secret: self.client_secret.unwrap_or_default(),
@@ -365,34 +359,10 @@ impl Inner {
         }
     }
 
-    async fn endpoint(&self) -> Result<Url, Attempt> {
-        if let Some(url) = self.resolved.load_full() {
-            return Ok((*url).clone());
-        }
-        let url = match &self.endpoint {
-            Endpoint::Url(u) => u.clone(),
-            Endpoint::Discover(issuer) => {
-                let found = fetch::discover_endpoint(
-                    &self.client,
-                    issuer,
-                    "token_endpoint",
-                    self.allow_http,
-                    false,
-                    1024 * 1024,
-                    self.timeout,
-                )
-                .await;
-                found.map_err(|reason| Attempt::Retry { reason, after: None })?
-            }
-        };
-        self.resolved.store(Some(Arc::new(url.clone())));
-        Ok(url)
-    }
-
     async fn attempt(&self) -> Attempt {
-        let url = match self.endpoint().await {
+        let url = match self.endpoint.resolve(&self.client, self.allow_http, self.timeout).await {
             Ok(u) => u,
-            Err(a) => return a,
+            Err(reason) => return Attempt::Retry { reason, after: None },
         };
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         for (name, value) in [("scope", &self.scope), ("audience", &self.audience), ("resource", &self.resource)] {
@@ -402,10 +372,7 @@ impl Inner {
         }
         let mut request = self.client.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
         match self.auth {
-            // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
-            ClientAuth::Basic => {
-                request = request.basic_auth(form_encode(&self.client_id), Some(form_encode(&self.client_secret)));
-            }
+            ClientAuth::Basic => request = fetch::client_basic_auth(request, &self.client_id, &self.client_secret),
             ClientAuth::Post => {
                 form.push(("client_id", &self.client_id));
                 form.push(("client_secret", &self.client_secret));
@@ -486,8 +453,4 @@ fn jwt_lifetime(token: &str) -> Option<Duration> {
     let exp = claims.get("exp")?.as_u64()?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(exp.saturating_sub(now)))
-}
-
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

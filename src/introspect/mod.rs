@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use moka::Expiry;
 use serde_json::Value;
-use url::Url;
 
 pub use dispatch::{Dispatch, IntrospectMode};
 
@@ -56,13 +55,6 @@ pub enum ClientAuth {
     None,
 }
 
-/// Where the endpoint comes from.
-#[derive(Clone)]
-enum Endpoint {
-    Url(Url),
-    Discover(String),
-}
-
 /// Verifies tokens by asking the authorization server (RFC 7662). Cheap to clone.
 ///
 /// ```no_run
@@ -85,8 +77,7 @@ pub struct IntrospectionVerifier {
 }
 
 struct Inner {
-    endpoint: Endpoint,
-    resolved: arc_swap::ArcSwapOption<Url>,
+    endpoint: fetch::Endpoint,
     client: reqwest::Client,
     auth: ClientAuth,
     issuer: Option<String>,
@@ -108,6 +99,12 @@ struct Answer {
     ttl: Duration,
 }
 
+/// The endpoint as configured.
+enum Endpoint {
+    Url(String),
+    Discover(String),
+}
+
 struct AnswerExpiry;
 
 impl Expiry<[u8; 32], Arc<Answer>> for AnswerExpiry {
@@ -119,7 +116,7 @@ impl Expiry<[u8; 32], Arc<Answer>> for AnswerExpiry {
 /// Configures an [`IntrospectionVerifier`].
 #[must_use]
 pub struct IntrospectionVerifierBuilder {
-    endpoint: Option<Result<Endpoint, String>>,
+    endpoint: Option<Endpoint>,
     client: Option<reqwest::Client>,
     auth: ClientAuth,
     issuer: Option<String>,
@@ -165,13 +162,13 @@ impl IntrospectionVerifier {
 impl IntrospectionVerifierBuilder {
     /// The introspection endpoint URL.
     pub fn endpoint(mut self, url: &str) -> Self {
-        self.endpoint = Some(Url::parse(url).map(Endpoint::Url).map_err(|e| format!("endpoint {url:?}: {e}")));
+        self.endpoint = Some(Endpoint::Url(url.to_owned()));
         self
     }
 
     /// Finds `introspection_endpoint` in `issuer`'s discovery document (on first use).
     pub fn discover(mut self, issuer: &str) -> Self {
-        self.endpoint = Some(Ok(Endpoint::Discover(issuer.to_owned())));
+        self.endpoint = Some(Endpoint::Discover(issuer.to_owned()));
         self
     }
 
@@ -263,16 +260,12 @@ impl IntrospectionVerifierBuilder {
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         let endpoint = match self.endpoint {
             None => return Err(ConfigError::new("introspection needs an endpoint or a discovery issuer")),
-            Some(Err(e)) => return Err(ConfigError::new(e)),
-            Some(Ok(e)) => e,
-        };
-        let check = |u: &Url| fetch::check_url(u, self.allow_http).map_err(ConfigError::new);
-        match &endpoint {
-            Endpoint::Url(u) => check(u)?,
-            Endpoint::Discover(i) => {
-                check(&Url::parse(i).map_err(|e| ConfigError::new(format!("issuer {i:?}: {e}")))?)?
+            Some(Endpoint::Url(url)) => fetch::Endpoint::url(&url, self.allow_http),
+            Some(Endpoint::Discover(issuer)) => {
+                fetch::Endpoint::discover(&issuer, "introspection_endpoint", self.allow_http)
             }
         }
+        .map_err(|e| ConfigError::new(format!("introspection endpoint: {e}")))?;
         if self.audiences.is_empty() && !self.any_audience {
             return Err(ConfigError::new(
                 "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",
@@ -293,7 +286,6 @@ impl IntrospectionVerifierBuilder {
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 endpoint,
-                resolved: arc_swap::ArcSwapOption::empty(),
                 client,
                 auth: self.auth,
                 issuer: self.issuer,
@@ -352,36 +344,18 @@ impl Inner {
         answer.outcome.clone().map_err(AuthError::from)
     }
 
-    async fn endpoint(&self) -> Result<Url, AuthError> {
-        if let Some(url) = self.resolved.load_full() {
-            return Ok((*url).clone());
-        }
-        let url = match &self.endpoint {
-            Endpoint::Url(u) => u.clone(),
-            Endpoint::Discover(issuer) => fetch::discover_endpoint(
-                &self.client,
-                issuer,
-                "introspection_endpoint",
-                self.allow_http,
-                false,
-                self.max_body,
-                self.timeout,
-            )
-            .await
-            .map_err(|e| unavailable(format!("introspection discovery: {e}")))?,
-        };
-        self.resolved.store(Some(Arc::new(url.clone())));
-        Ok(url)
-    }
-
     /// One call to the endpoint, and the checks on its answer.
     async fn introspect(&self, token: &BearerToken) -> Result<Answer, AuthError> {
-        let url = self.endpoint().await?;
+        let url = self
+            .endpoint
+            .resolve(&self.client, self.allow_http, self.timeout)
+            .await
+            .map_err(|e| unavailable(format!("introspection discovery: {e}")))?;
         let mut form = vec![("token", token.as_str()), ("token_type_hint", "access_token")];
         let mut request = self.client.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
         match &self.auth {
             ClientAuth::Basic { client_id, client_secret } => {
-                request = request.basic_auth(form_encode(client_id), Some(form_encode(client_secret)));
+                request = fetch::client_basic_auth(request, client_id, client_secret);
             }
             ClientAuth::Post { client_id, client_secret } => {
                 form.push(("client_id", client_id));
@@ -478,11 +452,6 @@ impl Inner {
 
 fn unavailable(reason: String) -> AuthError {
     AuthError::Unavailable(Unavailable { retry_after: Duration::from_secs(5), reason })
-}
-
-/// RFC 6749 §2.3.1: client id and secret are form-encoded before Basic encoding.
-fn form_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn serde_urlencoded_body(pairs: &[(&str, &str)]) -> String {

@@ -172,6 +172,61 @@ pub(crate) async fn discover_endpoint(
     Err(format!("discovery failed for {issuer}: {}", errors.join("; ")))
 }
 
+/// An endpoint given as a URL, or found in an issuer's discovery document on first use
+/// (and remembered).
+pub(crate) struct Endpoint {
+    source: EndpointSource,
+    resolved: arc_swap::ArcSwapOption<Url>,
+}
+
+enum EndpointSource {
+    Url(Url),
+    Discover { issuer: String, field: &'static str },
+}
+
+impl Endpoint {
+    /// A fixed URL; it must pass [`check_url`].
+    pub(crate) fn url(url: &str, allow_http: bool) -> Result<Self, String> {
+        let url = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+        check_url(&url, allow_http)?;
+        Ok(Self { source: EndpointSource::Url(url), resolved: Default::default() })
+    }
+
+    /// The URL in `field` of `issuer`'s discovery document.
+    pub(crate) fn discover(issuer: &str, field: &'static str, allow_http: bool) -> Result<Self, String> {
+        let url = Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+        check_url(&url, allow_http)?;
+        Ok(Self { source: EndpointSource::Discover { issuer: issuer.to_owned(), field }, resolved: Default::default() })
+    }
+
+    /// The URL, discovering it the first time.
+    pub(crate) async fn resolve(
+        &self,
+        client: &reqwest::Client,
+        allow_http: bool,
+        timeout: Duration,
+    ) -> Result<Url, String> {
+        if let Some(url) = self.resolved.load_full() {
+            return Ok((*url).clone());
+        }
+        let url = match &self.source {
+            EndpointSource::Url(u) => u.clone(),
+            EndpointSource::Discover { issuer, field } => {
+                discover_endpoint(client, issuer, field, allow_http, false, 1024 * 1024, timeout).await?
+            }
+        };
+        self.resolved.store(Some(std::sync::Arc::new(url.clone())));
+        Ok(url)
+    }
+}
+
+/// HTTP Basic client authentication with id and secret form-encoded first
+/// (RFC 6749 §2.3.1), as OAuth servers expect.
+pub(crate) fn client_basic_auth(request: reqwest::RequestBuilder, id: &str, secret: &str) -> reqwest::RequestBuilder {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    request.basic_auth(encode(id), Some(encode(secret)))
+}
+
 /// `<issuer>/.well-known/openid-configuration`, then RFC 8414's
 /// `<origin>/.well-known/oauth-authorization-server<issuer path>`.
 fn discovery_urls(issuer: &Url) -> [Url; 2] {
