@@ -233,3 +233,42 @@ async fn tower_layer_on_an_http_client_service() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let _ = server;
 }
+
+#[tokio::test]
+async fn refresh_tokens_are_used_and_fall_back_when_refused() {
+    let grants = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let g = grants.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move |body: String| {
+            let g = g.clone();
+            async move {
+                let n = {
+                    let mut grants = g.lock().unwrap();
+                    grants.push(body.clone());
+                    grants.len()
+                };
+                if body.contains("grant_type=refresh_token") && !body.contains("refresh_token=r-1") {
+                    let err = json!({"error": "invalid_grant"});
+                    return (StatusCode::BAD_REQUEST, err.to_string());
+                }
+                let answer = json!({"access_token": format!("t-{n}"), "token_type": "Bearer", "expires_in": 1, "refresh_token": format!("r-{n}")});
+                (StatusCode::OK, answer.to_string())
+            }
+        }),
+    );
+    let url = format!("{}/token", serve(app).await);
+    let s = source(&url).build().unwrap();
+    assert_eq!(s.token().await.unwrap().secret(), "t-1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Renewed with the refresh token r-1.
+    assert_eq!(s.token().await.unwrap().secret(), "t-2");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // r-2 is refused: the client's credentials are used instead.
+    assert_eq!(s.token().await.unwrap().secret(), "t-4");
+    let grants = grants.lock().unwrap().clone();
+    assert!(grants[0].contains("grant_type=client_credentials"));
+    assert!(grants[1].contains("grant_type=refresh_token") && grants[1].contains("refresh_token=r-1"));
+    assert!(grants[2].contains("refresh_token=r-2"));
+    assert!(grants[3].contains("grant_type=client_credentials"));
+}

@@ -51,7 +51,8 @@ impl Default for RetryPolicy {
 }
 
 /// Tokens from a token endpoint with the client credentials grant. Cheap to clone;
-/// clones share the cached token.
+/// clones share the cached token. When the server also issues a refresh token, renewals
+/// use it (RFC 6749 §6), falling back to the client's credentials if it is refused.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -85,6 +86,9 @@ struct Inner {
     allow_http: bool,
     timeout: Duration,
     cached: ArcSwapOption<Cached>,
+    /// The last refresh token the server issued (RFC 6749 §6); kept across
+    /// `invalidate`, since only the access token was refused.
+    refresh_token: ArcSwapOption<String>,
     flight: SingleFlight<Result<AccessToken, ClientError>>,
     renewing: AtomicBool,
 }
@@ -268,6 +272,7 @@ impl ClientCredentialsBuilder {
                 allow_http: self.allow_http,
                 timeout: self.timeout,
                 cached: ArcSwapOption::empty(),
+                refresh_token: ArcSwapOption::empty(),
                 flight: SingleFlight::default(),
                 renewing: AtomicBool::new(false),
             }),
@@ -303,7 +308,7 @@ impl TokenSource for ClientCredentials {
 
 /// What one attempt found.
 enum Attempt {
-    Token(AccessToken, Duration),
+    Token(AccessToken, Duration, Option<String>),
     Retry { reason: String, after: Option<Duration> },
     Fail(ClientError),
 }
@@ -327,8 +332,20 @@ impl Inner {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt().await {
-                Attempt::Token(token, lifetime) => {
+            let refresh = self.refresh_token.load_full();
+            let outcome = match self.attempt(refresh.as_deref().map(String::as_str)).await {
+                // A refused refresh token: forget it and ask with the client's credentials.
+                Attempt::Fail(ClientError::OAuth { error, .. }) if refresh.is_some() && error == "invalid_grant" => {
+                    self.refresh_token.store(None);
+                    self.attempt(None).await
+                }
+                other => other,
+            };
+            match outcome {
+                Attempt::Token(token, lifetime, refresh_token) => {
+                    if let Some(rt) = refresh_token {
+                        self.refresh_token.store(Some(Arc::new(rt)));
+                    }
                     let now = Instant::now();
                     let skew = self.skew.min(lifetime / 2);
                     let usable = lifetime - skew;
@@ -359,12 +376,16 @@ impl Inner {
         }
     }
 
-    async fn attempt(&self) -> Attempt {
+    /// One token request: the refresh token grant when one is held, else client credentials.
+    async fn attempt(&self, refresh_token: Option<&str>) -> Attempt {
         let url = match self.endpoint.resolve(&self.client, self.allow_http, self.timeout).await {
             Ok(u) => u,
             Err(reason) => return Attempt::Retry { reason, after: None },
         };
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        let mut form: Vec<(&str, &str)> = match refresh_token {
+            Some(rt) => vec![("grant_type", "refresh_token"), ("refresh_token", rt)],
+            None => vec![("grant_type", "client_credentials")],
+        };
         for (name, value) in [("scope", &self.scope), ("audience", &self.audience), ("resource", &self.resource)] {
             if let Some(v) = value {
                 form.push((name, v));
@@ -440,7 +461,8 @@ fn parse_token(body: &Value, default_lifetime: Duration) -> Result<Attempt, Stri
         .or_else(|| jwt_lifetime(token))
         .unwrap_or(default_lifetime)
         .max(Duration::from_secs(1));
-    Ok(Attempt::Token(AccessToken::new(token, Some(Instant::now() + lifetime)), lifetime))
+    let refresh_token = body.get("refresh_token").and_then(Value::as_str).map(str::to_owned);
+    Ok(Attempt::Token(AccessToken::new(token, Some(Instant::now() + lifetime)), lifetime, refresh_token))
 }
 
 /// The time left before a JWT access token's `exp` (read, not verified: it only
