@@ -61,6 +61,20 @@ async fn client_credentials_against_oidc_provider() {
         !format!("{source:?} {first:?}").contains("admin-client-secret")
             && !format!("{first:?}").contains(first.secret())
     );
+
+    // Renewal after expiry with the real server: its 2-second tokens, no skew.
+    let short = ClientCredentials::builder()
+        .discover(&idp.issuer())
+        .client_id("admin-client")
+        .client_secret("admin-client-secret")
+        .resource("https://short.example.com")
+        .skew(Duration::ZERO)
+        .build()
+        .unwrap();
+    let t1 = short.token().await.unwrap();
+    assert_eq!(short.token().await.unwrap(), t1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_ne!(short.token().await.unwrap(), t1, "expired: a new token from the server");
 }
 
 /// A loopback token endpoint: counts requests, fails the first `fail` ones with

@@ -65,3 +65,20 @@ async fn grpc_unavailable_when_no_keys() {
     let status = call(&channel, "/demo.Items/List", Some(&idp.token().sign())).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
 }
+
+#[tokio::test]
+async fn grpc_client_channel_gets_tokens_from_the_layer() {
+    use tower_bearer::client::{AccessToken, AddTokenLayer, StaticToken};
+    let idp = TestIssuer::start().await;
+    let channel = start(&idp).await;
+    let token = StaticToken::new(AccessToken::new(idp.token().subject("svc").sign(), None));
+    let authorized = tower::ServiceBuilder::new().layer(AddTokenLayer::new(token)).service(channel);
+    let mut client = tonic::client::Grpc::new(authorized);
+    client.ready().await.unwrap();
+    let reply = client
+        .unary(tonic::Request::new(Bytes::new()), PathAndQuery::from_static("/demo.Items/List"), RawCodec)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply, "items for svc", "the call carried `authorization` metadata");
+}
