@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use serde_json::Value;
 
-use super::{AccessToken, ClientError, TokenSource};
+use super::{AccessToken, ClientError, StoredToken, TokenSource, TokenStore};
 use crate::error::ConfigError;
 use crate::keys::{BoxFuture, fetch};
 use crate::single_flight::SingleFlight;
@@ -91,6 +91,7 @@ struct Inner {
     refresh_token: ArcSwapOption<String>,
     flight: SingleFlight<Result<AccessToken, ClientError>>,
     renewing: AtomicBool,
+    store: Option<(Arc<dyn TokenStore>, String)>,
 }
 
 /// The endpoint as configured.
@@ -121,6 +122,7 @@ pub struct ClientCredentialsBuilder {
     retry: RetryPolicy,
     allow_http: bool,
     timeout: Duration,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -150,6 +152,7 @@ impl ClientCredentials {
             retry: RetryPolicy::default(),
             allow_http: false,
             timeout: Duration::from_secs(10),
+            store: None,
         }
     }
 }
@@ -239,6 +242,14 @@ impl ClientCredentialsBuilder {
         self
     }
 
+    /// Shares tokens through `store` (e.g. [`RedisStore`](super::RedisStore)): instances
+    /// with the same endpoint, client and scopes use one token, and only one renews it
+    /// at a time. A failing store never blocks: each instance then fetches its own.
+    pub fn store(mut self, store: impl TokenStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
     /// Checks the configuration. No I/O happens here.
     pub fn build(self) -> Result<ClientCredentials, ConfigError> {
         let endpoint = match self.endpoint {
@@ -248,6 +259,17 @@ impl ClientCredentialsBuilder {
         }
         .map_err(|e| ConfigError::new(format!("token endpoint: {e}")))?;
         let client_id = self.client_id.ok_or_else(|| ConfigError::new("client credentials need a client_id"))?;
+        // One shared token per endpoint, client and request parameters.
+        let store_key = {
+            use sha2::Digest as _;
+            let parts = [
+                endpoint.describe(),
+                client_id.clone(),
+                format!("{:?}", (&self.scope, &self.audience, &self.resource)),
+            ];
+            let digest = sha2::Sha256::digest(parts.join("\n").as_bytes());
+            format!("tower-bearer:token:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        };
         let client = match self.client {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -275,6 +297,7 @@ impl ClientCredentialsBuilder {
                 refresh_token: ArcSwapOption::empty(),
                 flight: SingleFlight::default(),
                 renewing: AtomicBool::new(false),
+                store: self.store.map(|s| (s, store_key)),
             }),
         })
     }
@@ -319,12 +342,62 @@ impl Inner {
         let me = this.clone();
         this.flight.join_or_start(
             move || async move {
-                let result = me.fetch_with_retries().await;
+                let result = me.fetch_shared().await;
                 me.renewing.store(false, Ordering::Release);
                 result
             },
             |e| Err(ClientError::Unavailable(format!("token task: {e}"))),
         )
+    }
+
+    /// Through the shared store when there is one: use a token another instance stored,
+    /// else renew under the store's lock, else wait (bounded) for the instance that
+    /// holds it, else fetch alone.
+    async fn fetch_shared(&self) -> Result<AccessToken, ClientError> {
+        let Some((store, key)) = &self.store else { return self.fetch_with_retries().await };
+        if let Some(token) = self.stored_token(store.as_ref(), key).await {
+            return Ok(token);
+        }
+        let lock_ttl = self.timeout + Duration::from_secs(5);
+        if store.try_lock(key, lock_ttl).await {
+            let result = self.fetch_with_retries().await;
+            if let Ok(token) = &result
+                && let Some(expires) = token.expires_at()
+            {
+                let ttl = expires.saturating_duration_since(Instant::now());
+                let stored =
+                    StoredToken { access_token: token.secret().to_owned(), expires_at: unix_now() + ttl.as_secs() };
+                store.put(key, stored, ttl).await;
+            }
+            store.unlock(key).await;
+            return result;
+        }
+        let deadline = Instant::now() + lock_ttl;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Some(token) = self.stored_token(store.as_ref(), key).await {
+                return Ok(token);
+            }
+        }
+        self.fetch_with_retries().await
+    }
+
+    /// A stored token with more than `skew` left, cached here too.
+    async fn stored_token(&self, store: &dyn TokenStore, key: &str) -> Option<AccessToken> {
+        let stored = store.get(key).await?;
+        let left = Duration::from_secs(stored.expires_at.saturating_sub(unix_now()));
+        if left <= self.skew {
+            return None;
+        }
+        let now = Instant::now();
+        let token = AccessToken::new(stored.access_token, Some(now + left));
+        let usable = left - self.skew;
+        self.cached.store(Some(Arc::new(Cached {
+            token: token.clone(),
+            usable_until: now + usable,
+            renew_at: now + usable.mul_f64(0.8),
+        })));
+        Some(token)
     }
 
     async fn fetch_with_retries(&self) -> Result<AccessToken, ClientError> {
@@ -465,6 +538,10 @@ fn parse_token(body: &Value, default_lifetime: Duration) -> Result<Attempt, Stri
     Ok(Attempt::Token(AccessToken::new(token, Some(Instant::now() + lifetime)), lifetime, refresh_token))
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// The time left before a JWT access token's `exp` (read, not verified: it only
 /// schedules renewal; the API verifies the token).
 fn jwt_lifetime(token: &str) -> Option<Duration> {
@@ -473,6 +550,5 @@ fn jwt_lifetime(token: &str) -> Option<Duration> {
     let claims: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     let exp = claims.get("exp")?.as_u64()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(exp.saturating_sub(now)))
+    Some(Duration::from_secs(exp.saturating_sub(unix_now())))
 }

@@ -11,6 +11,7 @@
 mod credentials;
 mod layer;
 mod reqwest_client;
+mod store;
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ pub use credentials::{ClientAuth, ClientCredentials, ClientCredentialsBuilder, R
 pub use layer::BoxError;
 pub use layer::{AddToken, AddTokenLayer};
 pub use reqwest_client::{AuthorizedClient, CallError};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{StoredToken, TokenStore};
 
 use crate::keys::BoxFuture;
 

@@ -199,6 +199,14 @@ impl Endpoint {
         Ok(Self { source: EndpointSource::Discover { issuer: issuer.to_owned(), field }, resolved: Default::default() })
     }
 
+    /// The configured URL or issuer, for logs and keys.
+    pub(crate) fn describe(&self) -> String {
+        match &self.source {
+            EndpointSource::Url(u) => u.to_string(),
+            EndpointSource::Discover { issuer, field } => format!("{issuer}#{field}"),
+        }
+    }
+
     /// The URL, discovering it the first time.
     pub(crate) async fn resolve(
         &self,
