@@ -63,6 +63,8 @@ impl Default for LoginLimits {
 
 struct RouterState<F> {
     issuer: LocalIssuer,
+    /// Built once: `/renew` checks tokens with the issuer's own key.
+    verifier: crate::JwtVerifier,
     base_url: String,
     check: F,
     limits: LoginLimits,
@@ -92,6 +94,7 @@ impl LocalIssuer {
     {
         let state = Arc::new(RouterState {
             issuer: self.clone(),
+            verifier: self.verifier(),
             base_url: base_url.to_owned(),
             check,
             limits,
@@ -166,7 +169,7 @@ async fn renew<F>(State(s): Shared<F>, headers: HeaderMap) -> Response {
         Ok(Some(t)) => t,
         _ => return error(StatusCode::UNAUTHORIZED, "invalid_token", "a valid bearer token is required"),
     };
-    let verified = match s.issuer.verifier().verify(&token).resolve().await {
+    let verified = match s.verifier.verify(&token).resolve().await {
         Ok(v) => v,
         Err(e) => return error(StatusCode::UNAUTHORIZED, "invalid_token", e.description(false).unwrap_or("")),
     };
