@@ -14,7 +14,7 @@ use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::{Requirement, claim, role};
 use tower_bearer::testing::{Outage, TEST_AUDIENCE, TestIssuer, compact_jws, unix_now};
 use tower_bearer::token::QueryParameter;
-use tower_bearer::{Algorithm, BearerLayer, FixedClock, Issuer, JwtVerifier, VerifiedToken};
+use tower_bearer::{Algorithm, BearerLayer, Clock, FixedClock, Issuer, JwtVerifier, VerifiedToken};
 
 const INVALID: &str = r#"Bearer realm="test", error="invalid_token", error_description="the access token is invalid""#;
 
@@ -175,7 +175,9 @@ async fn injected_clock_and_max_age() {
     let verifier = idp.verifier_builder().clock(clock.clone()).max_age(Duration::from_secs(600)).build().unwrap();
     let base = serve(app(BearerLayer::new(verifier))).await;
     let me = format!("{base}/me");
-    let token = idp.token().expires_in(Duration::from_secs(3600)).sign();
+    // iat pinned to the fixed clock: minted from the system clock it could fall a second
+    // later and sit exactly on the max-age boundary.
+    let token = idp.token().issued_at(clock.now()).expires_in(Duration::from_secs(3600)).sign();
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
     clock.advance(Duration::from_secs(600 + 61));
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED, "older than max age");
