@@ -9,6 +9,7 @@
 
 use std::marker::PhantomData;
 
+use axum_core::body::Body;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -16,23 +17,45 @@ use serde::de::DeserializeOwned;
 
 use crate::challenge::Challenge;
 use crate::claims::VerifiedToken;
-use crate::error::{AuthError, InvalidToken};
+use crate::error::{AuthError, Insufficient};
 use crate::policy::Requirement;
-use crate::responder::{JsonResponder, Responder};
+use crate::responder::{JsonResponder, Rejector, Responder};
 
-/// Why an extractor refused the request; answers like the layer would.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection(pub AuthError);
+/// Why an extractor refused the request. It answers exactly as the layer that
+/// verified the request would (its realm, responder and detail setting, through the
+/// [`Rejector`] the layer leaves in the extensions); without a layer, with the
+/// default challenge and JSON body.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    error: AuthError,
+    rejector: Option<Rejector<Body>>,
+}
+
+impl Rejection {
+    fn new(parts: &Parts, error: AuthError) -> Self {
+        Self { error, rejector: parts.extensions.get::<Rejector<Body>>().cloned() }
+    }
+
+    /// Why the request was refused.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        crate::layer::log_rejection(&self.0);
-        JsonResponder.respond(&self.0, &Challenge::default())
+        match &self.rejector {
+            Some(rejector) => rejector.reject(&self.error),
+            None => {
+                crate::responder::log_rejection(&self.error);
+                JsonResponder.respond(&self.error, &Challenge::default())
+            }
+        }
     }
 }
 
 fn token(parts: &Parts) -> Result<VerifiedToken, Rejection> {
-    parts.extensions.get::<VerifiedToken>().cloned().ok_or(Rejection(AuthError::MissingToken))
+    parts.extensions.get::<VerifiedToken>().cloned().ok_or_else(|| Rejection::new(parts, AuthError::MissingToken))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedToken {
@@ -66,10 +89,19 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedToken {
 #[derive(Debug, Clone)]
 pub struct Claims<T>(pub T);
 
-fn claims<T: DeserializeOwned>(token: &VerifiedToken) -> Result<Claims<T>, Rejection> {
+/// A token that does not fit the handler's claims type is a good token lacking what
+/// this endpoint needs (or a server-side type mistake), not an invalid one: `403
+/// insufficient_scope` naming the claim, never `401 invalid_token`, which would tell
+/// the client to throw a good token away.
+fn claims<T: DeserializeOwned>(parts: &Parts, token: &VerifiedToken) -> Result<Claims<T>, Rejection> {
     token.deserialize().map(Claims).map_err(|e| {
         tracing::debug!(error = %e, "token claims do not fit the handler's claims type");
-        Rejection(AuthError::InvalidToken(InvalidToken::ClaimType))
+        let message = e.to_string();
+        let description = match message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
+            Some((field, _)) => format!("the access token lacks the claim '{field}' this resource needs"),
+            None => "the access token's claims do not have the form this resource needs".to_owned(),
+        };
+        Rejection::new(parts, AuthError::InsufficientScope(Insufficient { scopes: Vec::new(), description }))
     })
 }
 
@@ -77,7 +109,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Claims<T> {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Rejection> {
-        claims(&token(parts)?)
+        claims(parts, &token(parts)?)
     }
 }
 
@@ -85,7 +117,7 @@ impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequestParts<S> for Claims
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Rejection> {
-        parts.extensions.get::<VerifiedToken>().map(claims).transpose()
+        parts.extensions.get::<VerifiedToken>().map(|token| claims(parts, token)).transpose()
     }
 }
 
@@ -117,7 +149,7 @@ impl<S: Send + Sync, G: Guard> FromRequestParts<S> for Authorized<G> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Rejection> {
         let token = token(parts)?;
-        G::requirement().check(&token).map_err(|e| Rejection(AuthError::InsufficientScope(e)))?;
+        G::requirement().check(&token).map_err(|e| Rejection::new(parts, AuthError::InsufficientScope(e)))?;
         Ok(Authorized(token, PhantomData))
     }
 }

@@ -66,33 +66,85 @@ impl<S: AsRef<str>> FromIterator<S> for NameSet {
     }
 }
 
-/// Where roles live in a token, e.g. `roles`, `realm_access.roles`,
-/// `resource_access.my-client.roles`, `permissions`, `groups`, or a namespaced
-/// claim such as `https://example.com/roles` (a top-level key is tried first, then the
-/// dotted path).
+/// Where a claim lives in a token: `roles`, `realm_access.roles`,
+/// `resource_access.my-client.roles`, `permissions`, `groups`...
+///
+/// Paths are unambiguous: a `.` always separates nested members, and a top-level
+/// member whose name contains a dot never stands in for the nested path. Write a
+/// literal dot as `\.` (and a literal backslash as `\\`), or name one top-level
+/// member with [`ClaimPath::key`], as namespaced claims such as Auth0's need:
+///
+/// ```
+/// use serde_json::json;
+/// use tower_bearer::ClaimPath;
+///
+/// let claims = json!({
+///     "realm_access": {"roles": ["user"]},
+///     "realm_access.roles": ["admin"],
+///     "https://example.com/roles": ["support"],
+/// });
+/// let claims = claims.as_object().unwrap();
+/// assert_eq!(ClaimPath::new("realm_access.roles").lookup(claims), Some(&json!(["user"])));
+/// assert_eq!(ClaimPath::new(r"realm_access\.roles").lookup(claims), Some(&json!(["admin"])));
+/// assert_eq!(ClaimPath::key("https://example.com/roles").lookup(claims), Some(&json!(["support"])));
+/// assert_eq!(ClaimPath::new("https://example.com/roles").lookup(claims), None, "dots split");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimPath(Arc<str>);
+pub struct ClaimPath {
+    /// As written (escaped), for messages.
+    text: Arc<str>,
+    segments: Arc<[Box<str>]>,
+}
 
 impl ClaimPath {
-    /// A path such as `realm_access.roles`.
+    /// A dotted path such as `realm_access.roles` (`\.` is a literal dot).
     pub fn new(path: impl Into<Arc<str>>) -> Self {
-        Self(path.into())
+        let text = path.into();
+        let mut segments = Vec::new();
+        let mut current = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(next) => current.push(next),
+                    None => current.push('\\'),
+                },
+                '.' => segments.push(std::mem::take(&mut current).into_boxed_str()),
+                _ => current.push(c),
+            }
+        }
+        segments.push(current.into_boxed_str());
+        Self { text, segments: segments.into() }
     }
 
-    /// The path as written.
+    /// One top-level member, named exactly (dots and all), e.g. a namespaced claim
+    /// `https://example.com/roles`.
+    pub fn key(name: &str) -> Self {
+        Self::from_segments([name])
+    }
+
+    /// A path given as its member names, outermost first; no escaping involved.
+    pub fn from_segments<I, S>(segments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let segments: Vec<Box<str>> = segments.into_iter().map(|s| Box::from(s.as_ref())).collect();
+        let text = segments.iter().map(|s| s.replace('\\', "\\\\").replace('.', "\\.")).collect::<Vec<_>>().join(".");
+        Self { text: text.into(), segments: segments.into() }
+    }
+
+    /// The path as written (a literal dot shown as `\.`).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The value at this path in `claims`.
     pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        if let Some(v) = claims.get(&*self.0) {
-            return Some(v);
-        }
-        let mut parts = self.0.split('.');
-        let mut current = claims.get(parts.next()?)?;
-        for part in parts {
-            current = current.as_object()?.get(part)?;
+        let (first, rest) = self.segments.split_first()?;
+        let mut current = claims.get(&**first)?;
+        for part in rest {
+            current = current.as_object()?.get(&**part)?;
         }
         Some(current)
     }
@@ -184,7 +236,7 @@ impl VerifiedToken {
         T::deserialize(self.claims())
     }
 
-    /// One claim by name or dotted path.
+    /// One claim by dotted path (see [`ClaimPath`] for the syntax).
     pub fn claim(&self, path: &str) -> Option<&Value> {
         ClaimPath::new(path).lookup(self.claims())
     }
@@ -312,7 +364,7 @@ mod tests {
         });
         let t = token(
             claims,
-            &["roles", "realm_access.roles", "resource_access.my-client.roles", "https://example.com/roles"],
+            &["roles", "realm_access.roles", "resource_access.my-client.roles", r"https://example\.com/roles"],
         );
         assert_eq!(t.roles().iter().collect::<Vec<_>>(), ["r1", "r2", "r3", "r4"]);
     }

@@ -52,7 +52,8 @@ pub struct FormBodyLayer {
 }
 
 impl FormBodyLayer {
-    /// A layer buffering at most `max_body` bytes (larger form bodies get `413`).
+    /// A layer buffering at most `max_body` bytes (larger form bodies get `413`, a body
+    /// that fails to arrive `400`).
     pub fn new(max_body: usize) -> Self {
         Self { max_body }
     }
@@ -118,9 +119,12 @@ where
             let (mut parts, body) = req.into_parts();
             let bytes = match Limited::new(body, max).collect().await {
                 Ok(collected) => collected.to_bytes(),
-                Err(_) => {
+                Err(e) => {
+                    // Only size is 413; a body that breaks off or is malformed is the
+                    // client's bad request.
+                    let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
                     let mut res = Response::new(ResBody::default());
-                    *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                    *res.status_mut() = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
                     return Ok(res);
                 }
             };

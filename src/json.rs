@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// Whether `json` nests arrays and objects at most `max` deep. A linear scan run
@@ -34,30 +34,88 @@ pub(crate) fn depth_within(json: &[u8], max: usize) -> bool {
     true
 }
 
-/// A JSON object that refuses duplicate member names, which parsers disagree on
-/// (first wins vs last wins) and attackers exploit.
+/// A JSON object that refuses duplicate member names at every depth, which parsers
+/// disagree on (first wins vs last wins) and attackers exploit: RFC 7515 §5.2 and
+/// RFC 7519 §7.2 require the JSON to be unambiguous. Nesting is bounded beforehand by
+/// [`depth_within`], so the recursion here is too.
 pub(crate) struct UniqueObject(pub(crate) Map<String, Value>);
+
+/// Any JSON value, refusing duplicate member names in every object it holds.
+struct UniqueValue(Value);
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without duplicate member names")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+        while let Some(UniqueValue(v)) = access.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some((k, UniqueValue(v))) = access.next_entry::<String, UniqueValue>()? {
+            if map.contains_key(&k) {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            map.insert(k, v);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+impl<'de> Deserialize<'de> for UniqueValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(UniqueValue)
+    }
+}
 
 impl<'de> Deserialize<'de> for UniqueObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = UniqueObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((k, v)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&k) {
-                        return Err(serde::de::Error::custom("duplicate member"));
-                    }
-                    map.insert(k, v);
-                }
-                Ok(UniqueObject(map))
-            }
+        match d.deserialize_map(UniqueVisitor)? {
+            Value::Object(map) => Ok(UniqueObject(map)),
+            _ => Err(serde::de::Error::custom("expected a JSON object")),
         }
-        d.deserialize_map(V)
     }
 }
 
@@ -70,5 +128,16 @@ mod tests {
         assert!(depth_within(br#"{"a":[1,{"b":2}]}"#, 3));
         assert!(!depth_within(br#"{"a":[1,{"b":2}]}"#, 2));
         assert!(depth_within(br#"{"a":"[[[[[[\"[[["}"#, 1), "brackets inside strings do not count");
+    }
+
+    #[test]
+    fn duplicates_refused_at_every_depth() {
+        let parse = |s: &str| serde_json::from_str::<UniqueObject>(s).map(|o| Value::Object(o.0));
+        let ok = parse(r#"{"a":{"b":[1,{"c":2.5,"d":null,"e":true}]},"f":-3}"#).unwrap();
+        assert_eq!(ok, serde_json::json!({"a":{"b":[1,{"c":2.5,"d":null,"e":true}]},"f":-3}));
+        assert!(parse(r#"{"a":1,"a":2}"#).is_err());
+        assert!(parse(r#"{"a":{"b":1,"b":2}}"#).is_err());
+        assert!(parse(r#"{"a":[{"b":1,"b":2}]}"#).is_err());
+        assert!(parse("[1]").is_err(), "top level must be an object");
     }
 }

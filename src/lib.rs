@@ -37,7 +37,7 @@ pub use challenge::Challenge;
 pub use claims::{ClaimPath, RoleSet, ScopeSet, VerifiedToken};
 pub use error::{AuthError, ConfigError, Insufficient, InvalidRequest, InvalidToken, Unavailable};
 pub use layer::{Bearer, BearerLayer, RequireLayer};
-pub use responder::{GrpcResponder, JsonResponder, Responder};
+pub use responder::{GrpcResponder, JsonResponder, Rejector, Responder};
 pub use verify::{
     CacheStats, Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier,
 };

@@ -22,31 +22,47 @@ use crate::challenge::Challenge;
 use crate::claims::VerifiedToken;
 use crate::error::AuthError;
 use crate::policy::Requirement;
+use crate::responder::{GrpcResponder, Rejector};
 
 /// The token the layer verified for this call (`UNAUTHENTICATED` when there is none,
 /// e.g. in optional mode).
 pub fn verified_token<T>(request: &Request<T>) -> Result<&VerifiedToken, Status> {
-    request.extensions().get::<VerifiedToken>().ok_or_else(|| status(&AuthError::MissingToken))
+    request.extensions().get::<VerifiedToken>().ok_or_else(|| refuse(request, &AuthError::MissingToken))
 }
 
 /// Checks `requirement` for this call: the token, or `PERMISSION_DENIED` naming what
 /// is missing.
 pub fn authorize<T>(request: &Request<T>, requirement: &Requirement) -> Result<VerifiedToken, Status> {
     let token = verified_token(request)?;
-    requirement.check(token).map_err(|e| status(&AuthError::InsufficientScope(e)))?;
+    requirement.check(token).map_err(|e| refuse(request, &AuthError::InsufficientScope(e)))?;
     Ok(token.clone())
 }
 
-/// The gRPC status for `error`, with the `www-authenticate` challenge as metadata.
+/// The gRPC status for `error`, answered as the layer that verified `request` would
+/// (its realm and detail setting), or with the default challenge without a layer.
+pub fn refuse<T>(request: &Request<T>, error: &AuthError) -> Status {
+    match request.extensions().get::<Rejector<tonic::body::Body>>() {
+        Some(rejector) => status_with(error, rejector.challenge()),
+        None => status(error),
+    }
+}
+
+/// The gRPC status for `error` with the default challenge (no realm); prefer
+/// [`refuse`], which answers with the layer's own challenge.
 pub fn status(error: &AuthError) -> Status {
-    crate::layer::log_rejection(error);
-    let message = error.description(false).unwrap_or("an access token is required").to_owned();
-    let mut status = match error.status() {
-        http::StatusCode::FORBIDDEN => Status::permission_denied(message),
-        http::StatusCode::SERVICE_UNAVAILABLE => Status::unavailable(message),
+    status_with(error, &Challenge::default())
+}
+
+fn status_with(error: &AuthError, challenge: &Challenge) -> Status {
+    crate::responder::log_rejection(error);
+    let message = error.description(challenge.is_detailed()).unwrap_or("an access token is required").to_owned();
+    let mut status = match GrpcResponder::code(error) {
+        3 => Status::invalid_argument(message),
+        7 => Status::permission_denied(message),
+        14 => Status::unavailable(message),
         _ => Status::unauthenticated(message),
     };
-    if let Ok(value) = Challenge::default().header_value(error).to_str()
+    if let Ok(value) = challenge.header_value(error).to_str()
         && let Ok(value) = value.parse()
     {
         status.metadata_mut().insert("www-authenticate", value);

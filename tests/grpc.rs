@@ -82,3 +82,26 @@ async fn grpc_client_channel_gets_tokens_from_the_layer() {
         .into_inner();
     assert_eq!(reply, "items for svc", "the call carried `authorization` metadata");
 }
+
+/// Issue 12 item 19: a malformed request is `INVALID_ARGUMENT`, not `UNAUTHENTICATED`.
+#[tokio::test]
+async fn grpc_invalid_request_is_invalid_argument() {
+    let idp = TestIssuer::start().await;
+    let channel = start(&idp).await;
+    let status = call(&channel, "/demo.Items/List", Some("two words")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let challenge = status.metadata().get("www-authenticate").unwrap().to_str().unwrap();
+    assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+}
+
+/// Issue 12 item 15: per-method checks answer with the layer's challenge (its realm).
+#[tokio::test]
+async fn grpc_method_checks_answer_with_the_layers_challenge() {
+    let idp = TestIssuer::start().await;
+    let channel = start(&idp).await;
+    let reader = idp.token().subject("reader").sign();
+    let status = call(&channel, "/demo.Items/Purge", Some(&reader)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let challenge = status.metadata().get("www-authenticate").unwrap().to_str().unwrap();
+    assert!(challenge.starts_with(r#"Bearer realm="items", error="insufficient_scope""#), "{challenge}");
+}

@@ -113,7 +113,7 @@ async fn auth0() {
     let domain = "example.eu.auth0.com";
     let me = me_url(
         &idp,
-        Issuer::auth0(domain).roles_claim("https://example.com/roles"),
+        Issuer::auth0(domain).roles_claim(tower_bearer::ClaimPath::key("https://example.com/roles")),
         Some("https://orders.example.com"),
     )
     .await;

@@ -90,10 +90,7 @@ pub(crate) fn parse_key(jwk: &Map<String, Value>, origin: Origin) -> Result<Veri
         "RSA" => {
             let n = bytes("n")?;
             let e = bytes("e")?;
-            let bits = n.iter().position(|b| *b != 0).map_or(0, |p| (n.len() - p) * 8);
-            if bits < 2048 {
-                return Err(format!("RSA modulus of {bits} bits is below 2048 (RFC 7518 §3.3)"));
-            }
+            super::rsa::check_modulus(&n)?;
             (DecodingKey::from_rsa_raw_components(&n, &e), AlgorithmSet::rsa())
         }
         "EC" => {

@@ -191,6 +191,12 @@ impl KeySet {
         self.keys.iter().any(|k| k.fingerprint == fingerprint)
     }
 
+    /// Whether `other` holds the same keys (same material, kids and algorithms).
+    pub(crate) fn same_keys(&self, other: &KeySet) -> bool {
+        self.keys.len() == other.keys.len()
+            && self.keys.iter().zip(&other.keys).all(|(a, b)| a.fingerprint == b.fingerprint)
+    }
+
     /// Whether a key with `kid` is present.
     pub fn contains_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))

@@ -27,6 +27,7 @@ pub(crate) mod fetch;
 mod health;
 #[cfg(feature = "remote")]
 mod remote;
+mod rsa;
 
 pub use jwk::DEFAULT_MAX_KEYS;
 pub(crate) use key_set::Selection;

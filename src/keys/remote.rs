@@ -347,7 +347,7 @@ impl RemoteJwksBuilder {
                 .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?,
         };
         let negative = moka::sync::Cache::builder()
-            .max_capacity(10_000)
+            .max_capacity(self.opts.negative_capacity)
             .time_to_live(self.opts.ttl.max(self.opts.cooldown))
             .build();
         let status = Status {
@@ -511,7 +511,7 @@ impl Inner {
             // Inside the cooldown: share a fetch already in flight (a rotation makes
             // many requests name the new kid at once), otherwise answer at once.
             if let Some(fetch) = self.inflight.current() {
-                return fetch.await.map(|snap| snap.keys.clone());
+                return fetch.await.map(|snap| snap.keys.clone()).map_err(|e| self.unknown_while_usable(e));
             }
             // ...or one that finished between our first look and now.
             if let Some(snap) = self.snapshot.load().as_ref()
@@ -524,12 +524,30 @@ impl Inner {
             return Err(KeyError::UnknownKid);
         }
         self.counters.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
-        let snap = self.fetch_shared().await?;
+        let snap = self.fetch_shared().await.map_err(|e| self.unknown_while_usable(e))?;
         // moka may briefly keep an entry even at capacity 0; zero means "remember none".
         if !snap.keys.contains_kid(&kid) && self.opts.negative_capacity > 0 {
             self.negative.insert(kid, ());
+            // Apply the capacity bound now rather than at moka's next housekeeping:
+            // this path runs at most once per cooldown per kid, so the cost is rare.
+            self.negative.run_pending_tasks();
         }
         Ok(snap.keys.clone())
+    }
+
+    /// The answer for an unknown `kid` whose refetch failed. While usable keys exist
+    /// (fresh, or stale inside `max_stale`), the token names a key this issuer does not
+    /// have: `401`, whatever the refetch did, so the same token gets the same answer
+    /// at any moment and attacker-chosen kids cannot produce 5xx at will. `503` stays
+    /// for "no usable keys at all".
+    fn unknown_while_usable(&self, error: KeyError) -> KeyError {
+        if self.usable_stale().is_some() {
+            tracing::debug!(error = %error, "unknown kid; the refetch failed but usable keys exist");
+            self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
+            KeyError::UnknownKid
+        } else {
+            error
+        }
     }
 
     /// Joins the fetch in flight, or starts one.
@@ -559,7 +577,11 @@ impl Inner {
         match result {
             Ok(snap) => {
                 self.counters.ok.fetch_add(1, Ordering::Relaxed);
-                self.negative.invalidate_all();
+                // Kids confirmed absent stay absent until the set changes.
+                let changed = self.snapshot.load().as_ref().is_none_or(|prev| !prev.keys.same_keys(&snap.keys));
+                if changed {
+                    self.negative.invalidate_all();
+                }
                 let mut st = self.status();
                 st.failing_since = None;
                 st.next_retry = None;

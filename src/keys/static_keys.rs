@@ -78,10 +78,16 @@ impl KeyStore for StaticKeys {
 }
 
 impl VerificationKey {
-    /// An RSA public key (`-----BEGIN PUBLIC KEY-----` or `BEGIN RSA PUBLIC KEY`),
-    /// usable for RS256/384/512 and PS256/384/512.
+    /// An RSA public key (`-----BEGIN PUBLIC KEY-----` or `BEGIN RSA PUBLIC KEY`) of
+    /// at least 2048 bits, usable for RS256/384/512 and PS256/384/512.
     pub fn from_rsa_pem(pem: &[u8], kid: Option<&str>) -> Result<Self, ConfigError> {
         let key = DecodingKey::from_rsa_pem(pem).map_err(|e| ConfigError::new(format!("RSA PEM: {e}")))?;
+        let modulus = match key.kind() {
+            jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => super::rsa::modulus_from_der(der),
+            jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, .. } => Some(n.as_slice()),
+        };
+        let modulus = modulus.ok_or_else(|| ConfigError::new("RSA PEM: not an RSA public key"))?;
+        super::rsa::check_modulus(modulus).map_err(|e| ConfigError::new(format!("RSA PEM: {e}")))?;
         Ok(Self::new(kid.map(str::to_owned), key, AlgorithmSet::rsa()))
     }
 

@@ -61,6 +61,7 @@ impl<S, B, R, ResBody> Future for ResponseFuture<S, B, R>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
     R: Responder<ResBody>,
+    ResBody: 'static,
 {
     type Output = Result<Response<ResBody>, S::Error>;
 
@@ -82,7 +83,7 @@ where
                         // state changes below.
                         unreachable!("ResponseFuture polled after completion")
                     };
-                    match result.and_then(|token| shared.admit(token, &mut req)) {
+                    match result.and_then(|token| shared.admit::<B, ResBody>(token, &mut req)) {
                         Ok(()) => State::Inner { fut: service.call(req) },
                         Err(e) => State::Rejected { response: Some(shared.reject(&e)) },
                     }

@@ -11,5 +11,3 @@ pub use future::ResponseFuture;
 pub use layer::BearerLayer;
 pub use require::{Require, RequireLayer};
 pub use service::Bearer;
-#[cfg(any(feature = "axum", feature = "tonic"))]
-pub(crate) use service::log_rejection;

@@ -75,6 +75,7 @@ impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     R: Responder<ResBody>,
+    ResBody: 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;

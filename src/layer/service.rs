@@ -9,7 +9,7 @@ use crate::challenge::Challenge;
 use crate::claims::VerifiedToken;
 use crate::error::AuthError;
 use crate::policy::Requirement;
-use crate::responder::Responder;
+use crate::responder::{Reject, Rejector, Responder, log_rejection};
 use crate::token::{RequestHead, Sources};
 use crate::verify::{Verification, Verifier};
 
@@ -31,12 +31,31 @@ pub(crate) struct Shared<R> {
 }
 
 impl<R> Shared<R> {
-    /// Checks the requirement and hands the token to the request.
-    pub(crate) fn admit<B>(&self, token: VerifiedToken, req: &mut Request<B>) -> Result<(), AuthError> {
+    /// Checks the requirement and hands the token, and how to refuse, to the request.
+    pub(crate) fn admit<B, ResBody>(
+        self: &Arc<Self>,
+        token: VerifiedToken,
+        req: &mut Request<B>,
+    ) -> Result<(), AuthError>
+    where
+        R: Responder<ResBody>,
+        ResBody: 'static,
+    {
         self.check(&token)?;
         tracing::debug!(sub = token.subject(), "bearer token accepted");
         req.extensions_mut().insert(token);
+        self.hand_rejector::<B, ResBody>(req);
         Ok(())
+    }
+
+    /// Leaves this layer's way of refusing in the request, for extractors downstream.
+    pub(crate) fn hand_rejector<B, ResBody>(self: &Arc<Self>, req: &mut Request<B>)
+    where
+        R: Responder<ResBody>,
+        ResBody: 'static,
+    {
+        let reject: Arc<dyn Reject<ResBody>> = self.clone();
+        req.extensions_mut().insert(Rejector::new(reject));
     }
 
     /// The layer's requirement, if any.
@@ -56,13 +75,13 @@ impl<R> Shared<R> {
     }
 }
 
-/// Rejections are routine (expired tokens, scanners): debug level, never the token.
-pub(crate) fn log_rejection(error: &AuthError) {
-    match error {
-        AuthError::Unavailable(u) => {
-            tracing::warn!(reason = %u.reason, "bearer token not verifiable: keys unavailable")
-        }
-        other => tracing::debug!(status = other.status().as_u16(), error = %other, "bearer token rejected"),
+impl<R: Responder<B>, B> Reject<B> for Shared<R> {
+    fn challenge(&self) -> &Challenge {
+        &self.challenge
+    }
+
+    fn respond(&self, error: &AuthError) -> Response<B> {
+        self.responder.respond(error, &self.challenge)
     }
 }
 
@@ -87,6 +106,7 @@ impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for Bearer<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     R: Responder<ResBody>,
+    ResBody: 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -107,13 +127,14 @@ where
         let token = match shared.sources.extract(&head) {
             Ok(Some(token)) => token,
             Ok(None) if shared.optional && shared.requirement.is_none() => {
+                shared.hand_rejector::<ReqBody, ResBody>(&mut req);
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => return ResponseFuture::rejected(shared.reject(&AuthError::MissingToken)),
             Err(e) => return ResponseFuture::rejected(shared.reject(&e.into())),
         };
         match shared.verifier.verify(&token) {
-            Verification::Ready(Ok(verified)) => match shared.admit(verified, &mut req) {
+            Verification::Ready(Ok(verified)) => match shared.admit::<ReqBody, ResBody>(verified, &mut req) {
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
                 Err(e) => ResponseFuture::rejected(shared.reject(&e)),
             },

@@ -50,7 +50,9 @@ impl Issuer {
     /// Auth0 tenant `domain` (e.g. `example.eu.auth0.com` or a custom domain):
     /// `iss` = `https://<domain>/`; keys by discovery; roles from `permissions` (RBAC
     /// with "Add Permissions in the Access Token"). Namespaced custom claims such as
-    /// `https://example.com/roles` can be added with `.roles_claim(..)`.
+    /// `https://example.com/roles` can be added with
+    /// `.roles_claim(ClaimPath::key("https://example.com/roles"))` (their dots are not
+    /// path separators; see [`ClaimPath`](crate::ClaimPath)).
     pub fn auth0(domain: &str) -> Self {
         with_discovery(Self::new(format!("https://{domain}/"))).roles_claim("permissions")
     }
