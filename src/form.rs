@@ -4,7 +4,7 @@
 //! this is a separate layer: [`FormBodyLayer`] buffers `application/x-www-form-urlencoded`
 //! bodies (bounded, 64 KiB by default), puts any `access_token` field into the request
 //! extensions and hands the body on unchanged; the [`FormBodyToken`] source lets
-//! [`BearerLayer`](crate::BearerLayer) read it. [`BearerLayer::with_form_body`] stacks
+//! [`BearerLayer`](crate::BearerLayer) read it. [`BearerLayer::with_form_body`](crate::BearerLayer::with_form_body) stacks
 //! both in the right order.
 //!
 //! Per §2.2 only requests that have a body, are not `GET`, carry exactly this content

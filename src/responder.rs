@@ -28,6 +28,11 @@ use crate::error::AuthError;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot build `{B}` responses",
+    label = "this responder cannot answer with a `{B}` body",
+    note = "on a tonic server, call `.grpc()` on the layer: `BearerLayer::new(verifier).grpc()` (the default JSON responder needs a body built from bytes)"
+)]
 pub trait Responder<B>: Send + Sync + 'static {
     /// The response for `error`.
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<B>;
@@ -100,6 +105,9 @@ pub(crate) fn log_rejection(error: &AuthError) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonResponder;
 
+// Not recommended in errors, so a tonic server missing `.grpc()` is told about
+// `.grpc()` (the trait's hint) instead of `Body: From<Bytes>`.
+#[diagnostic::do_not_recommend]
 impl<B: From<Bytes>> Responder<B> for JsonResponder {
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<B> {
         let body = match error.error_code() {

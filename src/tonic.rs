@@ -6,6 +6,20 @@
 //! challenge in the `www-authenticate` metadata. This module adds per-method checks
 //! inside handlers.
 //!
+//! Forgetting `.grpc()` on a tonic server is a compile error whose note says to call
+//! `.grpc()` (the default JSON responder cannot build tonic's body):
+//!
+//! ```compile_fail,E0277
+//! # async fn run(verifier: tower_bearer::JwtVerifier, svc: tonic::service::Routes) {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! tonic::transport::Server::builder()
+//!     .layer(tower_bearer::BearerLayer::new(verifier)) // missing .grpc()
+//!     .add_routes(svc)
+//!     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+//!     .await;
+//! # }
+//! ```
+//!
 //! ```
 //! use tower_bearer::policy::role;
 //!

@@ -138,7 +138,7 @@ impl LocalIssuer {
     }
 
     /// A discovery document naming `base_url/jwks` and `base_url/login`, where
-    /// `base_url` is where [`router`](super::router) is mounted.
+    /// `base_url` is where [`router`](LocalIssuer::router) is mounted.
     pub fn discovery(&self, base_url: &str) -> Value {
         let base = base_url.trim_end_matches('/');
         json!({
