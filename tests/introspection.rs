@@ -259,6 +259,9 @@ async fn client_secret_post_and_custom_auth() {
         post(|headers: http::HeaderMap, body: String| async move {
             let basic = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             let custom = headers.get("x-client-assertion").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            // The non-replayable body still goes out with a Content-Length, not chunked.
+            let length = headers.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            assert_eq!(length, body.len().to_string());
             let answer = json!({
                 "active": true, "aud": "api", "exp": unix_now() + 60,
                 "seen_body": body, "seen_basic": basic, "seen_custom": custom,
