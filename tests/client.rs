@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use common::oidc_provider::{Idp, required};
 use common::{app, serve};
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use tower_bearer::client::{
     AccessToken, AddTokenLayer, AuthorizedClient, ClientCredentials, ClientError, RetryPolicy, StaticToken, TokenSource,
@@ -285,4 +285,116 @@ async fn refresh_tokens_are_used_and_fall_back_when_refused() {
     assert!(grants[1].contains("grant_type=refresh_token") && grants[1].contains("refresh_token=r-1"));
     assert!(grants[2].contains("refresh_token=r-2"));
     assert!(grants[3].contains("grant_type=client_credentials"));
+}
+
+/// A token endpoint that answers every request with `body` (status 200).
+async fn answering(body: Value) -> String {
+    let app = Router::new().route("/token", post(move || std::future::ready(body.to_string())));
+    format!("{}/token", serve(app).await)
+}
+
+fn unsigned_jwt(claims: Value) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.sig", b64(&json!({"alg": "RS256"})), b64(&claims))
+}
+
+// Item 9: `Instant::now() + lifetime` must not overflow on any answer.
+#[tokio::test]
+async fn huge_lifetimes_do_not_panic() {
+    let day = Duration::from_secs(24 * 3600);
+    let answers = [
+        json!({"access_token": "a", "token_type": "Bearer", "expires_in": u64::MAX}),
+        json!({"access_token": "b", "token_type": "Bearer", "expires_in": 1e300}),
+        json!({"access_token": "c", "token_type": "Bearer", "expires_in": f64::MAX}),
+        json!({"access_token": "d", "token_type": "Bearer", "expires_in": -1}),
+        json!({"access_token": "e", "token_type": "Bearer", "expires_in": "18446744073709551615"}),
+        json!({"access_token": unsigned_jwt(json!({"exp": u64::MAX})), "token_type": "Bearer"}),
+        json!({"access_token": unsigned_jwt(json!({"exp": 1e300})), "token_type": "Bearer"}),
+    ];
+    for answer in answers {
+        let s = source(&answering(answer.clone()).await).build().unwrap();
+        let token = s.token().await.unwrap_or_else(|e| panic!("{answer}: {e}"));
+        let left = token.expires_at().expect("a lifetime").saturating_duration_since(std::time::Instant::now());
+        assert!(left > Duration::from_secs(60) && left <= day, "{answer}: a sane lifetime, got {left:?}");
+        assert_eq!(s.token().await.unwrap(), token, "{answer}: cached");
+    }
+}
+
+// Item 10: the token answer is read under its 64 KiB cap, never whole.
+#[tokio::test]
+async fn token_endpoint_body_is_capped_while_streaming() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s2 = sent.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move || {
+            let sent = s2.clone();
+            async move {
+                // 256 MiB of JSON-looking padding, chunked (no Content-Length).
+                let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+                let stream = futures_util::stream::iter((0..4096).map(move |_| {
+                    sent.fetch_add(chunk.len(), Ordering::SeqCst);
+                    Ok::<_, std::convert::Infallible>(chunk.clone())
+                }));
+                axum::body::Body::from_stream(stream)
+            }
+        }),
+    );
+    let url = format!("{}/token", serve(app).await);
+    let started = std::time::Instant::now();
+    let err = source(&url).build().unwrap().token().await.unwrap_err();
+    assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "refused while streaming");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let produced = sent.load(Ordering::SeqCst);
+    assert!(produced < 32 * 1024 * 1024, "the client stopped reading: {produced} bytes produced");
+}
+
+/// An endpoint that redirects with `status` to a second loopback server, which counts
+/// what reaches it.
+async fn redirecting(status: u16, path: &str) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let target = Router::new().fallback(move |headers: http::HeaderMap, body: String| {
+        let s = s.clone();
+        async move {
+            let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            s.lock().unwrap().push(format!("{auth} {body}"));
+            let answer = json!({"access_token": "stolen", "token_type": "Bearer", "expires_in": 60, "active": true, "aud": "api"});
+            answer.to_string()
+        }
+    });
+    let elsewhere = format!("{}/elsewhere", serve(target).await);
+    let app = Router::new().route(
+        path,
+        post(move || {
+            let to = elsewhere.clone();
+            std::future::ready((StatusCode::from_u16(status).unwrap(), [("location", to)], ""))
+        }),
+    );
+    (format!("{}{path}", serve(app).await), seen)
+}
+
+// Item 11: a custom client that follows redirects never re-sends the credentials.
+#[tokio::test]
+async fn token_request_is_not_sent_to_a_redirect_target() {
+    let following = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(5)).build().unwrap();
+    for status in [307, 308, 302, 303] {
+        let (url, seen) = redirecting(status, "/token").await;
+        let s = source(&url)
+            .client_auth(tower_bearer::client::ClientAuth::Post)
+            .client_secret("post-secret")
+            .http_client(following.clone())
+            .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+            .build()
+            .unwrap();
+        let result = s.token().await;
+        assert!(result.is_err(), "{status}: the redirected answer is refused, got {result:?}");
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.iter().all(|r| !r.contains("post-secret") && !r.contains("grant_type")), "{status}: {seen:?}");
+        if status >= 307 {
+            assert!(seen.is_empty(), "{status}: the second server got the request: {seen:?}");
+        }
+    }
 }

@@ -259,6 +259,9 @@ async fn client_secret_post_and_custom_auth() {
         post(|headers: http::HeaderMap, body: String| async move {
             let basic = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             let custom = headers.get("x-client-assertion").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            // The non-replayable body still goes out with a Content-Length, not chunked.
+            let length = headers.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            assert_eq!(length, body.len().to_string());
             let answer = json!({
                 "active": true, "aud": "api", "exp": unix_now() + 60,
                 "seen_body": body, "seen_basic": basic, "seen_custom": custom,
@@ -295,4 +298,158 @@ async fn client_secret_post_and_custom_auth() {
     let seen = basic.verify(&token).resolve().await.unwrap();
     // RFC 6749 §2.3.1: form-encoded, then Basic: "r+s:a%3Ab".
     assert_eq!(seen.claim("seen_basic").unwrap(), "Basic citzOmElM0Fi");
+}
+
+// Item 11: a custom client that follows redirects never re-sends the token being
+// introspected (nor the resource server's secret) to the redirect target.
+#[tokio::test]
+async fn introspection_is_not_sent_to_a_redirect_target() {
+    let following = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(5)).build().unwrap();
+    for status in [307u16, 308, 302, 303] {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let s = seen.clone();
+        let target = Router::new().fallback(move |body: String| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(body);
+                json!({"active": true, "aud": "api", "exp": unix_now() + 60}).to_string()
+            }
+        });
+        let elsewhere = format!("{}/elsewhere", serve(target).await);
+        let app = Router::new().route(
+            "/introspect",
+            post(move || {
+                let to = elsewhere.clone();
+                std::future::ready((StatusCode::from_u16(status).unwrap(), [("location", to)], ""))
+            }),
+        );
+        let endpoint = format!("{}/introspect", serve(app).await);
+        let me = layer_over(&endpoint, |b| {
+            b.http_client(following.clone())
+                .client_auth(ClientAuth::Post { client_id: "rs".into(), client_secret: "post-secret".into() })
+                .no_cache()
+        })
+        .await;
+        let r = get_bearer(&me, "the-users-token").await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{status}: the redirected answer is refused");
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.iter().all(|b| !b.contains("the-users-token") && !b.contains("post-secret")),
+            "{status}: {seen:?}"
+        );
+        if status >= 307 {
+            assert!(seen.is_empty(), "{status}: the second server got the request: {seen:?}");
+        }
+    }
+}
+
+// Item 12: an active answer about a token that is not an access token is refused.
+#[tokio::test]
+async fn refresh_token_answers_are_refused() {
+    let (endpoint, f) = fake().await;
+    let me = layer_over(&endpoint, |b| b.no_cache()).await;
+    let with = |extra: Value| {
+        let mut answer = active("api");
+        answer.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        answer
+    };
+    let cases = [
+        // oidc-provider introspecting a refresh token.
+        (with(json!({"token_type": "refresh_token"})), StatusCode::UNAUTHORIZED),
+        (with(json!({"token_type": "urn:ietf:params:oauth:token-type:refresh_token"})), StatusCode::UNAUTHORIZED),
+        (with(json!({"token_type": "id_token"})), StatusCode::UNAUTHORIZED),
+        (with(json!({"token_type": 1})), StatusCode::UNAUTHORIZED),
+        // Keycloak's `typ` for refresh, offline and ID tokens.
+        (with(json!({"typ": "Refresh"})), StatusCode::UNAUTHORIZED),
+        (with(json!({"typ": "Offline"})), StatusCode::UNAUTHORIZED),
+        (with(json!({"typ": "ID"})), StatusCode::UNAUTHORIZED),
+        // Cognito-style `token_use`.
+        (with(json!({"token_use": "refresh"})), StatusCode::UNAUTHORIZED),
+        (with(json!({"token_use": "id"})), StatusCode::UNAUTHORIZED),
+        // Access tokens as the servers describe them.
+        (with(json!({"token_type": "Bearer"})), StatusCode::OK),
+        (with(json!({"token_type": "DPoP"})), StatusCode::OK),
+        (with(json!({"token_type": "access_token"})), StatusCode::OK),
+        (with(json!({"token_type": "urn:ietf:params:oauth:token-type:access_token"})), StatusCode::OK),
+        (with(json!({"typ": "Bearer", "token_type": "bearer"})), StatusCode::OK),
+        (with(json!({"token_use": "access"})), StatusCode::OK),
+        (active("api"), StatusCode::OK),
+    ];
+    for (answer, status) in cases {
+        *f.mode.lock().unwrap() = Mode::Answer(answer.clone());
+        let r = get_bearer(&me, "opaque-token").await;
+        assert_eq!(r.status, status, "{answer}");
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(r.challenge().contains(r#"error="invalid_token""#), "{answer}");
+        }
+    }
+}
+
+// Item 12: the application's own rule on server-specific fields.
+#[tokio::test]
+async fn introspection_answer_predicate_hook() {
+    let (endpoint, f) = fake().await;
+    let me = layer_over(&endpoint, |b| {
+        b.no_cache().accept_answer_if(|answer| answer.get("acr").and_then(Value::as_str) == Some("mfa"))
+    })
+    .await;
+    let mut answer = active("api");
+    *f.mode.lock().unwrap() = Mode::Answer(answer.clone());
+    assert_eq!(get_bearer(&me, "opaque-token").await.status, StatusCode::UNAUTHORIZED, "refused by the hook");
+    answer["acr"] = json!("mfa");
+    *f.mode.lock().unwrap() = Mode::Answer(answer);
+    assert_eq!(get_bearer(&me, "opaque-token").await.status, StatusCode::OK);
+}
+
+// Item 12: a time claim gets the same answer whether it comes in a JWT or in an
+// introspection answer (one implementation of the NumericDate rules).
+#[tokio::test]
+async fn time_claims_follow_the_jwt_rules() {
+    use tower_bearer::testing::TEST_AUDIENCE;
+    let idp = TestIssuer::start().await;
+    let jwt_me = format!("{}/me", serve(app(BearerLayer::new(idp.verifier()))).await);
+    let (endpoint, f) = fake().await;
+    let remote_me = layer_over(&endpoint, |b| b.no_cache().audience(TEST_AUDIENCE)).await;
+    let now = unix_now();
+    let cases = [
+        ("exp", json!(now + 300)),
+        ("exp", json!(now as f64 + 300.5)),
+        ("exp", json!(format!("{}", now + 300))),
+        ("exp", json!(-1)),
+        ("exp", json!(1e300)),
+        ("exp", json!(u64::MAX)),
+        ("exp", json!(253_402_300_800u64)),
+        ("exp", json!(now - 3600)),
+        ("exp", json!(null)),
+        ("nbf", json!(now + 3600)),
+        ("nbf", json!(now - 10)),
+        ("nbf", json!("0")),
+        ("nbf", json!(-5.5)),
+        ("nbf", json!(1e300)),
+        ("iat", json!(now + 3600)),
+        ("iat", json!(now - 10)),
+        ("iat", json!(true)),
+        ("iat", json!(1e300)),
+    ];
+    for (name, value) in cases {
+        let mut jwt = idp.token().claim(name, value.clone());
+        if name != "exp" {
+            jwt = jwt.claim("exp", json!(now + 300));
+        }
+        let jwt_status = get_bearer(&jwt_me, &jwt.sign()).await.status;
+        let mut answer = json!({"active": true, "aud": TEST_AUDIENCE, "exp": now + 300});
+        if value.is_null() {
+            answer.as_object_mut().unwrap().remove(name);
+        } else {
+            answer[name] = value.clone();
+        }
+        *f.mode.lock().unwrap() = Mode::Answer(answer.clone());
+        let remote_status = get_bearer(&remote_me, "opaque-token").await.status;
+        if value.is_null() {
+            // The one documented difference: RFC 7662 makes `exp` optional.
+            assert_eq!((jwt_status, remote_status), (StatusCode::UNAUTHORIZED, StatusCode::OK));
+            continue;
+        }
+        assert_eq!(jwt_status, remote_status, "{name}: {value}");
+    }
 }

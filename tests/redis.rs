@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use common::oidc_provider::free_port;
 use common::serve;
 use serde_json::json;
-use tower_bearer::client::{ClientCredentials, RedisStore, TokenSource};
+use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, TokenSource};
 
 struct Redis(Child);
 
@@ -41,20 +41,30 @@ fn start_redis(port: u16) -> Option<Redis> {
     }
 }
 
+/// Connects once redis-server accepts connections.
+async fn connect(port: u16) -> RedisStore {
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if let Ok(store) = RedisStore::connect(&url, "test:").await {
+            return store;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("redis-server does not accept connections on {port}");
+}
+
+/// Runs `redis-cli` against the test server (what an operator would see).
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output().expect("redis-cli");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[tokio::test]
 async fn a_fleet_shares_one_token_through_redis() {
     let port = free_port();
     let Some(_redis) = start_redis(port) else { return };
     let url = format!("redis://127.0.0.1:{port}");
-    let mut connected = None;
-    for _ in 0..50 {
-        if let Ok(store) = RedisStore::connect(&url, "test:").await {
-            connected = Some(store);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let store = connected.expect("redis-server accepts connections");
+    let store = connect(port).await;
 
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
@@ -91,4 +101,158 @@ async fn a_fleet_shares_one_token_through_redis() {
     let c = instance(store);
     assert_eq!(c.token().await.unwrap().secret(), "shared-1");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// A token endpoint issuing `token-N`, each after `delay_ms`; counts requests.
+async fn token_endpoint(delay_ms: u64) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move || {
+            let c = c.clone();
+            async move {
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": 300}).to_string()
+            }
+        }),
+    );
+    (format!("{}/token", serve(app).await), calls)
+}
+
+fn instance(token_url: &str, store: RedisStore) -> ClientCredentials {
+    ClientCredentials::builder().token_url(token_url).client_id("svc").client_secret("s").store(store).build().unwrap()
+}
+
+// Item 7: a refused token is removed from the store (only if it is still the stored
+// one), and every instance moves to its replacement.
+#[tokio::test]
+async fn refused_token_is_replaced_in_the_shared_store() {
+    let port = free_port();
+    let Some(_redis) = start_redis(port) else { return };
+    let (token_url, calls) = token_endpoint(0).await;
+    // The API has revoked token-1.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let api = Router::new().route(
+        "/",
+        get(move |headers: http::HeaderMap| {
+            let s = s.clone();
+            async move {
+                let auth = headers.get("authorization").unwrap().to_str().unwrap().to_owned();
+                s.lock().unwrap().push(auth.clone());
+                if auth == "Bearer token-1" {
+                    let challenge = r#"Bearer error="invalid_token", error_description="revoked""#;
+                    (http::StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)])
+                } else {
+                    (http::StatusCode::OK, [("x-ok", "1")])
+                }
+            }
+        }),
+    );
+    let api = serve(api).await;
+    let (a, b) = (instance(&token_url, connect(port).await), instance(&token_url, connect(port).await));
+    assert_eq!(a.token().await.unwrap().secret(), "token-1");
+    assert_eq!(b.token().await.unwrap().secret(), "token-1", "from the store");
+
+    let client_a = AuthorizedClient::new(reqwest::Client::new(), a.clone());
+    let res = client_a.send(client_a.get(&api)).await.unwrap();
+    assert_eq!(res.status(), http::StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().clone(), ["Bearer token-1", "Bearer token-2"], "the retry carries token-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // The other instance still holds token-1 in memory; refused, it takes token-2 from
+    // the store and does not delete it (compare-and-delete), nor fetch a third.
+    let client_b = AuthorizedClient::new(reqwest::Client::new(), b.clone());
+    let res = client_b.send(client_b.get(&api)).await.unwrap();
+    assert_eq!(res.status(), http::StatusCode::OK);
+    assert_eq!(seen.lock().unwrap()[2..], ["Bearer token-1", "Bearer token-2"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "token-2 stayed in the store");
+    assert_eq!(instance(&token_url, connect(port).await).token().await.unwrap().secret(), "token-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// The renewal lock's key, once one exists.
+async fn lock_key(port: u16) -> String {
+    for _ in 0..100 {
+        let key = cli(port, &["--scan", "--pattern", "test:*:lock"]);
+        if !key.is_empty() {
+            return key;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no renewal lock was taken");
+}
+
+// Item 8: the renewal lock has a per-renewal random value, lasts as long as a renewal
+// may (the retry budget and a last attempt), and is released only by its owner.
+#[tokio::test]
+async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
+    let port = free_port();
+    let Some(_redis) = start_redis(port) else { return };
+    let (token_url, _) = token_endpoint(400).await;
+    let renewal = tokio::spawn(instance(&token_url, connect(port).await).token());
+    let key = lock_key(port).await;
+    let first_owner = cli(port, &["GET", &key]);
+    let ttl_ms: u64 = cli(port, &["PTTL", &key]).parse().unwrap();
+    // Defaults: retries stop starting after 20 s; each attempt takes up to 10 s.
+    assert!(ttl_ms > 30_000, "the lock outlives the retry budget and a last attempt: {ttl_ms} ms");
+    // The lock expired meanwhile and another instance took it: ours must not free it.
+    assert_eq!(cli(port, &["SET", &key, "someone-else", "PX", "60000"]), "OK");
+    assert_eq!(renewal.await.unwrap().unwrap().secret(), "token-1");
+    assert_eq!(cli(port, &["GET", &key]), "someone-else", "another owner's lock is left alone");
+
+    // A second renewal's lock value differs (not a constant) and is released by its owner.
+    assert_eq!(cli(port, &["DEL", &key]), "1");
+    let (other_url, _) = token_endpoint(400).await;
+    let renewal = tokio::spawn(instance(&other_url, connect(port).await).token());
+    let second_key = lock_key(port).await;
+    let second_owner = cli(port, &["GET", &second_key]);
+    assert!(first_owner.len() >= 16 && second_owner.len() >= 16, "{first_owner:?} {second_owner:?}");
+    assert_ne!(first_owner, second_owner);
+    renewal.await.unwrap().unwrap();
+    assert_eq!(cli(port, &["EXISTS", &second_key]), "0", "released by its owner");
+}
+
+// Item 9: a stored `expires_at` far in the future does not panic (checked arithmetic).
+#[tokio::test]
+async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
+    let port = free_port();
+    let Some(_redis) = start_redis(port) else { return };
+    let (token_url, calls) = token_endpoint(0).await;
+    let a = instance(&token_url, connect(port).await);
+    assert_eq!(a.token().await.unwrap().secret(), "token-1");
+    let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
+    let huge = json!({"access_token": "stored-huge", "expires_at": u64::MAX}).to_string();
+    assert_eq!(cli(port, &["SET", &key, &huge]), "OK");
+    let b = instance(&token_url, connect(port).await);
+    let token = b.token().await.unwrap();
+    assert_eq!(token.secret(), "stored-huge");
+    let left = token.expires_at().unwrap().saturating_duration_since(std::time::Instant::now());
+    assert!(left <= Duration::from_secs(24 * 3600), "{left:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+// Items 7 and 8: the store's compare-and-delete primitives against redis-server.
+#[tokio::test]
+async fn redis_store_compare_and_delete_is_owner_safe() {
+    use tower_bearer::client::{StoredToken, TokenStore};
+    let port = free_port();
+    let Some(_redis) = start_redis(port) else { return };
+    let store = connect(port).await;
+    let token = |t: &str| StoredToken { access_token: t.into(), expires_at: u64::MAX };
+    store.put("k", token("token-2"), Duration::from_secs(60)).await;
+    store.remove_if("k", "token-1").await;
+    assert_eq!(store.get("k").await, Some(token("token-2")), "a replacement is not deleted");
+    store.remove_if("k", "token-2").await;
+    assert_eq!(store.get("k").await, None, "the refused token is deleted");
+
+    let ttl = Duration::from_secs(60);
+    assert!(store.try_lock("k", "owner-a", ttl).await);
+    assert!(!store.try_lock("k", "owner-b", ttl).await, "held");
+    store.unlock("k", "owner-b").await;
+    assert!(!store.try_lock("k", "owner-c", ttl).await, "not released by another owner");
+    store.unlock("k", "owner-a").await;
+    assert!(store.try_lock("k", "owner-b", ttl).await, "released by its owner");
 }

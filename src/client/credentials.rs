@@ -92,7 +92,17 @@ struct Inner {
     flight: SingleFlight<Result<AccessToken, ClientError>>,
     renewing: AtomicBool,
     store: Option<(Arc<dyn TokenStore>, String)>,
+    /// The last token an API refused: never taken from the store again, and removed
+    /// from it (if still there) before the next fetch.
+    refused: ArcSwapOption<String>,
 }
+
+/// Longest lifetime a token is trusted for, whatever the server says: renewing a
+/// longer-lived token once a day costs little, and `Instant` arithmetic stays in range.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Token answers are small; 64 KiB is generous.
+const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
 /// The endpoint as configured.
 enum Endpoint {
@@ -298,6 +308,7 @@ impl ClientCredentialsBuilder {
                 flight: SingleFlight::default(),
                 renewing: AtomicBool::new(false),
                 store: self.store.map(|s| (s, store_key)),
+                refused: ArcSwapOption::empty(),
             }),
         })
     }
@@ -325,6 +336,9 @@ impl TokenSource for ClientCredentials {
         let current = self.inner.cached.load();
         if current.as_ref().is_some_and(|c| c.token == *token) {
             self.inner.cached.store(None);
+        }
+        if self.inner.store.is_some() {
+            self.inner.refused.store(Some(Arc::new(token.secret().to_owned())));
         }
     }
 }
@@ -355,49 +369,81 @@ impl Inner {
     /// holds it, else fetch alone.
     async fn fetch_shared(&self) -> Result<AccessToken, ClientError> {
         let Some((store, key)) = &self.store else { return self.fetch_with_retries().await };
-        if let Some(token) = self.stored_token(store.as_ref(), key).await {
+        let store = store.as_ref();
+        if let Some(token) = self.stored_token(store, key).await {
             return Ok(token);
         }
-        let lock_ttl = self.timeout + Duration::from_secs(5);
-        if store.try_lock(key, lock_ttl).await {
-            let result = self.fetch_with_retries().await;
-            if let Ok(token) = &result
-                && let Some(expires) = token.expires_at()
-            {
-                let ttl = expires.saturating_duration_since(Instant::now());
-                let stored =
-                    StoredToken { access_token: token.secret().to_owned(), expires_at: unix_now() + ttl.as_secs() };
-                store.put(key, stored, ttl).await;
+        let lock_ttl = self.renewal_budget();
+        let waited = Instant::now();
+        loop {
+            let owner = lock_owner();
+            if store.try_lock(key, &owner, lock_ttl).await {
+                let result = self.renew_under_lock(store, key).await;
+                store.unlock(key, &owner).await;
+                return result;
             }
-            store.unlock(key).await;
-            return result;
-        }
-        let deadline = Instant::now() + lock_ttl;
-        while Instant::now() < deadline {
+            // The holder may have finished or given up (then the lock is free again).
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Some(token) = self.stored_token(store.as_ref(), key).await {
+            if let Some(token) = self.stored_token(store, key).await {
                 return Ok(token);
             }
+            if waited.elapsed() >= lock_ttl {
+                return self.fetch_with_retries().await;
+            }
         }
-        self.fetch_with_retries().await
     }
 
-    /// A stored token with more than `skew` left, cached here too.
+    /// Renews and stores, unless another instance stored a token just before we got
+    /// the lock.
+    async fn renew_under_lock(&self, store: &dyn TokenStore, key: &str) -> Result<AccessToken, ClientError> {
+        if let Some(token) = self.stored_token(store, key).await {
+            return Ok(token);
+        }
+        let result = self.fetch_with_retries().await;
+        if let Ok(token) = &result
+            && let Some(expires) = token.expires_at()
+        {
+            let ttl = expires.saturating_duration_since(Instant::now());
+            let expires_at = unix_now().saturating_add(ttl.as_secs());
+            store.put(key, StoredToken { access_token: token.secret().to_owned(), expires_at }, ttl).await;
+        }
+        result
+    }
+
+    /// How long one renewal may hold the lock: retries start until `max_elapsed`; the
+    /// last may try the refresh token and then the client's credentials; each attempt
+    /// may first discover the endpoint (two GETs); every request is bounded by
+    /// `timeout`. Plus a margin.
+    fn renewal_budget(&self) -> Duration {
+        let attempt = self.timeout.saturating_mul(3);
+        self.retry.max_elapsed.saturating_add(attempt.saturating_mul(2)).saturating_add(Duration::from_secs(5))
+    }
+
+    /// A stored token with more than `skew` left, cached here too. A token an API
+    /// refused is removed from the store instead (if it is still the stored one).
     async fn stored_token(&self, store: &dyn TokenStore, key: &str) -> Option<AccessToken> {
         let stored = store.get(key).await?;
-        let left = Duration::from_secs(stored.expires_at.saturating_sub(unix_now()));
+        if self.refused.load().as_deref().is_some_and(|refused| *refused == stored.access_token) {
+            store.remove_if(key, &stored.access_token).await;
+            return None;
+        }
+        let left = Duration::from_secs(stored.expires_at.saturating_sub(unix_now())).min(MAX_LIFETIME);
         if left <= self.skew {
             return None;
         }
-        let now = Instant::now();
-        let token = AccessToken::new(stored.access_token, Some(now + left));
         let usable = left - self.skew;
+        let token = self.cache(AccessToken::new(stored.access_token, Some(later(left))), usable);
+        Some(token)
+    }
+
+    /// Keeps `token` for `usable`, renewing it ahead after 80 % of that.
+    fn cache(&self, token: AccessToken, usable: Duration) -> AccessToken {
         self.cached.store(Some(Arc::new(Cached {
             token: token.clone(),
-            usable_until: now + usable,
-            renew_at: now + usable.mul_f64(0.8),
+            usable_until: later(usable),
+            renew_at: later(usable.mul_f64(0.8)),
         })));
-        Some(token)
+        token
     }
 
     async fn fetch_with_retries(&self) -> Result<AccessToken, ClientError> {
@@ -419,15 +465,8 @@ impl Inner {
                     if let Some(rt) = refresh_token {
                         self.refresh_token.store(Some(Arc::new(rt)));
                     }
-                    let now = Instant::now();
-                    let skew = self.skew.min(lifetime / 2);
-                    let usable = lifetime - skew;
-                    self.cached.store(Some(Arc::new(Cached {
-                        token: token.clone(),
-                        usable_until: now + usable,
-                        renew_at: now + usable.mul_f64(0.8),
-                    })));
-                    return Ok(token);
+                    let usable = lifetime.saturating_sub(self.skew.min(lifetime / 2));
+                    return Ok(self.cache(token, usable));
                 }
                 Attempt::Fail(e) => {
                     tracing::warn!(client_id = %self.client_id, error = %e, "token request refused");
@@ -473,10 +512,14 @@ impl Inner {
             }
         }
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
-        let request = request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
-        let response = match tokio::time::timeout(self.timeout, request.send()).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Attempt::Retry { reason: format!("POST {url}: {e}"), after: None },
+        let exchange = async {
+            let mut response = fetch::post_form(request, &url, body).await?;
+            let body = fetch::read_capped(&mut response, "POST", &url, MAX_TOKEN_ANSWER).await;
+            Ok::<_, String>((response.status(), response.headers().clone(), body))
+        };
+        let (status, headers, body) = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(reason)) => return Attempt::Retry { reason, after: None },
             Err(_) => {
                 return Attempt::Retry {
                     reason: format!("POST {url}: no answer within {:?}", self.timeout),
@@ -484,27 +527,21 @@ impl Inner {
                 };
             }
         };
-        let status = response.status();
-        let retry_after = response
-            .headers()
+        let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        // Token answers are small; 64 KiB is generous.
-        let bytes = tokio::time::timeout(self.timeout, response.bytes()).await;
-        let parsed = match bytes {
-            Ok(Ok(b)) if b.len() <= 64 * 1024 => serde_json::from_slice::<Value>(&b).ok(),
-            _ => None,
-        };
-        let body: Value = match parsed {
-            Some(v) => v,
-            None if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS => Value::Null,
-            None => {
+        let retryable = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        let body: Value = match body.map(|b| serde_json::from_slice::<Value>(&b)) {
+            Ok(Ok(v)) => v,
+            _ if retryable => Value::Null,
+            Ok(Err(_)) => {
                 return Attempt::Fail(ClientError::Protocol(format!("POST {url}: status {status}, body is not JSON")));
             }
+            Err(reason) => return Attempt::Fail(ClientError::Protocol(reason)),
         };
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if retryable {
             return Attempt::Retry { reason: format!("POST {url}: status {status}"), after: retry_after };
         }
         if !status.is_success() {
@@ -521,7 +558,7 @@ impl Inner {
 }
 
 /// RFC 6749 §5.1: `access_token`, `token_type` Bearer, optional `expires_in`; else the
-/// `exp` of a JWT access token; else the default lifetime.
+/// `exp` of a JWT access token; else the default lifetime. At most [`MAX_LIFETIME`].
 fn parse_token(body: &Value, default_lifetime: Duration) -> Result<Attempt, String> {
     let token = body.get("access_token").and_then(Value::as_str).ok_or("no access_token in the answer")?;
     if !body.get("token_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
@@ -529,26 +566,61 @@ fn parse_token(body: &Value, default_lifetime: Duration) -> Result<Attempt, Stri
     }
     let lifetime = body
         .get("expires_in")
-        .and_then(Value::as_u64)
+        .and_then(seconds)
         .map(Duration::from_secs)
         .or_else(|| jwt_lifetime(token))
         .unwrap_or(default_lifetime)
-        .max(Duration::from_secs(1));
+        .clamp(Duration::from_secs(1), MAX_LIFETIME);
     let refresh_token = body.get("refresh_token").and_then(Value::as_str).map(str::to_owned);
-    Ok(Attempt::Token(AccessToken::new(token, Some(Instant::now() + lifetime)), lifetime, refresh_token))
+    Ok(Attempt::Token(AccessToken::new(token, Some(later(lifetime))), lifetime, refresh_token))
+}
+
+/// `expires_in` as sent: an integer, or (leniently) a non-negative number or a string
+/// of digits, as some servers send; anything else is ignored.
+fn seconds(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            // Saturating: 1e300 becomes u64::MAX, then clamped by the caller.
+            n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+}
+
+/// `now + d`, for durations clamped to [`MAX_LIFETIME`]; checked all the same (an
+/// `Instant` cannot represent every sum), and "now" if it ever overflowed.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d.min(MAX_LIFETIME)).unwrap_or(now)
 }
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// A lock value unique to one renewal, so that only its holder releases the lock.
+fn lock_owner() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let seed = (std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed));
+    // Two independently keyed (randomly seeded) hashes: 128 bits.
+    let part = |state: RandomState| {
+        let mut h = state.build_hasher();
+        std::hash::Hash::hash(&seed, &mut h);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", part(RandomState::new()), part(RandomState::new()))
+}
+
 /// The time left before a JWT access token's `exp` (read, not verified: it only
-/// schedules renewal; the API verifies the token).
+/// schedules renewal; the API verifies the token). `exp` must be a NumericDate.
 fn jwt_lifetime(token: &str) -> Option<Duration> {
     use base64::Engine as _;
     let payload = token.split('.').nth(1)?;
     let claims: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let exp = claims.get("exp")?.as_u64()?;
+    let exp = crate::verify::TimeClaims::read(claims.as_object()?).ok()?.exp?;
     Some(Duration::from_secs(exp.saturating_sub(unix_now())))
 }

@@ -28,18 +28,33 @@ impl std::fmt::Debug for StoredToken {
 /// Where [`ClientCredentials`](super::ClientCredentials) shares tokens between
 /// instances. Failures are reported as `None`/`false`: the client then falls back to
 /// fetching a token itself, so a store outage never blocks calls.
+///
+/// How the client uses it: it takes a stored token with time left; else it takes the
+/// renewal lock (with a fresh random `owner` value and a TTL covering the whole
+/// renewal, retries included), fetches, stores and unlocks; instances that find the
+/// lock taken wait for the stored token, bounded by that TTL. When an API refuses a
+/// token (`401 invalid_token`), the instance that saw it calls
+/// [`remove_if`](Self::remove_if) with that token before fetching a new one, so the
+/// fleet moves to the replacement instead of reusing the refused token until it expires.
 pub trait TokenStore: Send + Sync + 'static {
     /// The token stored under `key`, if any.
     fn get(&self, key: &str) -> BoxFuture<Option<StoredToken>>;
     /// Stores `token` under `key` until it expires.
     fn put(&self, key: &str, token: StoredToken, ttl: Duration) -> BoxFuture<()>;
-    /// Takes the renewal lock for `key` for at most `ttl`; `true` if this instance got it.
-    fn try_lock(&self, key: &str, ttl: Duration) -> BoxFuture<bool>;
-    /// Releases the renewal lock.
-    fn unlock(&self, key: &str) -> BoxFuture<()>;
+    /// Deletes the token under `key` only if it is still `access_token` (atomic
+    /// compare-and-delete: a replacement another instance stored meanwhile stays).
+    fn remove_if(&self, key: &str, access_token: &str) -> BoxFuture<()>;
+    /// Takes the renewal lock for `key`, holding `owner`, for at most `ttl`; `true` if
+    /// this caller got it.
+    fn try_lock(&self, key: &str, owner: &str, ttl: Duration) -> BoxFuture<bool>;
+    /// Releases the renewal lock only if it still holds `owner` (atomic
+    /// compare-and-delete: once expired and taken by another instance, it stays theirs).
+    fn unlock(&self, key: &str, owner: &str) -> BoxFuture<()>;
 }
 
-/// A Redis-backed [`TokenStore`] (feature `redis`).
+/// A Redis-backed [`TokenStore`] (feature `redis`). Tokens are JSON under
+/// `<prefix><key>` with a `PX` expiry; the lock is `<prefix><key>:lock`, taken with
+/// `SET NX PX`; compare-and-delete runs as a Lua script (`EVAL`), so it is atomic.
 #[cfg(feature = "redis")]
 #[derive(Clone)]
 pub struct RedisStore {
@@ -73,7 +88,7 @@ impl TokenStore for RedisStore {
         let (mut c, key) = (self.connection.clone(), format!("{}{key}", self.prefix));
         Box::pin(async move {
             let Ok(json) = serde_json::to_string(&token) else { return };
-            let ms = ttl.as_millis().max(1) as u64;
+            let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
             let stored: Result<(), _> =
                 redis::cmd("SET").arg(&key).arg(json).arg("PX").arg(ms).query_async(&mut c).await;
             if let Err(e) = stored {
@@ -82,20 +97,60 @@ impl TokenStore for RedisStore {
         })
     }
 
-    fn try_lock(&self, key: &str, ttl: Duration) -> BoxFuture<bool> {
-        let (mut c, key) = (self.connection.clone(), format!("{}{key}:lock", self.prefix));
+    fn remove_if(&self, key: &str, access_token: &str) -> BoxFuture<()> {
+        let (c, key) = (self.connection.clone(), format!("{}{key}", self.prefix));
+        let access_token = access_token.to_owned();
         Box::pin(async move {
-            let ms = ttl.as_millis().max(1) as u64;
+            if let Err(e) = compare_and_delete(c, REMOVE_IF_TOKEN, &key, &access_token).await {
+                tracing::warn!(error = %e, "could not remove the refused token from redis");
+            }
+        })
+    }
+
+    fn try_lock(&self, key: &str, owner: &str, ttl: Duration) -> BoxFuture<bool> {
+        let (mut c, key) = (self.connection.clone(), format!("{}{key}:lock", self.prefix));
+        let owner = owner.to_owned();
+        Box::pin(async move {
+            let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
             let taken: Result<Option<String>, _> =
-                redis::cmd("SET").arg(&key).arg("1").arg("NX").arg("PX").arg(ms).query_async(&mut c).await;
+                redis::cmd("SET").arg(&key).arg(owner).arg("NX").arg("PX").arg(ms).query_async(&mut c).await;
             matches!(taken, Ok(Some(_)))
         })
     }
 
-    fn unlock(&self, key: &str) -> BoxFuture<()> {
-        let (mut c, key) = (self.connection.clone(), format!("{}{key}:lock", self.prefix));
+    fn unlock(&self, key: &str, owner: &str) -> BoxFuture<()> {
+        let (c, key) = (self.connection.clone(), format!("{}{key}:lock", self.prefix));
+        let owner = owner.to_owned();
         Box::pin(async move {
-            let _: Result<(), _> = redis::cmd("DEL").arg(&key).query_async(&mut c).await;
+            // On failure the lock expires by itself.
+            if let Err(e) = compare_and_delete(c, UNLOCK_IF_OWNER, &key, &owner).await {
+                tracing::debug!(error = %e, "could not release the renewal lock");
+            }
         })
     }
+}
+
+/// Deletes `KEYS[1]` if it holds `ARGV[1]`.
+#[cfg(feature = "redis")]
+const UNLOCK_IF_OWNER: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Deletes `KEYS[1]` if it is a stored token whose `access_token` is `ARGV[1]`.
+#[cfg(feature = "redis")]
+const REMOVE_IF_TOKEN: &str = "local v = redis.call('GET', KEYS[1]) \
+    if v then \
+        local ok, t = pcall(cjson.decode, v) \
+        if ok and type(t) == 'table' and t.access_token == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
+    end \
+    return 0";
+
+/// Runs one of the compare-and-delete scripts on `key` with `value`.
+#[cfg(feature = "redis")]
+async fn compare_and_delete(
+    mut c: redis::aio::ConnectionManager,
+    script: &str,
+    key: &str,
+    value: &str,
+) -> redis::RedisResult<i64> {
+    redis::cmd("EVAL").arg(script).arg(1).arg(key).arg(value).query_async(&mut c).await
 }

@@ -1,7 +1,13 @@
 //! Opaque tokens and revocation: RFC 7662 token introspection (feature `introspection`).
 //!
 //! [`IntrospectionVerifier`] asks the authorization server whether a token is active,
-//! checks the answer with the same issuer/audience/time rules as JWTs, and hands the
+//! checks the answer with the same issuer/audience/time rules as JWTs (one
+//! implementation; only `exp` is optional, as RFC 7662 allows), refuses answers about
+//! tokens that are not access tokens (a `token_type` other than `Bearer`, `DPoP`,
+//! `access_token` or the RFC 8693 access-token URI; Keycloak's `typ` `Refresh`,
+//! `Offline`, `ID` or `Logout`; a `token_use` other than `access`), runs the
+//! application's own rule if one is set
+//! ([`accept_answer_if`](IntrospectionVerifierBuilder::accept_answer_if)), and hands the
 //! same [`VerifiedToken`] to the same requirements, extractors and responses.
 //! [`Dispatch`] puts it behind one layer with a [`JwtVerifier`](crate::JwtVerifier):
 //! opaque tokens are introspected and JWTs verified locally, or JWTs are also
@@ -15,6 +21,7 @@
 //! once, at the price of one call per request.
 
 mod dispatch;
+mod token_type;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +35,7 @@ use crate::claims::{ClaimPath, VerifiedToken, audience_matches};
 use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
 use crate::keys::fetch;
 use crate::token::BearerToken;
-use crate::verify::{Clock, SystemClock, Verification, Verifier};
+use crate::verify::{Clock, SystemClock, TimeClaims, TimeRules, Verification, Verifier};
 
 /// How the resource server authenticates to the introspection endpoint.
 #[derive(Clone)]
@@ -83,8 +90,9 @@ struct Inner {
     issuer: Option<String>,
     audiences: Option<Vec<String>>,
     roles: Vec<ClaimPath>,
-    leeway: u64,
+    time: TimeRules,
     clock: Arc<dyn Clock>,
+    accept_if: Option<AnswerPredicate>,
     timeout: Duration,
     max_body: usize,
     allow_http: bool,
@@ -92,6 +100,10 @@ struct Inner {
     max_ttl: Duration,
     negative_ttl: Duration,
 }
+
+/// The application's own rule on an active answer (see
+/// [`IntrospectionVerifierBuilder::accept_answer_if`]).
+type AnswerPredicate = Arc<dyn Fn(&serde_json::Map<String, Value>) -> bool + Send + Sync>;
 
 /// A cached answer and how long it may be kept.
 struct Answer {
@@ -125,6 +137,7 @@ pub struct IntrospectionVerifierBuilder {
     roles: Vec<ClaimPath>,
     leeway: Duration,
     clock: Arc<dyn Clock>,
+    accept_if: Option<AnswerPredicate>,
     timeout: Duration,
     max_body: usize,
     allow_http: bool,
@@ -148,6 +161,7 @@ impl IntrospectionVerifier {
             roles: Vec::new(),
             leeway: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
+            accept_if: None,
             timeout: Duration::from_secs(5),
             max_body: 64 * 1024,
             allow_http: false,
@@ -208,9 +222,28 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// Clock skew on `exp`/`nbf` (60 s).
+    /// Clock skew on `exp`, `nbf` and `iat` (60 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// Accepts an active answer only if `predicate` returns `true`, for fields only
+    /// your server sends (e.g. `acr`, a tenant id). Runs after the built-in checks
+    /// (issuer, audience, time, and that the token is an access token); a refusal is
+    /// answered `401 invalid_token`.
+    ///
+    /// ```
+    /// use tower_bearer::introspect::IntrospectionVerifier;
+    /// let builder = IntrospectionVerifier::builder()
+    ///     .accept_answer_if(|answer| answer.get("acr").and_then(|v| v.as_str()) == Some("mfa"));
+    /// # let _ = builder;
+    /// ```
+    pub fn accept_answer_if(
+        mut self,
+        predicate: impl Fn(&serde_json::Map<String, Value>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.accept_if = Some(Arc::new(predicate));
         self
     }
 
@@ -291,8 +324,9 @@ impl IntrospectionVerifierBuilder {
                 issuer: self.issuer,
                 audiences: (!self.any_audience).then_some(self.audiences),
                 roles: if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles },
-                leeway: self.leeway.as_secs(),
+                time: TimeRules { leeway: self.leeway.as_secs(), max_age: None, exp_required: false },
                 clock: self.clock,
+                accept_if: self.accept_if,
                 timeout: self.timeout,
                 max_body: self.max_body,
                 allow_http: self.allow_http,
@@ -336,7 +370,7 @@ impl Inner {
                     .map_err(|e: Arc<AuthError>| (*e).clone())?;
                 return match &answer.outcome {
                     // A cached answer is re-checked against the clock on every use.
-                    Ok(t) => self.check_time(t.claims()).map(|()| t.clone()).map_err(AuthError::from),
+                    Ok(t) => self.check_time(t.claims()).map(|_| t.clone()).map_err(AuthError::from),
                     Err(reason) => Err((*reason).into()),
                 };
             }
@@ -365,9 +399,8 @@ impl Inner {
             ClientAuth::None => {}
         }
         let body = serde_urlencoded_body(&form);
-        request = request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
         let call = async {
-            let mut response = request.send().await.map_err(|e| format!("POST {url}: {e}"))?;
+            let mut response = fetch::post_form(request, &url, body).await?;
             let status = response.status();
             if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
                 return Err(format!(
@@ -377,13 +410,7 @@ impl Inner {
             if status != reqwest::StatusCode::OK {
                 return Err(format!("POST {url}: status {status}"));
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(|e| format!("POST {url}: {e}"))? {
-                if body.len() + chunk.len() > self.max_body {
-                    return Err(format!("POST {url}: answer larger than {} bytes", self.max_body));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = fetch::read_capped(&mut response, "POST", &url, self.max_body).await?;
             serde_json::from_slice::<Value>(&body).map_err(|e| format!("POST {url}: answer is not JSON: {e}"))
         };
         let answer = match tokio::time::timeout(self.timeout, call).await {
@@ -428,25 +455,20 @@ impl Inner {
         {
             return Err(InvalidToken::Audience);
         }
-        self.check_time(&answer)?;
-        let exp = answer.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let times = self.check_time(&answer)?;
+        if !token_type::is_access_token(&answer) {
+            return Err(InvalidToken::Type);
+        }
+        if self.accept_if.as_ref().is_some_and(|accept| !accept(&answer)) {
+            return Err(InvalidToken::ClaimValue);
+        }
+        let exp = times.exp.unwrap_or(0);
         VerifiedToken::new(Value::Object(Default::default()), Value::Object(answer), exp, &self.roles, encoded_len)
     }
 
-    /// `exp` and `nbf` are optional in introspection answers; when present they bind.
-    fn check_time(&self, claims: &serde_json::Map<String, Value>) -> Result<(), InvalidToken> {
-        let now = self.clock.now();
-        let date = |name: &str| claims.get(name).map(|v| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64));
-        match date("exp") {
-            Some(None) => return Err(InvalidToken::TimeClaim),
-            Some(Some(exp)) if now >= exp.saturating_add(self.leeway) => return Err(InvalidToken::Expired),
-            _ => {}
-        }
-        match date("nbf") {
-            Some(None) => Err(InvalidToken::TimeClaim),
-            Some(Some(nbf)) if now.saturating_add(self.leeway) < nbf => Err(InvalidToken::NotYetValid),
-            _ => Ok(()),
-        }
+    /// The JWT time rules, except that `exp` is optional (RFC 7662 §2.2).
+    fn check_time(&self, claims: &serde_json::Map<String, Value>) -> Result<TimeClaims, InvalidToken> {
+        self.time.check_claims(claims, self.clock.now())
     }
 }
 

@@ -1,4 +1,5 @@
-//! Bounded HTTP GETs for JWK sets and discovery documents.
+//! Bounded HTTP GETs for JWK sets and discovery documents, and the same rules (no
+//! redirects, capped bodies) for the token and introspection POSTs.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -70,11 +71,7 @@ async fn get_unbounded(
         request = request.header(IF_NONE_MATCH, etag);
     }
     let mut response = request.send().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-    // A user-supplied client may follow redirects; the answer must come from `url`
-    // itself, or the HTTPS-only and no-redirect rules would be bypassed.
-    if response.url() != url {
-        return Err(format!("GET {url}: redirected to {} (redirects are not followed)", response.url()));
-    }
+    check_not_redirected(&response, "GET", url)?;
     let status = response.status();
     let max_age = response.headers().get(CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(parse_max_age);
     if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
@@ -83,20 +80,61 @@ async fn get_unbounded(
     if status != reqwest::StatusCode::OK {
         return Err(format!("GET {url}: status {status} (only 200 is accepted)"));
     }
+    let new_etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = read_capped(&mut response, "GET", url, max_body).await?;
+    Ok(Fetched::Body { body, etag: new_etag, max_age })
+}
+
+/// The answer must come from `url` itself: a user-supplied client may follow
+/// redirects, which would bypass the HTTPS-only and no-redirect rules.
+pub(crate) fn check_not_redirected(response: &reqwest::Response, method: &str, url: &Url) -> Result<(), String> {
+    if response.url() != url {
+        return Err(format!("{method} {url}: redirected to {} (redirects are not followed)", response.url()));
+    }
+    Ok(())
+}
+
+/// The body, refused as soon as it exceeds `max_body` bytes (declared or streamed):
+/// never buffered whole.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    method: &str,
+    url: &Url,
+    max_body: usize,
+) -> Result<Bytes, String> {
+    let too_large = || format!("{method} {url}: body larger than {max_body} bytes");
     let declared =
         response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_body as u64) {
-        return Err(format!("GET {url}: body larger than {max_body} bytes"));
+        return Err(too_large());
     }
-    let new_etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| format!("GET {url}: {}", error_chain(&e)))? {
-        if body.len() + chunk.len() > max_body {
-            return Err(format!("GET {url}: body larger than {max_body} bytes"));
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{method} {url}: {}", error_chain(&e)))? {
+        if body.len().saturating_add(chunk.len()) > max_body {
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched::Body { body: body.freeze(), etag: new_etag, max_age })
+    Ok(body.freeze())
+}
+
+/// POSTs a form (token request, introspection) whose body carries credentials.
+/// The body cannot be replayed, so a client that follows redirects does not re-send
+/// it on `307`/`308`; an answer from anywhere but `url` is refused.
+pub(crate) async fn post_form(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    form: String,
+) -> Result<reqwest::Response, String> {
+    let body = reqwest::Body::wrap(http_body_util::Full::new(Bytes::from(form)));
+    let response = request
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
+    check_not_redirected(&response, "POST", url)?;
+    Ok(response)
 }
 
 /// `max-age=N` from a `Cache-Control` value (`no-store`/`no-cache` count as zero).

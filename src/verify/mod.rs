@@ -11,6 +11,7 @@ mod clock;
 mod issuer;
 mod jws;
 mod profiles;
+mod time;
 
 pub use cache::CacheStats;
 use cache::{CacheLimits, TokenCache};
@@ -29,6 +30,7 @@ use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
 use crate::keys::{BoxFuture, KeyError, KeySet, KeyStore, Refresh, Selection, VerificationKey};
 use crate::token::BearerToken;
 use jws::{Jws, TypPolicy};
+pub(crate) use time::{TimeClaims, TimeRules};
 
 /// The result of [`Verifier::verify`]: ready at once when keys are cached (the common
 /// case, no allocation for a future), or a future when keys must be loaded first.
@@ -283,26 +285,6 @@ impl JwtVerifierBuilder {
     }
 }
 
-/// `exp` (required), `nbf` and `iat`, read once as NumericDates.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TimeClaims {
-    exp: u64,
-    nbf: Option<u64>,
-    iat: Option<u64>,
-}
-
-impl TimeClaims {
-    fn read(claims: &serde_json::Map<String, Value>) -> Result<Self, InvalidToken> {
-        let date = |name: &str| -> Result<Option<u64>, InvalidToken> {
-            match claims.get(name) {
-                None => Ok(None),
-                Some(v) => jws::numeric_date(v).map(Some).ok_or(InvalidToken::TimeClaim),
-            }
-        };
-        Ok(Self { exp: date("exp")?.ok_or(InvalidToken::TimeClaim)?, nbf: date("nbf")?, iat: date("iat")? })
-    }
-}
-
 /// What a key set lookup decided.
 enum Step {
     /// The signature verifies with the key that has this fingerprint.
@@ -367,7 +349,8 @@ impl JwtVerifier {
         let cfg = &self.config;
         let roles = issuer.roles.as_deref().unwrap_or(&cfg.roles);
         let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
-        let verified = VerifiedToken::new(jws.header, jws.claims, times.exp, roles, token.as_str().len())?;
+        let exp = times.exp.ok_or(InvalidToken::TimeClaim)?;
+        let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
         if let (Some(cache), Some(key)) = (&cfg.cache, cache_key) {
             let entry = cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint, times };
             cache.insert(key, entry);
@@ -406,29 +389,8 @@ impl JwtVerifier {
     /// The time rules on already-read claims (the cache keeps them read).
     fn check_times(&self, t: &TimeClaims) -> Result<(), InvalidToken> {
         let cfg = &self.config;
-        let now = cfg.clock.now();
-        let leeway = cfg.leeway;
-        let (exp, nbf, iat) = (t.exp, t.nbf, t.iat);
-        if now >= exp.saturating_add(leeway) {
-            return Err(InvalidToken::Expired);
-        }
-        if let Some(nbf) = nbf
-            && now.saturating_add(leeway) < nbf
-        {
-            return Err(InvalidToken::NotYetValid);
-        }
-        if let Some(iat) = iat
-            && now.saturating_add(leeway) < iat
-        {
-            return Err(InvalidToken::IssuedAt);
-        }
-        if let Some(max_age) = cfg.max_age {
-            let iat = iat.ok_or(InvalidToken::TimeClaim)?;
-            if now > iat.saturating_add(max_age).saturating_add(leeway) {
-                return Err(InvalidToken::IssuedAt);
-            }
-        }
-        Ok(())
+        let rules = TimeRules { leeway: cfg.leeway, max_age: cfg.max_age, exp_required: true };
+        rules.check(t, cfg.clock.now())
     }
 
     /// Key selection, signature, and the hand-off to [`VerifiedToken`].
