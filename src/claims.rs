@@ -162,6 +162,21 @@ impl From<String> for ClaimPath {
     }
 }
 
+/// Where a token's roles are read: the paths behind [`VerifiedToken::roles`] (and
+/// `policy::role`), and named sources kept apart from them, such as Keycloak's client
+/// roles, behind [`VerifiedToken::roles_in`] (and `policy::role_in`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RoleSources {
+    pub(crate) roles: Vec<ClaimPath>,
+    pub(crate) named: Vec<(Arc<str>, ClaimPath)>,
+}
+
+impl RoleSources {
+    pub(crate) fn from_paths(roles: Vec<ClaimPath>) -> Self {
+        Self { roles, named: Vec::new() }
+    }
+}
+
 /// A token that passed verification, with its claims. Cheap to clone.
 ///
 /// The layer puts it into request extensions; with the `axum` feature it is also an
@@ -182,6 +197,7 @@ struct Inner {
     expires_at: u64,
     scopes: ScopeSet,
     roles: RoleSet,
+    named_roles: Vec<(Arc<str>, RoleSet)>,
     /// Rough heap footprint, for the cache's byte bound.
     approx_size: usize,
 }
@@ -192,19 +208,35 @@ impl VerifiedToken {
         header: Value,
         claims: Value,
         expires_at: u64,
-        roles_from: &[ClaimPath],
+        sources: &RoleSources,
         encoded_len: usize,
     ) -> Result<Self, InvalidToken> {
         let map = claims.as_object().ok_or(InvalidToken::Malformed)?;
         let scopes = read_scopes(map)?;
         let mut roles = RoleSet::default();
-        for path in roles_from {
+        for path in &sources.roles {
             read_names(path.lookup(map), &mut roles);
         }
+        let named_roles = sources
+            .named
+            .iter()
+            .map(|(name, path)| {
+                let mut set = RoleSet::default();
+                read_names(path.lookup(map), &mut set);
+                (name.clone(), set)
+            })
+            .collect();
         // Measured: decoded claims held as `Value`s, scopes and roles take about five
         // times the encoded token, plus fixed overhead.
         let approx_size = 5 * encoded_len + 512;
-        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles, approx_size })))
+        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles, named_roles, approx_size })))
+    }
+
+    /// The roles of the named source `source` (e.g. `"client"` for Keycloak client
+    /// roles), kept apart from [`roles`](Self::roles); `None` when the issuer has no
+    /// such source.
+    pub fn roles_in(&self, source: &str) -> Option<&RoleSet> {
+        self.0.named_roles.iter().find(|(name, _)| &**name == source).map(|(_, set)| set)
     }
 
     pub(crate) fn approx_size(&self) -> usize {
@@ -343,7 +375,7 @@ mod tests {
 
     fn token(claims: Value, roles: &[&str]) -> VerifiedToken {
         let paths: Vec<ClaimPath> = roles.iter().map(|r| ClaimPath::from(*r)).collect();
-        VerifiedToken::new(json!({}), claims, 10, &paths, 0).unwrap()
+        VerifiedToken::new(json!({}), claims, 10, &RoleSources::from_paths(paths), 0).unwrap()
     }
 
     #[test]
@@ -351,7 +383,7 @@ mod tests {
         assert_eq!(token(json!({"scope":"a b  a"}), &[]).scopes().iter().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(token(json!({"scp":["x","y"]}), &[]).scopes().len(), 2);
         assert_eq!(token(json!({"scp":"x y"}), &[]).scopes().len(), 2);
-        assert!(VerifiedToken::new(json!({}), json!({"scope": 5}), 1, &[], 0).is_err());
+        assert!(VerifiedToken::new(json!({}), json!({"scope": 5}), 1, &RoleSources::default(), 0).is_err());
     }
 
     #[test]

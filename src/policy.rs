@@ -24,6 +24,7 @@ type Predicate = dyn Fn(&VerifiedToken) -> bool + Send + Sync;
 enum Node {
     Scope(String),
     Role(String),
+    RoleIn(Arc<str>, String),
     Claim(ClaimPath),
     Predicate(String, Box<Predicate>),
     All(Vec<Requirement>),
@@ -38,6 +39,13 @@ pub fn scope(name: impl Into<String>) -> Requirement {
 /// The token's roles must include `name`.
 pub fn role(name: impl Into<String>) -> Requirement {
     Requirement(Arc::new(Node::Role(name.into())))
+}
+
+/// The roles of the issuer's named role source `source` must include `name`: e.g.
+/// `role_in("client", "admin")` for a Keycloak client role, which [`role`] never
+/// matches (see the presets on [`Issuer`](crate::Issuer)).
+pub fn role_in(source: &str, name: impl Into<String>) -> Requirement {
+    Requirement(Arc::new(Node::RoleIn(source.into(), name.into())))
 }
 
 /// The claim at `path` (name or dotted path) must be present and not `null`.
@@ -109,13 +117,17 @@ impl Requirement {
             }
             Node::Role(r) if token.roles().contains(r) => Ok(()),
             Node::Role(r) => Err(Insufficient { scopes: Vec::new(), description: format!("missing role '{r}'") }),
+            Node::RoleIn(source, r) if token.roles_in(source).is_some_and(|set| set.contains(r)) => Ok(()),
+            Node::RoleIn(source, r) => {
+                Err(Insufficient { scopes: Vec::new(), description: format!("missing {source} role '{r}'") })
+            }
             Node::Claim(p) if p.lookup(token.claims()).is_some_and(|v| !v.is_null()) => Ok(()),
             Node::Claim(p) => {
                 Err(Insufficient { scopes: Vec::new(), description: format!("missing claim '{}'", p.as_str()) })
             }
             Node::Predicate(_, f) if f(token) => Ok(()),
             Node::Predicate(name, _) => {
-                Err(Insufficient { scopes: Vec::new(), description: format!("requirement '{name}' not met") })
+                Err(Insufficient { scopes: Vec::new(), description: format!("requirement not met: {name}") })
             }
             Node::All(reqs) => {
                 let failures: Vec<Insufficient> = reqs.iter().filter_map(|r| r.check(token).err()).collect();
@@ -160,6 +172,7 @@ impl fmt::Debug for Requirement {
         match &*self.0 {
             Node::Scope(s) => write!(f, "scope({s:?})"),
             Node::Role(r) => write!(f, "role({r:?})"),
+            Node::RoleIn(source, r) => write!(f, "role_in({source:?}, {r:?})"),
             Node::Claim(p) => write!(f, "claim({:?})", p.as_str()),
             Node::Predicate(n, _) => write!(f, "predicate({n:?})"),
             Node::All(r) => f.debug_tuple("all").field(r).finish(),
@@ -175,7 +188,8 @@ mod tests {
 
     fn token() -> VerifiedToken {
         let claims = json!({"scope":"read write","roles":["admin"],"name":"Al","gone":null});
-        VerifiedToken::new(json!({}), claims, 1, &["roles".into()], 0).unwrap()
+        VerifiedToken::new(json!({}), claims, 1, &crate::claims::RoleSources::from_paths(vec!["roles".into()]), 0)
+            .unwrap()
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod common;
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tower_bearer::policy::{Requirement, role, role_in};
 use tower_bearer::testing::{TestIssuer, unix_now};
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
 
@@ -51,8 +52,8 @@ async fn keycloak() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         r.json()["roles"],
-        json!(["offline_access", "items.admin", "orders.write"]),
-        "no roles of other clients"
+        json!(["offline_access", "items.admin"]),
+        "realm roles only: client roles are their own source"
     );
     assert_eq!(r.json()["scopes"], json!(["openid", "profile", "read:items"]));
 }
@@ -128,7 +129,7 @@ async fn auth0() {
     );
     let r = get_bearer(&me, &token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.json()["roles"], json!(["read:items", "delete:items", "support"]));
+    assert_eq!(r.json()["roles"], json!(["support"]), "permissions are their own source, not roles");
     // The issuer has a trailing slash in Auth0: without it, it is another issuer.
     let no_slash = mint(&idp, json!({"iss": format!("https://{domain}"), "aud": "https://orders.example.com"}));
     assert_eq!(get_bearer(&me, &no_slash).await.status, StatusCode::UNAUTHORIZED);
@@ -179,4 +180,68 @@ async fn cognito() {
     let mut other = access;
     other["client_id"] = json!("another-client");
     assert_eq!(get_bearer(&me, &mint(&idp, other)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Serves `/check` behind `issuer`, answering 200 only when `requirement` holds.
+async fn check_url(idp: &TestIssuer, issuer: Issuer, audience: &str, requirement: Requirement) -> String {
+    let verifier = JwtVerifier::builder()
+        .issuer(issuer.keys(idp.remote_jwks().build().unwrap()))
+        .audience(audience)
+        .build()
+        .unwrap();
+    let auth = BearerLayer::new(verifier);
+    let router = axum::Router::new()
+        .route("/check", axum::routing::get(|| async { "ok" }).route_layer(auth.requiring(requirement)))
+        .layer(auth);
+    format!("{}/check", serve(router).await)
+}
+
+/// Issue 13 item 3: a role from another source never satisfies `role(..)`, per preset.
+#[tokio::test]
+async fn role_sources_are_kept_apart_per_preset() {
+    let idp = TestIssuer::start().await;
+    let realm = "https://sso.example.com/realms/main";
+    let keycloak = json!({
+        "iss": realm, "aud": "reports-api", "sub": "u",
+        "realm_access": {"roles": ["user"]},
+        "resource_access": {"reports-api": {"roles": ["admin"]}, "other": {"roles": ["root"]}},
+    });
+    let entra_iss = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
+    let entra = json!({"iss": entra_iss, "aud": "api-guid", "sub": "u", "roles": ["Reader"], "groups": ["admin"]});
+    let auth0_iss = "https://example.eu.auth0.com/";
+    let auth0 = json!({"iss": auth0_iss, "aud": "https://api", "sub": "u", "permissions": ["admin"]});
+    let cases: Vec<(&str, fn() -> Issuer, &str, Value, Requirement, Requirement)> = vec![
+        (
+            "keycloak",
+            || Issuer::keycloak("https://sso.example.com/realms/main", "reports-api"),
+            "reports-api",
+            keycloak.clone(),
+            role("admin"),
+            role_in("client", "admin"),
+        ),
+        ("entra", || Issuer::entra_id(TENANT), "api-guid", entra, role("admin"), role_in("groups", "admin")),
+        (
+            "auth0",
+            || Issuer::auth0("example.eu.auth0.com"),
+            "https://api",
+            auth0,
+            role("admin"),
+            role_in("permissions", "admin"),
+        ),
+    ];
+    for (name, issuer, aud, claims, realm_check, source_check) in cases {
+        let token = mint(&idp, claims);
+        let realm_url = check_url(&idp, issuer(), aud, realm_check).await;
+        let r = get_bearer(&realm_url, &token).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}: another source never satisfies role(..)");
+        let source_url = check_url(&idp, issuer(), aud, source_check).await;
+        assert_eq!(get_bearer(&source_url, &token).await.status, StatusCode::OK, "{name}: its own source");
+    }
+    // Another client's roles are not this client's.
+    let url = check_url(&idp, Issuer::keycloak(realm, "reports-api"), "reports-api", role_in("client", "root")).await;
+    assert_eq!(get_bearer(&url, &mint(&idp, keycloak.clone())).await.status, StatusCode::FORBIDDEN);
+    // `roles_claim` replaces the preset's paths instead of adding to them.
+    let replaced = Issuer::keycloak(realm, "reports-api").roles_claim("resource_access.other.roles");
+    let url = check_url(&idp, replaced, "reports-api", role("user")).await;
+    assert_eq!(get_bearer(&url, &mint(&idp, keycloak)).await.status, StatusCode::FORBIDDEN, "realm roles gone");
 }

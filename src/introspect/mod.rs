@@ -31,7 +31,7 @@ use serde_json::Value;
 
 pub use dispatch::{Dispatch, IntrospectMode};
 
-use crate::claims::{ClaimPath, VerifiedToken, audience_matches};
+use crate::claims::{ClaimPath, RoleSources, VerifiedToken, audience_matches};
 use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
 use crate::keys::fetch;
 use crate::token::BearerToken;
@@ -89,7 +89,7 @@ struct Inner {
     auth: ClientAuth,
     issuer: Option<String>,
     audiences: Option<Vec<String>>,
-    roles: Vec<ClaimPath>,
+    roles: RoleSources,
     time: TimeRules,
     clock: Arc<dyn Clock>,
     accept_if: Option<AnswerPredicate>,
@@ -323,7 +323,11 @@ impl IntrospectionVerifierBuilder {
                 auth: self.auth,
                 issuer: self.issuer,
                 audiences: (!self.any_audience).then_some(self.audiences),
-                roles: if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles },
+                roles: RoleSources::from_paths(if self.roles.is_empty() {
+                    vec![ClaimPath::new("roles")]
+                } else {
+                    self.roles
+                }),
                 time: TimeRules { leeway: self.leeway.as_secs(), max_age: None, exp_required: false },
                 clock: self.clock,
                 accept_if: self.accept_if,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::claims::{ClaimPath, audience_matches};
+use crate::claims::{ClaimPath, RoleSources, audience_matches};
 use crate::error::{ConfigError, InvalidToken};
 use crate::keys::KeyStore;
 
@@ -29,6 +29,9 @@ pub struct Issuer {
     audiences: Option<Vec<String>>,
     audience_claim: Option<String>,
     roles: Option<Vec<ClaimPath>>,
+    /// Whether `roles` holds a preset's paths, which the first `roles_claim` replaces.
+    preset_roles: bool,
+    role_sources: Vec<(Arc<str>, ClaimPath)>,
     required_values: Vec<(String, String)>,
 }
 
@@ -55,6 +58,8 @@ impl Issuer {
             audiences: None,
             audience_claim: None,
             roles: None,
+            preset_roles: false,
+            role_sources: Vec::new(),
             required_values: Vec::new(),
         }
     }
@@ -93,9 +98,32 @@ impl Issuer {
         self
     }
 
-    /// Reads roles for this issuer's tokens from `path` (replacing the verifier-wide paths).
+    /// Reads roles for this issuer's tokens from `path` (call again for more paths).
+    /// The first call replaces the verifier-wide paths and a preset's own, so
+    /// `Issuer::keycloak(..).roles_claim("roles")` reads `roles` only.
     pub fn roles_claim(mut self, path: impl Into<ClaimPath>) -> Self {
+        if std::mem::take(&mut self.preset_roles) {
+            self.roles = None;
+        }
         self.roles.get_or_insert_with(Vec::new).push(path.into());
+        self
+    }
+
+    /// A named set of roles read from `path` and kept apart from the roles that
+    /// [`policy::role`](crate::policy::role) checks: check it with
+    /// [`policy::role_in(name, ..)`](crate::policy::role_in). Keycloak's client roles
+    /// are the source `"client"` of [`Issuer::keycloak`]. Naming a source again
+    /// replaces its path.
+    pub fn role_source(mut self, name: &str, path: impl Into<ClaimPath>) -> Self {
+        self.role_sources.retain(|(n, _)| &**n != name);
+        self.role_sources.push((name.into(), path.into()));
+        self
+    }
+
+    /// Sets a preset's role paths, which a later `roles_claim` replaces.
+    pub(crate) fn preset_roles(mut self, path: &str) -> Self {
+        self.roles = Some(vec![ClaimPath::new(path)]);
+        self.preset_roles = true;
         self
     }
 
@@ -114,7 +142,7 @@ impl Issuer {
         self.audiences.is_some()
     }
 
-    pub(crate) fn into_entry(self) -> Result<IssuerEntry, ConfigError> {
+    pub(crate) fn into_entry(self, default_roles: &[ClaimPath]) -> Result<IssuerEntry, ConfigError> {
         let keys: Arc<dyn KeyStore> = match self.keys {
             None => return Err(ConfigError::new(format!("issuer {:?} has no key source", self.issuer))),
             Some(KeySource::Store(s)) => s,
@@ -136,7 +164,10 @@ impl Issuer {
             keys,
             audiences: self.audiences,
             audience_claim: self.audience_claim.unwrap_or_else(|| "aud".into()),
-            roles: self.roles,
+            roles: RoleSources {
+                roles: self.roles.unwrap_or_else(|| default_roles.to_vec()),
+                named: self.role_sources,
+            },
             required_values: self.required_values,
         })
     }
@@ -149,20 +180,20 @@ pub(crate) struct IssuerEntry {
     pub(crate) keys: Arc<dyn KeyStore>,
     audiences: Option<Vec<String>>,
     audience_claim: String,
-    pub(crate) roles: Option<Vec<ClaimPath>>,
+    pub(crate) roles: RoleSources,
     required_values: Vec<(String, String)>,
 }
 
 impl IssuerEntry {
     /// The catch-all entry of `dangerous_accept_any_issuer`.
-    pub(crate) fn any(keys: Arc<dyn KeyStore>) -> Self {
+    pub(crate) fn any(keys: Arc<dyn KeyStore>, default_roles: &[ClaimPath]) -> Self {
         Self {
             issuer: String::new(),
             template: false,
             keys,
             audiences: None,
             audience_claim: "aud".into(),
-            roles: None,
+            roles: RoleSources::from_paths(default_roles.to_vec()),
             required_values: Vec::new(),
         }
     }

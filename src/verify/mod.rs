@@ -81,7 +81,6 @@ struct Config {
     issuers: Vec<Arc<IssuerEntry>>,
     any_issuer: Option<Arc<IssuerEntry>>,
     audiences: Option<Vec<String>>,
-    roles: Vec<ClaimPath>,
     leeway: u64,
     max_age: Option<u64>,
     clock: Arc<dyn Clock>,
@@ -256,6 +255,7 @@ impl JwtVerifierBuilder {
                 "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",
             ));
         }
+        let roles = if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles };
         let mut issuers = Vec::with_capacity(self.issuers.len());
         for issuer in self.issuers {
             if issuer.name().is_empty() {
@@ -264,16 +264,14 @@ impl JwtVerifierBuilder {
             if issuers.iter().any(|e: &Arc<IssuerEntry>| e.issuer == issuer.name()) {
                 return Err(ConfigError::new(format!("issuer {:?} configured twice", issuer.name())));
             }
-            issuers.push(Arc::new(issuer.into_entry()?));
+            issuers.push(Arc::new(issuer.into_entry(&roles)?));
         }
-        let any_issuer = self.any_issuer.map(|keys| Arc::new(IssuerEntry::any(keys)));
-        let roles = if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles };
+        let any_issuer = self.any_issuer.map(|keys| Arc::new(IssuerEntry::any(keys, &roles)));
         Ok(JwtVerifier {
             config: Arc::new(Config {
                 issuers,
                 any_issuer,
                 audiences: (!self.any_audience || !self.audiences.is_empty()).then_some(self.audiences),
-                roles,
                 leeway: self.leeway.as_secs(),
                 max_age: self.max_age.map(|d| d.as_secs()),
                 clock: self.clock,
@@ -347,7 +345,7 @@ impl JwtVerifier {
         cache_key: Option<cache::CacheKey>,
     ) -> Result<VerifiedToken, AuthError> {
         let cfg = &self.config;
-        let roles = issuer.roles.as_deref().unwrap_or(&cfg.roles);
+        let roles = &issuer.roles;
         let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
         let exp = times.exp.ok_or(InvalidToken::TimeClaim)?;
         let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
