@@ -69,7 +69,7 @@ impl Default for LoginLimits {
 }
 
 impl LoginLimits {
-    /// Failures allowed per login name within the window (5).
+    /// Failures allowed per login name within the window (5; 0 refuses every login).
     #[must_use]
     pub fn max_failures(mut self, n: u32) -> Self {
         self.per_login = n;
