@@ -113,3 +113,42 @@ async fn nothing_secret_in_trace_logs_debug_or_errors() {
         assert!(!everything.contains(s), "leaked the HMAC secret");
     }
 }
+
+// Issue 12 item 5: a login name can carry a newline (to forge a log line) or a password
+// typed into the wrong field; neither reaches the log.
+#[tokio::test(flavor = "current_thread")]
+async fn failed_login_names_never_reach_logs() {
+    use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let key = generate_key(KeyType::P256, None).unwrap();
+    let issuer = LocalIssuer::new("http://127.0.0.1/auth", &key.private_jwk.to_string(), "api").unwrap();
+    let router =
+        issuer.router("http://127.0.0.1/auth", LoginLimits::default(), |_: Credentials| async { None::<Identity> });
+    let base = serve(axum::Router::new().nest("/auth", router)).await;
+    let forged = "alice\n2030-01-01T00:00:00Z  INFO forged: admin logged in";
+    let typed_password = "Tr0ub4dor&3-in-the-login-field";
+    for login in [forged, typed_password] {
+        let res = common::client()
+            .post(format!("{base}/auth/login"))
+            .form(&[("login", login), ("password", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+
+    drop(_guard);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("failed login"), "failures are still logged:\n{logs}");
+    for secret in ["forged", "admin logged in", typed_password, "Tr0ub4dor"] {
+        assert!(!logs.contains(secret), "leaked {secret:?} into:\n{logs}");
+    }
+}

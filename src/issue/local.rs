@@ -43,8 +43,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
 }
 
-/// A freshly signed token, as `/login` and `/renew` answer it.
-#[derive(Debug, Clone, Serialize)]
+/// A freshly signed token, as `/login` and `/renew` answer it. `Debug` never shows
+/// the token.
+#[derive(Clone, Serialize)]
 pub struct IssuedToken {
     /// The token.
     pub access_token: String,
@@ -60,6 +61,20 @@ pub struct IssuedToken {
     pub ttl: u64,
     /// Clock skew the verifier tolerates, in seconds: refresh before `expires - leeway`.
     pub leeway: u64,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &format_args!("[redacted; {} bytes]", self.access_token.len()))
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("starts", &self.starts)
+            .field("expires", &self.expires)
+            .field("ttl", &self.ttl)
+            .field("leeway", &self.leeway)
+            .finish()
+    }
 }
 
 impl LocalIssuer {
@@ -137,15 +152,18 @@ impl LocalIssuer {
         }
     }
 
-    /// A discovery document naming `base_url/jwks` and `base_url/login`, where
-    /// `base_url` is where [`router`](LocalIssuer::router) is mounted.
+    /// A discovery document naming the issuer and `base_url/jwks`, where `base_url` is
+    /// where [`router`](Self::router) is mounted: what resource servers need to verify
+    /// its tokens.
+    ///
+    /// It advertises no `token_endpoint`: `/login` takes a password form, not an OAuth
+    /// grant, and an OAuth client sent there would fail. Nothing is advertised that
+    /// does not speak the protocol its field names.
     pub fn discovery(&self, base_url: &str) -> Value {
         let base = base_url.trim_end_matches('/');
         json!({
             "issuer": self.inner.issuer,
             "jwks_uri": format!("{base}/jwks"),
-            "token_endpoint": format!("{base}/login"),
-            "response_types_supported": ["token"],
             "id_token_signing_alg_values_supported": [format!("{:?}", self.inner.alg)],
         })
     }
@@ -182,7 +200,14 @@ impl LocalIssuer {
 
     /// Starts a token for this issuer's audience, valid for the configured lifetime.
     pub fn token(&self) -> LocalTokenBuilder<'_> {
-        LocalTokenBuilder { issuer: self, claims: Map::new(), scopes: Vec::new(), roles: Vec::new(), lifetime: None }
+        LocalTokenBuilder {
+            issuer: self,
+            claims: Map::new(),
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            lifetime: None,
+            not_after: None,
+        }
     }
 
     pub(crate) fn session_age_limit(&self) -> Duration {
@@ -211,6 +236,7 @@ pub struct LocalTokenBuilder<'a> {
     scopes: Vec<String>,
     roles: Vec<String>,
     lifetime: Option<Duration>,
+    not_after: Option<u64>,
 }
 
 impl LocalTokenBuilder<'_> {
@@ -242,6 +268,12 @@ impl LocalTokenBuilder<'_> {
         self
     }
 
+    /// Caps `exp` at this time (seconds since the Unix epoch): the end of the session.
+    pub(super) fn not_after(mut self, at: u64) -> Self {
+        self.not_after = Some(at);
+        self
+    }
+
     /// Any other claim.
     pub fn claim(mut self, name: &str, value: Value) -> Self {
         self.claims.insert(name.to_owned(), value);
@@ -252,12 +284,14 @@ impl LocalTokenBuilder<'_> {
     pub fn sign(self) -> Result<IssuedToken, ConfigError> {
         let i = &self.issuer.inner;
         let now = i.clock.now();
-        let ttl = self.lifetime.unwrap_or(i.lifetime).as_secs();
+        let exp =
+            now.saturating_add(self.lifetime.unwrap_or(i.lifetime).as_secs()).min(self.not_after.unwrap_or(u64::MAX));
+        let ttl = exp.saturating_sub(now);
         let mut claims = self.claims;
         claims.insert("iss".into(), json!(i.issuer));
         claims.entry("aud").or_insert_with(|| json!(i.audience));
         claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + ttl));
+        claims.insert("exp".into(), json!(exp));
         claims.entry("auth_time").or_insert_with(|| json!(now));
         claims.insert("jti".into(), json!(random_id()));
         claims.entry("client_id").or_insert_with(|| json!(i.issuer));
@@ -283,7 +317,7 @@ impl LocalTokenBuilder<'_> {
             token_type: "Bearer",
             expires_in: ttl,
             starts: now,
-            expires: now + ttl,
+            expires: exp,
             ttl,
             leeway: i.leeway.as_secs(),
         })

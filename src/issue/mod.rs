@@ -5,12 +5,17 @@
 //! The same process can protect its routes with [`LocalIssuer::verifier`]: its own key,
 //! no network fetch.
 
+mod attempts;
 mod keygen;
+mod limits;
 mod local;
+mod login;
+mod renew;
 mod router;
 mod sign;
 
 pub use keygen::{GeneratedKey, KeyType, generate_key, thumbprint};
+pub use limits::LoginLimits;
 pub use local::{IssuedToken, LocalIssuer, LocalTokenBuilder};
-pub use router::{Credentials, Identity, LoginLimits};
+pub use login::{Credentials, Identity};
 pub use sign::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};

@@ -1,0 +1,145 @@
+//! Every public type that holds a token, password or key secret keeps it out of its
+//! `Debug` output (SECURITY.md). Types that hold one and have no `Debug` at all are
+//! listed too, so gaining a derived `Debug` later fails here.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use tower_bearer::client::{AccessToken, ClientCredentials, StoredToken};
+use tower_bearer::issue::{Credentials, KeyType, LocalIssuer, generate_key};
+use tower_bearer::keys::{StaticKeys, VerificationKey};
+use tower_bearer::testing::TestIssuer;
+use tower_bearer::token::BearerToken;
+use tower_bearer::{ConfigError, Verifier};
+
+/// Fails if `debug` shows `secret`, or a token's signature.
+#[track_caller]
+fn assert_hidden(what: &str, debug: &str, secret: &str) {
+    assert!(!debug.contains(secret), "{what}'s Debug shows the secret: {debug}");
+    if let Some((_, sig)) = secret.rsplit_once('.') {
+        assert!(sig.len() < 8 || !debug.contains(sig), "{what}'s Debug shows the signature: {debug}");
+    }
+}
+
+#[tokio::test]
+async fn issued_tokens_and_login_credentials_are_redacted() {
+    let key = generate_key(KeyType::P256, None).unwrap();
+    let issuer = LocalIssuer::new("https://me.example.com", &key.private_jwk.to_string(), "api").unwrap();
+    let issued = issuer.token().subject("ann").sign().unwrap();
+    assert_hidden("IssuedToken", &format!("{issued:?}"), &issued.access_token);
+    assert!(format!("{issued:?}").contains("expires_in"), "the rest is still shown");
+
+    let verified = issuer.verifier().verify(&BearerToken::new(issued.access_token.as_str())).resolve().await.unwrap();
+    assert_hidden("VerifiedToken", &format!("{verified:?}"), &issued.access_token);
+    assert_hidden(
+        "BearerToken",
+        &format!("{:?}", BearerToken::new(issued.access_token.as_str())),
+        &issued.access_token,
+    );
+
+    let credentials: Credentials = serde_json::from_value(json!({"login": "ann", "password": "pw-Secret-1"})).unwrap();
+    assert_hidden("Credentials", &format!("{credentials:?}"), "pw-Secret-1");
+
+    let idp = TestIssuer::start().await;
+    let test_token = idp.token().sign();
+    let verified = idp.verifier().verify(&BearerToken::new(test_token.as_str())).resolve().await.unwrap();
+    assert_hidden("VerifiedToken (TestIssuer)", &format!("{verified:?}"), &test_token);
+}
+
+#[test]
+fn private_keys_are_redacted() {
+    for kty in [KeyType::Rsa(2048), KeyType::P256, KeyType::Ed25519, KeyType::Oct] {
+        let key = generate_key(kty, None).unwrap();
+        let debug = format!("{key:?}");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            if let Some(v) = key.private_jwk[private].as_str() {
+                assert_hidden(&format!("GeneratedKey {kty:?} `{private}`"), &debug, v);
+            }
+        }
+    }
+
+    let secret = b"hmac-secret-material-0123456789abcdef";
+    let encodings = [
+        String::from_utf8(secret.to_vec()).unwrap(),
+        URL_SAFE_NO_PAD.encode(secret),
+        secret.iter().map(|b| format!("{b:02x}")).collect(),
+        format!("{secret:?}").trim_matches(['[', ']']).to_owned(),
+    ];
+    let from_bytes = VerificationKey::hmac_secret(secret, Some("h")).unwrap();
+    let jwk = json!({"kty": "oct", "kid": "h", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)});
+    let from_jwk = VerificationKey::from_jwk(&jwk.to_string()).unwrap();
+    for (what, key) in [("hmac_secret", from_bytes), ("from_jwk(oct)", from_jwk)] {
+        let keys = StaticKeys::from(key.clone());
+        for debug in [format!("{key:?}"), format!("{keys:?}"), format!("{:?}", keys.key_set())] {
+            for s in &encodings {
+                assert_hidden(&format!("VerificationKey {what}"), &debug, s);
+            }
+        }
+    }
+}
+
+#[test]
+fn client_tokens_and_secrets_are_redacted() {
+    let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjbGllbnQtdG9rZW4ifQ.c2lnbmF0dXJlLXNlY3JldA";
+    assert_hidden("AccessToken", &format!("{:?}", AccessToken::new(token, None)), token);
+    let stored = StoredToken { access_token: token.to_owned(), expires_at: 1 };
+    assert_hidden("StoredToken", &format!("{stored:?}"), token);
+    let client = ClientCredentials::builder()
+        .token_url("https://sso.example.com/token")
+        .client_id("svc")
+        .client_secret("client-Secret-42")
+        .build()
+        .unwrap();
+    assert_hidden("ClientCredentials", &format!("{client:?}"), "client-Secret-42");
+}
+
+#[tokio::test]
+async fn redis_password_stays_out_of_errors() {
+    // Nothing listens on port 1; the URL's password must not surface in the error.
+    for url in ["redis://:redis-Pass-7@127.0.0.1:1/", "redis://user:redis-Pass-7@127.0.0.1:notaport/"] {
+        let Err(e) = tower_bearer::client::RedisStore::connect(url, "p").await else { panic!("connected to {url}?") };
+        let e: ConfigError = e;
+        assert_hidden("RedisStore::connect error", &format!("{e:?} {e}"), "redis-Pass-7");
+    }
+}
+
+/// `true` when `$t` implements `Debug` (inherent associated consts win over the
+/// blanket trait's when their bound holds).
+macro_rules! has_debug {
+    ($t:ty) => {{
+        #[allow(dead_code)]
+        trait NoDebug {
+            const DEBUG: bool = false;
+        }
+        impl<T: ?Sized> NoDebug for Probe<T> {}
+        #[allow(dead_code)]
+        struct Probe<T: ?Sized>(std::marker::PhantomData<T>);
+        #[allow(dead_code)]
+        impl<T: ?Sized + std::fmt::Debug> Probe<T> {
+            const DEBUG: bool = true;
+        }
+        <Probe<$t>>::DEBUG
+    }};
+}
+
+#[test]
+fn secret_holders_without_debug_stay_without() {
+    // Each of these holds a secret (a private key, client secret, token, or a
+    // connection with credentials). Adding `Debug` needs a redacting impl and a case above.
+    let without = [
+        ("LocalIssuer", has_debug!(LocalIssuer)),
+        ("introspect::ClientAuth", has_debug!(tower_bearer::introspect::ClientAuth)),
+        ("IntrospectionVerifier", has_debug!(tower_bearer::introspect::IntrospectionVerifier)),
+        ("IntrospectionVerifierBuilder", has_debug!(tower_bearer::introspect::IntrospectionVerifierBuilder)),
+        ("ClientCredentialsBuilder", has_debug!(tower_bearer::client::ClientCredentialsBuilder)),
+        ("StaticToken", has_debug!(tower_bearer::client::StaticToken)),
+        ("RedisStore", has_debug!(tower_bearer::client::RedisStore)),
+        ("JwtVerifier", has_debug!(tower_bearer::JwtVerifier)),
+        ("TestIssuer", has_debug!(TestIssuer)),
+    ];
+    for (name, debug) in without {
+        assert!(!debug, "{name} gained Debug: make it redact its secret and check it in this file");
+    }
+    // The probe itself works.
+    assert!(has_debug!(Value) && has_debug!(AccessToken));
+}
