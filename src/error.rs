@@ -20,6 +20,10 @@ pub enum AuthError {
     /// The token is valid but does not meet the route's requirements:
     /// `403 insufficient_scope`.
     InsufficientScope(Insufficient),
+    /// A route requirement ran on a request that no [`BearerLayer`](crate::BearerLayer)
+    /// verified: `route_layer(auth.requiring(..))` without `.layer(auth)` around it.
+    /// A server misconfiguration, answered `401` with a description naming it.
+    NotVerified,
     /// No usable keys (or verifier) right now, e.g. the identity provider is
     /// unreachable and nothing is cached: `503` with `Retry-After`.
     Unavailable(Unavailable),
@@ -148,7 +152,7 @@ impl AuthError {
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode;
         match self {
-            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingToken | Self::NotVerified | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -159,7 +163,7 @@ impl AuthError {
     /// `insufficient_scope`), or `None` for a missing token and for `503`.
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::Unavailable(_) => None,
+            Self::MissingToken | Self::NotVerified | Self::Unavailable(_) => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
@@ -170,6 +174,7 @@ impl AuthError {
     pub fn description(&self, detailed: bool) -> Option<&str> {
         match self {
             Self::MissingToken => None,
+            Self::NotVerified => Some(NOT_VERIFIED),
             Self::InvalidRequest(r) => Some(r.description()),
             Self::InvalidToken(r) if detailed => Some(r.detail()),
             Self::InvalidToken(r) => Some(r.public_description()),
@@ -178,6 +183,9 @@ impl AuthError {
         }
     }
 }
+
+const NOT_VERIFIED: &str = "server misconfiguration: a route requirement ran but no BearerLayer verified \
+     the request; add .layer(auth) outside .route_layer(auth.requiring(..))";
 
 impl From<InvalidToken> for AuthError {
     fn from(reason: InvalidToken) -> Self {
@@ -195,6 +203,7 @@ impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingToken => f.write_str("no access token"),
+            Self::NotVerified => f.write_str(NOT_VERIFIED),
             Self::InvalidRequest(r) => f.write_str(r.description()),
             Self::InvalidToken(r) => f.write_str(r.detail()),
             Self::InsufficientScope(i) => f.write_str(&i.description),

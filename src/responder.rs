@@ -119,7 +119,10 @@ impl<B: From<Bytes>> Responder<B> for JsonResponder {
                 "error": "temporarily_unavailable",
                 "error_description": error.description(false),
             }),
-            None => serde_json::json!({"error": "unauthorized", "error_description": "an access token is required"}),
+            None => serde_json::json!({
+                "error": "unauthorized",
+                "error_description": error.description(false).unwrap_or("an access token is required"),
+            }),
         };
         let mut res = Response::new(B::from(Bytes::from(body.to_string())));
         *res.status_mut() = error.status();

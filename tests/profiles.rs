@@ -196,6 +196,10 @@ async fn check_url(idp: &TestIssuer, issuer: Issuer, audience: &str, requirement
     format!("{}/check", serve(router).await)
 }
 
+/// Preset name, issuer, audience, token claims, a `role(..)` check that must fail and
+/// the same name in the preset's own source, which must pass.
+type PresetCase = (&'static str, fn() -> Issuer, &'static str, Value, Requirement, Requirement);
+
 /// Issue 13 item 3: a role from another source never satisfies `role(..)`, per preset.
 #[tokio::test]
 async fn role_sources_are_kept_apart_per_preset() {
@@ -210,7 +214,7 @@ async fn role_sources_are_kept_apart_per_preset() {
     let entra = json!({"iss": entra_iss, "aud": "api-guid", "sub": "u", "roles": ["Reader"], "groups": ["admin"]});
     let auth0_iss = "https://example.eu.auth0.com/";
     let auth0 = json!({"iss": auth0_iss, "aud": "https://api", "sub": "u", "permissions": ["admin"]});
-    let cases: Vec<(&str, fn() -> Issuer, &str, Value, Requirement, Requirement)> = vec![
+    let cases: Vec<PresetCase> = vec![
         (
             "keycloak",
             || Issuer::keycloak("https://sso.example.com/realms/main", "reports-api"),

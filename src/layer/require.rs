@@ -11,7 +11,7 @@ use crate::challenge::Challenge;
 use crate::claims::VerifiedToken;
 use crate::error::AuthError;
 use crate::policy::Requirement;
-use crate::responder::{JsonResponder, Responder};
+use crate::responder::{JsonResponder, Rejector, Responder};
 use crate::token::Sources;
 use crate::verify::{Verification, Verifier};
 
@@ -63,6 +63,16 @@ impl<R> RequireLayer<R> {
     }
 }
 
+fn warn_once_not_verified() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "a RequireLayer saw a request no BearerLayer verified: mount `.layer(auth)` outside \
+             `.route_layer(auth.requiring(..))` (every such request is refused)"
+        );
+    }
+}
+
 impl<S, R> Layer<S> for RequireLayer<R> {
     type Service = Require<S, R>;
 
@@ -87,6 +97,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let Some(token) = req.extensions().get::<VerifiedToken>() else {
+            // The outer layer leaves its Rejector in every request it lets through; none
+            // means no BearerLayer ran at all, which no client can fix.
+            if req.extensions().get::<Rejector<ResBody>>().is_none() {
+                warn_once_not_verified();
+                return ResponseFuture::rejected(self.shared.reject(&AuthError::NotVerified));
+            }
             return ResponseFuture::rejected(self.shared.reject(&AuthError::MissingToken));
         };
         // The outer layer already put the token in; only the requirement is new here.

@@ -143,6 +143,9 @@ impl Issuer {
     }
 
     pub(crate) fn into_entry(self, default_roles: &[ClaimPath]) -> Result<IssuerEntry, ConfigError> {
+        if self.audiences.iter().flatten().any(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new(format!("issuer {:?}: an audience must not be empty", self.issuer)));
+        }
         let keys: Arc<dyn KeyStore> = match self.keys {
             None => return Err(ConfigError::new(format!("issuer {:?} has no key source", self.issuer))),
             Some(KeySource::Store(s)) => s,

@@ -10,6 +10,7 @@ mod cache;
 mod clock;
 mod issuer;
 mod jws;
+mod near_miss;
 mod profiles;
 mod time;
 
@@ -87,6 +88,7 @@ struct Config {
     typ: TypPolicy,
     limits: jws::Limits,
     cache: Option<TokenCache>,
+    near_misses: near_miss::NearMisses,
 }
 
 /// Configures a [`JwtVerifier`]. An issuer and an audience are required unless
@@ -255,6 +257,11 @@ impl JwtVerifierBuilder {
                 "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",
             ));
         }
+        if self.audiences.iter().any(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new(
+                "an audience must not be empty; give the API's identifier, e.g. .audience(\"orders-api\")",
+            ));
+        }
         let roles = if self.roles.is_empty() { vec![ClaimPath::new("roles")] } else { self.roles };
         let mut issuers = Vec::with_capacity(self.issuers.len());
         for issuer in self.issuers {
@@ -278,6 +285,7 @@ impl JwtVerifierBuilder {
                 typ: self.typ,
                 limits: jws::Limits { max_header_len: self.max_header_len, max_json_depth: self.max_json_depth },
                 cache: self.cache.map(TokenCache::new),
+                near_misses: Default::default(),
             }),
         })
     }
@@ -366,7 +374,12 @@ impl JwtVerifier {
             Some(Value::String(iss)) => cfg.issuers.iter().find(|e| e.matches(iss, claims)),
             _ => None,
         };
-        let entry = named.or(cfg.any_issuer.as_ref()).ok_or(InvalidToken::Issuer)?;
+        let Some(entry) = named.or(cfg.any_issuer.as_ref()) else {
+            if let Some(Value::String(iss)) = claims.get("iss") {
+                cfg.near_misses.report(iss, cfg.issuers.iter().map(|e| e.issuer.as_str()));
+            }
+            return Err(InvalidToken::Issuer);
+        };
         self.check_time(claims)?;
         entry.check_audience(claims, cfg.audiences.as_deref())?;
         entry.check_required_values(claims)?;
