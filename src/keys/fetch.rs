@@ -118,6 +118,7 @@ pub(crate) async fn read_capped(
     Ok(body.freeze())
 }
 
+#[cfg(any(feature = "client", feature = "introspection"))]
 /// POSTs a form (token request, introspection) whose body carries credentials.
 /// The body cannot be replayed, so a client that follows redirects does not re-send
 /// it on `307`/`308`; an answer from anywhere but `url` is refused.
@@ -210,6 +211,7 @@ pub(crate) async fn discover_endpoint(
     Err(format!("discovery failed for {issuer}: {}", errors.join("; ")))
 }
 
+#[cfg(any(feature = "client", feature = "introspection"))]
 /// An endpoint given as a URL, or found in an issuer's discovery document on first use
 /// (and remembered).
 pub(crate) struct Endpoint {
@@ -217,11 +219,13 @@ pub(crate) struct Endpoint {
     resolved: arc_swap::ArcSwapOption<Url>,
 }
 
+#[cfg(any(feature = "client", feature = "introspection"))]
 enum EndpointSource {
     Url(Url),
     Discover { issuer: String, field: &'static str },
 }
 
+#[cfg(any(feature = "client", feature = "introspection"))]
 impl Endpoint {
     /// A fixed URL; it must pass [`check_url`].
     pub(crate) fn url(url: &str, allow_http: bool) -> Result<Self, String> {
@@ -266,6 +270,7 @@ impl Endpoint {
     }
 }
 
+#[cfg(any(feature = "client", feature = "introspection"))]
 /// HTTP Basic client authentication with id and secret form-encoded first
 /// (RFC 6749 §2.3.1), as OAuth servers expect.
 pub(crate) fn client_basic_auth(request: reqwest::RequestBuilder, id: &str, secret: &str) -> reqwest::RequestBuilder {

@@ -192,6 +192,7 @@ impl KeySet {
     }
 
     /// Whether `other` holds the same keys (same material, kids and algorithms).
+    #[cfg(feature = "remote")]
     pub(crate) fn same_keys(&self, other: &KeySet) -> bool {
         self.keys.len() == other.keys.len()
             && self.keys.iter().zip(&other.keys).all(|(a, b)| a.fingerprint == b.fingerprint)

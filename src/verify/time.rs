@@ -67,7 +67,8 @@ impl TimeRules {
         Ok(())
     }
 
-    /// Reads and checks in one step.
+    /// Reads and checks in one step (introspection answers).
+    #[cfg(any(test, feature = "introspection"))]
     pub(crate) fn check_claims(
         &self,
         claims: &serde_json::Map<String, Value>,
