@@ -1,5 +1,5 @@
-//! Outgoing requests with tokens: a real authorization server, the example's dev
-//! issuer, and loopback servers for counting and failures.
+//! Outgoing requests with tokens, against loopback servers for counting and failures
+//! (the real authorization server's token endpoint is exercised in tests/interop.rs).
 
 mod common;
 
@@ -9,73 +9,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use common::oidc_provider::{Idp, required};
-use common::{app, serve};
+use common::serve;
 use http::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use tower_bearer::client::{
     AccessToken, AddTokenLayer, AuthorizedClient, ClientCredentials, ClientError, RetryPolicy, StaticToken, TokenSource,
 };
-use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
-
-#[tokio::test]
-async fn client_credentials_against_oidc_provider() {
-    if !required() {
-        return;
-    }
-    let idp = Idp::start_fresh();
-    let verifier = JwtVerifier::builder()
-        .issuer(Issuer::new(idp.issuer()).discover())
-        .audience("https://api.example.com")
-        .build()
-        .unwrap();
-    let api = serve(app(BearerLayer::new(verifier))).await;
-    let source = ClientCredentials::builder()
-        .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("admin-client-secret")
-        .scope("read:items")
-        .resource("https://api.example.com")
-        .build()
-        .unwrap();
-    let first = source.token().await.unwrap();
-    assert_eq!(source.token().await.unwrap(), first, "cached until shortly before expiry");
-    let client = AuthorizedClient::new(reqwest::Client::new(), source.clone());
-    let res = client.send(client.get(format!("{api}/items"))).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let res = client.send(client.get(format!("{api}/admin"))).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "the admin client has the role");
-    // A wrong secret is a typed OAuth error, not retried.
-    let bad = ClientCredentials::builder()
-        .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("nope")
-        .build()
-        .unwrap();
-    match bad.token().await {
-        Err(ClientError::OAuth { error, .. }) => assert_eq!(error, "invalid_client"),
-        other => panic!("{other:?}"),
-    }
-    assert!(
-        !format!("{source:?} {first:?}").contains("admin-client-secret")
-            && !format!("{first:?}").contains(first.secret())
-    );
-
-    // Renewal after expiry with the real server: its 2-second tokens, no skew.
-    let short = ClientCredentials::builder()
-        .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("admin-client-secret")
-        .resource("https://short.example.com")
-        .skew(Duration::ZERO)
-        .build()
-        .unwrap();
-    let t1 = short.token().await.unwrap();
-    assert_eq!(short.token().await.unwrap(), t1);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_ne!(short.token().await.unwrap(), t1, "expired: a new token from the server");
-}
 
 /// A loopback token endpoint: counts requests, fails the first `fail` ones with
 /// `status`, then issues `token-N` tokens valid for `expires_in` seconds.
