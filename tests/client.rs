@@ -338,3 +338,86 @@ async fn token_request_is_not_sent_to_a_redirect_target() {
         }
     }
 }
+
+/// An API answering any method on any path: records `METHOD path auth body` and
+/// refuses `token-1` with `401 invalid_token`.
+async fn recording_api() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app =
+        Router::new().fallback(move |method: http::Method, uri: http::Uri, headers: http::HeaderMap, body: String| {
+            let s = s.clone();
+            async move {
+                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                let kind = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                s.lock().unwrap().push(format!("{method} {} {auth} {kind} {body}", uri.path()));
+                if auth == "Bearer token-1" {
+                    let challenge = r#"Bearer error="invalid_token", error_description="revoked""#;
+                    return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], String::new());
+                }
+                (StatusCode::OK, [("www-authenticate", "")], format!("{method} done"))
+            }
+        });
+    (serve(app).await, seen)
+}
+
+// Issue 13, item 9: every method, built and sent from the client itself, carries the
+// token and is retried once (body included) when the API refuses it.
+#[tokio::test]
+async fn every_method_carries_the_token_and_is_retried_once() {
+    use tower_bearer::client::reqwest::Method;
+    let (url, server) = token_server(500, 300, 0).await;
+    let (api, seen) = recording_api().await;
+    let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
+    // token-1 is refused once; every request after that carries token-2.
+    let res = client.get(format!("{api}/a")).header("x-trace", "1").send().await.unwrap();
+    assert_eq!((res.status(), res.text().await.unwrap().as_str()), (StatusCode::OK, "GET done"));
+    assert_eq!(seen.lock().unwrap().clone(), ["GET /a Bearer token-1  ", "GET /a Bearer token-2  "]);
+    seen.lock().unwrap().clear();
+
+    let requests = [
+        client.post(format!("{api}/b")).body("post-body"),
+        client.put(format!("{api}/c")).body("put-body"),
+        client.patch(format!("{api}/d")).with(|r| r.json(&json!({"op": "patch"}))),
+        client.delete(format!("{api}/e")),
+        client.head(format!("{api}/f")),
+        client.request(Method::OPTIONS, format!("{api}/g")).timeout(Duration::from_secs(5)),
+    ];
+    for request in requests {
+        assert_eq!(request.send().await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [
+            "POST /b Bearer token-2  post-body",
+            "PUT /c Bearer token-2  put-body",
+            r#"PATCH /d Bearer token-2 application/json {"op":"patch"}"#,
+            "DELETE /e Bearer token-2  ",
+            "HEAD /f Bearer token-2  ",
+            "OPTIONS /g Bearer token-2  ",
+        ]
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2, "one renewal for the refused token");
+
+    // A refused PUT is replayed with its body and the fresh token.
+    let (url, _) = token_server(500, 300, 0).await;
+    seen.lock().unwrap().clear();
+    let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
+    let res = client.put(format!("{api}/h")).body("again").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().clone(), ["PUT /h Bearer token-1  again", "PUT /h Bearer token-2  again"]);
+}
+
+// Issue 13, item 9: the reqwest the client is built on is the one re-exported, so an
+// application's builders and clients are of the same version.
+#[tokio::test]
+async fn the_reexported_reqwest_is_the_one_the_client_takes() {
+    let (url, _) = token_server(500, 300, 0).await;
+    let (api, seen) = recording_api().await;
+    let http: tower_bearer::client::reqwest::Client = tower_bearer::client::reqwest::Client::new();
+    let client = AuthorizedClient::new(http.clone(), source(&url).build().unwrap());
+    // A builder from the application's own client goes through `send` too.
+    let builder: tower_bearer::client::reqwest::RequestBuilder = http.post(format!("{api}/own")).body("x");
+    assert_eq!(client.send(builder).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().last().unwrap(), "POST /own Bearer token-2  x");
+}
