@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             opaque_tokens_against_oidc_provider_with_revocation,
         ),
         needs.trial("mixed_mode_with_oidc_provider", mixed_mode_with_oidc_provider),
+        needs.trial("introspection_from_the_environment", introspection_from_the_environment),
     ])
 }
 
@@ -242,4 +243,22 @@ async fn mixed_mode_with_oidc_provider() {
     idp.revoke("admin-client", &opaque_token).await;
     assert_eq!(get_bearer(&me, &opaque_token).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(get_bearer(&me, &jwt_token).await.status, StatusCode::OK);
+}
+
+// The protected_api example configured for introspection from its environment.
+async fn introspection_from_the_environment() {
+    let idp = Idp::start_fresh();
+    let app = common::examples::start(&[
+        ("ISSUER", &idp.issuer()),
+        ("AUDIENCE", "https://api.example.com https://opaque.example.com"),
+        ("INTROSPECT", "opaque"),
+        ("INTROSPECTION_CLIENT_ID", "resource-server"),
+        ("INTROSPECTION_CLIENT_SECRET", "resource-server-secret"),
+    ]);
+    let items = format!("{}/items", app.base);
+    let opaque = idp.token("admin-client", "read:items", "https://opaque.example.com").await;
+    let jwt = idp.token("admin-client", "read:items", "https://api.example.com").await;
+    assert_eq!(get_bearer(&items, &opaque).await.status, StatusCode::OK);
+    assert_eq!(get_bearer(&items, &jwt).await.status, StatusCode::OK);
+    assert_eq!(get_bearer(&items, "made-up-opaque-token").await.status, StatusCode::UNAUTHORIZED);
 }
