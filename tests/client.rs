@@ -1,5 +1,5 @@
-//! Outgoing requests with tokens: a real authorization server, the example's dev
-//! issuer, and loopback servers for counting and failures.
+//! Outgoing requests with tokens, against loopback servers for counting and failures
+//! (the real authorization server's token endpoint is exercised in tests/interop.rs).
 
 mod common;
 
@@ -9,73 +9,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use common::oidc_provider::{Idp, required};
-use common::{app, serve};
+use common::serve;
 use http::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use tower_bearer::client::{
     AccessToken, AddTokenLayer, AuthorizedClient, ClientCredentials, ClientError, RetryPolicy, StaticToken, TokenSource,
 };
-use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
-
-#[tokio::test]
-async fn client_credentials_against_oidc_provider() {
-    if !required() {
-        return;
-    }
-    let idp = Idp::start_fresh();
-    let verifier = JwtVerifier::builder()
-        .issuer(Issuer::new(idp.issuer()).discover())
-        .audience("https://api.example.com")
-        .build()
-        .unwrap();
-    let api = serve(app(BearerLayer::new(verifier))).await;
-    let source = ClientCredentials::builder()
-        .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("admin-client-secret")
-        .scope("read:items")
-        .resource("https://api.example.com")
-        .build()
-        .unwrap();
-    let first = source.token().await.unwrap();
-    assert_eq!(source.token().await.unwrap(), first, "cached until shortly before expiry");
-    let client = AuthorizedClient::new(reqwest::Client::new(), source.clone());
-    let res = client.send(client.get(format!("{api}/items"))).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let res = client.send(client.get(format!("{api}/admin"))).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "the admin client has the role");
-    // A wrong secret is a typed OAuth error, not retried.
-    let bad = ClientCredentials::builder()
-        .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("nope")
-        .build()
-        .unwrap();
-    match bad.token().await {
-        Err(ClientError::OAuth { error, .. }) => assert_eq!(error, "invalid_client"),
-        other => panic!("{other:?}"),
-    }
-    assert!(
-        !format!("{source:?} {first:?}").contains("admin-client-secret")
-            && !format!("{first:?}").contains(first.secret())
-    );
-
-    // Renewal after expiry with the real server: its 2-second tokens, no skew.
-    let short = ClientCredentials::builder()
-        .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("admin-client-secret")
-        .resource("https://short.example.com")
-        .skew(Duration::ZERO)
-        .build()
-        .unwrap();
-    let t1 = short.token().await.unwrap();
-    assert_eq!(short.token().await.unwrap(), t1);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_ne!(short.token().await.unwrap(), t1, "expired: a new token from the server");
-}
 
 /// A loopback token endpoint: counts requests, fails the first `fail` ones with
 /// `status`, then issues `token-N` tokens valid for `expires_in` seconds.
@@ -397,4 +337,87 @@ async fn token_request_is_not_sent_to_a_redirect_target() {
             assert!(seen.is_empty(), "{status}: the second server got the request: {seen:?}");
         }
     }
+}
+
+/// An API answering any method on any path: records `METHOD path auth body` and
+/// refuses `token-1` with `401 invalid_token`.
+async fn recording_api() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app =
+        Router::new().fallback(move |method: http::Method, uri: http::Uri, headers: http::HeaderMap, body: String| {
+            let s = s.clone();
+            async move {
+                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                let kind = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                s.lock().unwrap().push(format!("{method} {} {auth} {kind} {body}", uri.path()));
+                if auth == "Bearer token-1" {
+                    let challenge = r#"Bearer error="invalid_token", error_description="revoked""#;
+                    return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], String::new());
+                }
+                (StatusCode::OK, [("www-authenticate", "")], format!("{method} done"))
+            }
+        });
+    (serve(app).await, seen)
+}
+
+// Issue 13, item 9: every method, built and sent from the client itself, carries the
+// token and is retried once (body included) when the API refuses it.
+#[tokio::test]
+async fn every_method_carries_the_token_and_is_retried_once() {
+    use tower_bearer::client::reqwest::Method;
+    let (url, server) = token_server(500, 300, 0).await;
+    let (api, seen) = recording_api().await;
+    let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
+    // token-1 is refused once; every request after that carries token-2.
+    let res = client.get(format!("{api}/a")).header("x-trace", "1").send().await.unwrap();
+    assert_eq!((res.status(), res.text().await.unwrap().as_str()), (StatusCode::OK, "GET done"));
+    assert_eq!(seen.lock().unwrap().clone(), ["GET /a Bearer token-1  ", "GET /a Bearer token-2  "]);
+    seen.lock().unwrap().clear();
+
+    let requests = [
+        client.post(format!("{api}/b")).body("post-body"),
+        client.put(format!("{api}/c")).body("put-body"),
+        client.patch(format!("{api}/d")).with(|r| r.json(&json!({"op": "patch"}))),
+        client.delete(format!("{api}/e")),
+        client.head(format!("{api}/f")),
+        client.request(Method::OPTIONS, format!("{api}/g")).timeout(Duration::from_secs(5)),
+    ];
+    for request in requests {
+        assert_eq!(request.send().await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [
+            "POST /b Bearer token-2  post-body",
+            "PUT /c Bearer token-2  put-body",
+            r#"PATCH /d Bearer token-2 application/json {"op":"patch"}"#,
+            "DELETE /e Bearer token-2  ",
+            "HEAD /f Bearer token-2  ",
+            "OPTIONS /g Bearer token-2  ",
+        ]
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 2, "one renewal for the refused token");
+
+    // A refused PUT is replayed with its body and the fresh token.
+    let (url, _) = token_server(500, 300, 0).await;
+    seen.lock().unwrap().clear();
+    let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
+    let res = client.put(format!("{api}/h")).body("again").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().clone(), ["PUT /h Bearer token-1  again", "PUT /h Bearer token-2  again"]);
+}
+
+// Issue 13, item 9: the reqwest the client is built on is the one re-exported, so an
+// application's builders and clients are of the same version.
+#[tokio::test]
+async fn the_reexported_reqwest_is_the_one_the_client_takes() {
+    let (url, _) = token_server(500, 300, 0).await;
+    let (api, seen) = recording_api().await;
+    let http: tower_bearer::client::reqwest::Client = tower_bearer::client::reqwest::Client::new();
+    let client = AuthorizedClient::new(http.clone(), source(&url).build().unwrap());
+    // A builder from the application's own client goes through `send` too.
+    let builder: tower_bearer::client::reqwest::RequestBuilder = http.post(format!("{api}/own")).body("x");
+    assert_eq!(client.send(builder).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(seen.lock().unwrap().last().unwrap(), "POST /own Bearer token-2  x");
 }

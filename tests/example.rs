@@ -1,59 +1,15 @@
-//! Drives `examples/protected_api` as a process, the way outside checks do.
+//! Drives `examples/protected_api` as a process, the way outside checks do (with a
+//! real authorization server: tests/interop.rs).
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
+use common::examples::{binary, example_binary, start};
 use common::{client, get_bearer, get_with};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` alongside this test.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
-
-fn example_binary() -> PathBuf {
-    binary("protected_api")
-}
-
-struct Running {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(env: &[(&str, &str)]) -> Running {
-    let mut cmd = Command::new(example_binary());
-    cmd.env("BIND", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("run the protected_api example (built by cargo test)");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("the example prints `listening on http://ADDR`");
-    Running { child, base }
-}
 
 async fn dev_token(base: &str, form: &[(&str, &str)]) -> String {
     let res = client().post(format!("{base}/dev/token")).form(form).send().await.unwrap();
@@ -123,27 +79,6 @@ fn missing_audience_is_a_startup_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUDIENCE is required"));
-}
-
-#[tokio::test]
-async fn introspection_from_the_environment() {
-    if !common::oidc_provider::required() {
-        return;
-    }
-    let idp = common::oidc_provider::Idp::start_fresh();
-    let app = start(&[
-        ("ISSUER", &idp.issuer()),
-        ("AUDIENCE", "https://api.example.com https://opaque.example.com"),
-        ("INTROSPECT", "opaque"),
-        ("INTROSPECTION_CLIENT_ID", "resource-server"),
-        ("INTROSPECTION_CLIENT_SECRET", "resource-server-secret"),
-    ]);
-    let items = format!("{}/items", app.base);
-    let opaque = idp.token("admin-client", "read:items", "https://opaque.example.com").await;
-    let jwt = idp.token("admin-client", "read:items", "https://api.example.com").await;
-    assert_eq!(get_bearer(&items, &opaque).await.status, StatusCode::OK);
-    assert_eq!(get_bearer(&items, &jwt).await.status, StatusCode::OK);
-    assert_eq!(get_bearer(&items, "made-up-opaque-token").await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -1,20 +1,39 @@
 //! Two client instances share one token through a real Redis server on 127.0.0.1
-//! (Debian's redis-server, installed by `.ci/run`). Skipped with a message when
-//! `redis-server` is missing, unless CI requires it.
+//! (Debian's redis-server, installed by `.ci/run`), started by each test. Without
+//! `redis-server` the tests are reported `ignored` with the reason; with
+//! `TOWER_BEARER_REQUIRE_REDIS` set (CI) they fail instead.
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use common::harness::Needs;
 use common::oidc_provider::free_port;
 use common::serve;
 use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, TokenSource};
+
+fn main() -> ExitCode {
+    let needs = Needs::redis_server();
+    common::harness::run(vec![
+        needs.trial("a_fleet_shares_one_token_through_redis", a_fleet_shares_one_token_through_redis),
+        needs.trial("refused_token_is_replaced_in_the_shared_store", refused_token_is_replaced_in_the_shared_store),
+        needs.trial(
+            "renewal_lock_is_owner_safe_and_covers_the_renewal",
+            renewal_lock_is_owner_safe_and_covers_the_renewal,
+        ),
+        needs.trial(
+            "a_stored_token_with_a_huge_expiry_does_not_panic",
+            a_stored_token_with_a_huge_expiry_does_not_panic,
+        ),
+        needs.trial("redis_store_compare_and_delete_is_owner_safe", redis_store_compare_and_delete_is_owner_safe),
+    ])
+}
 
 struct Redis(Child);
 
@@ -25,20 +44,14 @@ impl Drop for Redis {
     }
 }
 
-fn start_redis(port: u16) -> Option<Redis> {
+fn start_redis(port: u16) -> Redis {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn();
-    match child {
-        Ok(c) => Some(Redis(c)),
-        Err(e) => {
-            assert!(std::env::var_os("TOWER_BEARER_REQUIRE_REDIS").is_none(), "redis-server required: {e}");
-            eprintln!("SKIPPED: redis-server is not installed ({e}); `apt-get install redis-server`");
-            None
-        }
-    }
+        .spawn()
+        .expect("start redis-server");
+    Redis(child)
 }
 
 /// Connects once redis-server accepts connections.
@@ -59,10 +72,9 @@ fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-#[tokio::test]
 async fn a_fleet_shares_one_token_through_redis() {
     let port = free_port();
-    let Some(_redis) = start_redis(port) else { return };
+    let _redis = start_redis(port);
     let url = format!("redis://127.0.0.1:{port}");
     let store = connect(port).await;
 
@@ -127,10 +139,9 @@ fn instance(token_url: &str, store: RedisStore) -> ClientCredentials {
 
 // Item 7: a refused token is removed from the store (only if it is still the stored
 // one), and every instance moves to its replacement.
-#[tokio::test]
 async fn refused_token_is_replaced_in_the_shared_store() {
     let port = free_port();
-    let Some(_redis) = start_redis(port) else { return };
+    let _redis = start_redis(port);
     let (token_url, calls) = token_endpoint(0).await;
     // The API has revoked token-1.
     let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -187,10 +198,9 @@ async fn lock_key(port: u16) -> String {
 
 // Item 8: the renewal lock has a per-renewal random value, lasts as long as a renewal
 // may (the retry budget and a last attempt), and is released only by its owner.
-#[tokio::test]
 async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
     let port = free_port();
-    let Some(_redis) = start_redis(port) else { return };
+    let _redis = start_redis(port);
     let (token_url, _) = token_endpoint(400).await;
     let renewal = tokio::spawn(instance(&token_url, connect(port).await).token());
     let key = lock_key(port).await;
@@ -216,10 +226,9 @@ async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
 }
 
 // Item 9: a stored `expires_at` far in the future does not panic (checked arithmetic).
-#[tokio::test]
 async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
     let port = free_port();
-    let Some(_redis) = start_redis(port) else { return };
+    let _redis = start_redis(port);
     let (token_url, calls) = token_endpoint(0).await;
     let a = instance(&token_url, connect(port).await);
     assert_eq!(a.token().await.unwrap().secret(), "token-1");
@@ -235,11 +244,10 @@ async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
 }
 
 // Items 7 and 8: the store's compare-and-delete primitives against redis-server.
-#[tokio::test]
 async fn redis_store_compare_and_delete_is_owner_safe() {
     use tower_bearer::client::{StoredToken, TokenStore};
     let port = free_port();
-    let Some(_redis) = start_redis(port) else { return };
+    let _redis = start_redis(port);
     let store = connect(port).await;
     let token = |t: &str| StoredToken { access_token: t.into(), expires_at: u64::MAX };
     store.put("k", token("token-2"), Duration::from_secs(60)).await;

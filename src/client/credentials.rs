@@ -264,10 +264,12 @@ impl ClientCredentialsBuilder {
     pub fn build(self) -> Result<ClientCredentials, ConfigError> {
         let endpoint = match self.endpoint {
             None => return Err(ConfigError::new("client credentials need a token_url or a discovery issuer")),
-            Some(Endpoint::Url(url)) => fetch::Endpoint::url(&url, self.allow_http),
-            Some(Endpoint::Discover(issuer)) => fetch::Endpoint::discover(&issuer, "token_endpoint", self.allow_http),
+            Some(Endpoint::Url(url)) => fetch::Endpoint::url(&url, fetch::TOKEN_ENDPOINT, self.allow_http),
+            Some(Endpoint::Discover(issuer)) => {
+                fetch::Endpoint::discover(&issuer, fetch::TOKEN_ENDPOINT, self.allow_http)
+            }
         }
-        .map_err(|e| ConfigError::new(format!("token endpoint: {e}")))?;
+        .map_err(ConfigError::new)?;
         let client_id = self.client_id.ok_or_else(|| ConfigError::new("client credentials need a client_id"))?;
         // One shared token per endpoint, client and request parameters.
         let store_key = {

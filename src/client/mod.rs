@@ -20,7 +20,10 @@ use std::time::Instant;
 pub use credentials::{ClientAuth, ClientCredentials, ClientCredentialsBuilder, RetryPolicy};
 pub use layer::BoxError;
 pub use layer::{AddToken, AddTokenLayer};
-pub use reqwest_client::{AuthorizedClient, CallError};
+/// The reqwest crate [`AuthorizedClient`] is built on: use it as
+/// `tower_bearer::client::reqwest` so your clients and builders are the same version.
+pub use reqwest;
+pub use reqwest_client::{AuthorizedClient, AuthorizedRequest, CallError};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{StoredToken, TokenStore};

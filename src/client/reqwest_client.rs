@@ -1,6 +1,10 @@
 //! reqwest requests that carry tokens by themselves.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Body, IntoUrl, Method, RequestBuilder, Response, Version};
 
 use super::{ClientError, TokenSource, token_refused};
 
@@ -8,11 +12,24 @@ use super::{ClientError, TokenSource, token_refused};
 /// with a fresh token on `401 invalid_token` when the request can be cloned (no
 /// streaming body).
 ///
+/// Build requests with [`request`](Self::request) (or [`get`](Self::get),
+/// [`post`](Self::post), [`put`](Self::put), [`patch`](Self::patch),
+/// [`delete`](Self::delete), [`head`](Self::head)) and send them with
+/// [`AuthorizedRequest::send`]; a builder from your own `reqwest::Client` goes through
+/// [`send`](Self::send). Name the crate as [`tower_bearer::client::reqwest`](super::reqwest)
+/// so your reqwest types are the version this client takes.
+///
 /// ```no_run
 /// # async fn run(source: tower_bearer::client::ClientCredentials) -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_bearer::client::AuthorizedClient;
+/// use tower_bearer::client::{AuthorizedClient, reqwest};
 /// let api = AuthorizedClient::new(reqwest::Client::new(), source);
-/// let items = api.send(api.get("https://orders.example.com/items")).await?.text().await?;
+/// let items = api.get("https://orders.example.com/items").send().await?.text().await?;
+/// api.put("https://orders.example.com/items/7")
+///     .header("content-type", "application/json")
+///     .body(r#"{"name":"lamp"}"#)
+///     .send()
+///     .await?
+///     .error_for_status()?;
 /// # let _ = items; Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -48,19 +65,45 @@ impl AuthorizedClient {
         Self { client, source: Arc::new(source) }
     }
 
-    /// A GET request builder (send it with [`send`](Self::send)).
-    pub fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
-        self.client.get(url)
+    /// A request with any method; the token is added when it is sent.
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> AuthorizedRequest {
+        AuthorizedRequest { client: self.clone(), builder: self.client.request(method, url) }
     }
 
-    /// A POST request builder (send it with [`send`](Self::send)).
-    pub fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
-        self.client.post(url)
+    /// A `GET` request.
+    pub fn get(&self, url: impl IntoUrl) -> AuthorizedRequest {
+        self.request(Method::GET, url)
     }
 
-    /// Sends `request` with a token.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
-        let request = request.build().map_err(CallError::Http)?;
+    /// A `POST` request.
+    pub fn post(&self, url: impl IntoUrl) -> AuthorizedRequest {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, url: impl IntoUrl) -> AuthorizedRequest {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, url: impl IntoUrl) -> AuthorizedRequest {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: impl IntoUrl) -> AuthorizedRequest {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, url: impl IntoUrl) -> AuthorizedRequest {
+        self.request(Method::HEAD, url)
+    }
+
+    /// Sends `request` (an [`AuthorizedRequest`], or a builder from any
+    /// `reqwest::Client`: it is sent through this one) with a token.
+    pub async fn send(&self, request: impl Into<RequestBuilder>) -> Result<Response, CallError> {
+        let request = request.into().build().map_err(CallError::Http)?;
         let replay = request.try_clone();
         let token = self.source.token().await.map_err(CallError::Token)?;
         let response = self.execute(request, &token).await?;
@@ -75,13 +118,80 @@ impl AuthorizedClient {
         }
     }
 
-    async fn execute(
-        &self,
-        mut request: reqwest::Request,
-        token: &super::AccessToken,
-    ) -> Result<reqwest::Response, CallError> {
+    async fn execute(&self, mut request: reqwest::Request, token: &super::AccessToken) -> Result<Response, CallError> {
         let value = token.header_value().map_err(CallError::Token)?;
         request.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
         self.client.execute(request).await.map_err(CallError::Http)
+    }
+}
+
+/// A request of an [`AuthorizedClient`]: a `reqwest::RequestBuilder` that gets the
+/// token, and one retry with a fresh token, when [sent](Self::send).
+///
+/// The common builder methods are here; [`with`](Self::with) reaches every other one
+/// (`json`, `form`, `query`, `multipart`: whichever reqwest features your application
+/// enables).
+///
+/// ```no_run
+/// # async fn run(api: tower_bearer::client::AuthorizedClient) -> Result<(), Box<dyn std::error::Error>> {
+/// // `json` needs reqwest's `json` feature in your Cargo.toml.
+/// let new_order = serde_json::json!({"item": 7, "quantity": 2});
+/// let created = api.post("https://orders.example.com/orders").with(|r| r.json(&new_order)).send().await?;
+/// # let _ = created; Ok(()) }
+/// ```
+#[must_use = "a request does nothing until it is sent"]
+pub struct AuthorizedRequest {
+    client: AuthorizedClient,
+    builder: RequestBuilder,
+}
+
+impl AuthorizedRequest {
+    /// Adds a header (an `Authorization` header is replaced by the token).
+    pub fn header<K, V>(self, key: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        self.with(|b| b.header(key, value))
+    }
+
+    /// Adds these headers.
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.with(|b| b.headers(headers))
+    }
+
+    /// The body. A streaming body cannot be replayed, so such a request is not retried.
+    pub fn body(self, body: impl Into<Body>) -> Self {
+        self.with(|b| b.body(body))
+    }
+
+    /// A timeout for this request, from connecting until the response body is read.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|b| b.timeout(timeout))
+    }
+
+    /// The HTTP version.
+    pub fn version(self, version: Version) -> Self {
+        self.with(|b| b.version(version))
+    }
+
+    /// Applies any `reqwest::RequestBuilder` method, e.g. `.with(|r| r.json(&body))`.
+    pub fn with(mut self, f: impl FnOnce(RequestBuilder) -> RequestBuilder) -> Self {
+        self.builder = f(self.builder);
+        self
+    }
+
+    /// Sends it with a token; see [`AuthorizedClient`].
+    pub async fn send(self) -> Result<Response, CallError> {
+        let Self { client, builder } = self;
+        client.send(builder).await
+    }
+}
+
+impl From<AuthorizedRequest> for RequestBuilder {
+    fn from(request: AuthorizedRequest) -> Self {
+        request.builder
     }
 }

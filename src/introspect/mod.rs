@@ -293,12 +293,12 @@ impl IntrospectionVerifierBuilder {
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
         let endpoint = match self.endpoint {
             None => return Err(ConfigError::new("introspection needs an endpoint or a discovery issuer")),
-            Some(Endpoint::Url(url)) => fetch::Endpoint::url(&url, self.allow_http),
+            Some(Endpoint::Url(url)) => fetch::Endpoint::url(&url, fetch::INTROSPECTION_ENDPOINT, self.allow_http),
             Some(Endpoint::Discover(issuer)) => {
-                fetch::Endpoint::discover(&issuer, "introspection_endpoint", self.allow_http)
+                fetch::Endpoint::discover(&issuer, fetch::INTROSPECTION_ENDPOINT, self.allow_http)
             }
         }
-        .map_err(|e| ConfigError::new(format!("introspection endpoint: {e}")))?;
+        .map_err(ConfigError::new)?;
         if self.audiences.is_empty() && !self.any_audience {
             return Err(ConfigError::new(
                 "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",

@@ -25,12 +25,101 @@ pub(crate) enum Fetched {
     },
 }
 
-/// Only `https`, except for loopback hosts (or when the user opted out).
-pub(crate) fn check_url(url: &Url, allow_http: bool) -> Result<(), String> {
+/// What a URL is for, and how its builder allows plain HTTP: refusals name both.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UrlUse {
+    /// "JWKS URL", "token endpoint", "introspection endpoint".
+    what: &'static str,
+    /// Its member in a discovery document.
+    field: &'static str,
+    /// The call that allows plain HTTP on a closed network, for a configured URL and
+    /// for one reached through discovery.
+    opt_out: [&'static str; 2],
+    via: Via,
+}
+
+/// Where the checked URL came from.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// Configured as the endpoint itself.
+    Configured,
+    /// The issuer whose discovery document names the endpoint.
+    Issuer,
+    /// Found in the discovery document.
+    Discovered,
+}
+
+/// A JWK set.
+pub(crate) const JWKS: UrlUse = UrlUse {
+    what: "JWKS URL",
+    field: "jwks_uri",
+    opt_out: [
+        "Issuer::keys(RemoteJwks::builder().jwks_url(..).dangerous_allow_http(true).build()?)",
+        "Issuer::keys(RemoteJwks::builder().discovery(..).dangerous_allow_http(true).build()?)",
+    ],
+    via: Via::Configured,
+};
+
+/// An OAuth token endpoint (client credentials).
+pub(crate) const TOKEN_ENDPOINT: UrlUse = UrlUse {
+    what: "token endpoint",
+    field: "token_endpoint",
+    opt_out: ["ClientCredentials::builder().dangerous_allow_http(true)"; 2],
+    via: Via::Configured,
+};
+
+/// An RFC 7662 introspection endpoint.
+pub(crate) const INTROSPECTION_ENDPOINT: UrlUse = UrlUse {
+    what: "introspection endpoint",
+    field: "introspection_endpoint",
+    opt_out: ["IntrospectionVerifier::builder().dangerous_allow_http(true)"; 2],
+    via: Via::Configured,
+};
+
+impl UrlUse {
+    /// The issuer URL whose discovery document locates this endpoint.
+    pub(crate) const fn issuer(self) -> Self {
+        Self { via: Via::Issuer, ..self }
+    }
+
+    /// This endpoint as found in a discovery document.
+    const fn discovered(self) -> Self {
+        Self { via: Via::Discovered, ..self }
+    }
+
+    fn opt_out(&self) -> &'static str {
+        let [configured, discovered] = self.opt_out;
+        if matches!(self.via, Via::Configured) { configured } else { discovered }
+    }
+
+    /// "the token endpoint https://…", "the issuer https://… (discovery of its JWKS URL)".
+    fn describe(&self, url: &Url) -> String {
+        let mut shown = url.clone();
+        let _ = shown.set_password(None); // never in an error message
+        match self.via {
+            Via::Configured => format!("the {} {shown}", self.what),
+            Via::Issuer => format!("the issuer {shown} (discovery of its {})", self.what),
+            Via::Discovered => format!("the {} {shown} ({} of the discovery document)", self.what, self.field),
+        }
+    }
+}
+
+/// Only `https`, except for loopback hosts (or when the user opted out). A scheme that
+/// is neither is a typo (`htps://`) and is named as such.
+pub(crate) fn check_url(url: &Url, allow_http: bool, used_for: UrlUse) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_http || is_loopback(url) => Ok(()),
-        other => Err(format!("refusing {other}:// key URL {url} (HTTPS is required except on loopback)")),
+        "http" => Err(format!(
+            "refusing plain http:// for {}: HTTPS is required except on loopback (localhost, 127.0.0.1, ::1); \
+             on a closed network (e.g. docker-compose http://keycloak:8080) opt out with {}",
+            used_for.describe(url),
+            used_for.opt_out()
+        )),
+        other => Err(format!(
+            "unsupported scheme {other:?} in {}: use https:// (http:// only on loopback)",
+            used_for.describe(url)
+        )),
     }
 }
 
@@ -165,22 +254,23 @@ pub(crate) async fn discover(
     max_body: usize,
     timeout: Duration,
 ) -> Result<Url, String> {
-    discover_endpoint(client, issuer, "jwks_uri", allow_http, same_origin, max_body, timeout).await
+    discover_endpoint(client, issuer, JWKS, allow_http, same_origin, max_body, timeout).await
 }
 
-/// Finds the URL in field `field` (`jwks_uri`, `introspection_endpoint`...) of
+/// Finds the URL of `endpoint` (its member `jwks_uri`, `introspection_endpoint`...) in
 /// `issuer`'s discovery document; same rules as [`discover`].
 pub(crate) async fn discover_endpoint(
     client: &reqwest::Client,
     issuer: &str,
-    field: &str,
+    endpoint: UrlUse,
     allow_http: bool,
     same_origin: bool,
     max_body: usize,
     timeout: Duration,
 ) -> Result<Url, String> {
+    let field = endpoint.field;
     let base = Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
-    check_url(&base, allow_http)?;
+    check_url(&base, allow_http, endpoint.issuer())?;
     let mut errors = Vec::new();
     for url in discovery_urls(&base) {
         let body = match get(client, &url, "application/json", None, max_body, timeout).await {
@@ -202,7 +292,7 @@ pub(crate) async fn discover_endpoint(
             .and_then(|v| v.as_str())
             .ok_or_else(|| format!("discovery document at {url} has no {field}"))?;
         let found = Url::parse(found).map_err(|e| format!("{field} {found:?} is not a URL: {e}"))?;
-        check_url(&found, allow_http)?;
+        check_url(&found, allow_http, endpoint.discovered())?;
         if same_origin && found.origin() != base.origin() {
             return Err(format!("{field} {found} is not on the issuer's origin"));
         }
@@ -222,30 +312,31 @@ pub(crate) struct Endpoint {
 #[cfg(any(feature = "client", feature = "introspection"))]
 enum EndpointSource {
     Url(Url),
-    Discover { issuer: String, field: &'static str },
+    Discover { issuer: String, endpoint: UrlUse },
 }
 
 #[cfg(any(feature = "client", feature = "introspection"))]
 impl Endpoint {
-    /// A fixed URL; it must pass [`check_url`].
-    pub(crate) fn url(url: &str, allow_http: bool) -> Result<Self, String> {
-        let url = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-        check_url(&url, allow_http)?;
+    /// A fixed URL for `endpoint`; it must pass [`check_url`].
+    pub(crate) fn url(url: &str, endpoint: UrlUse, allow_http: bool) -> Result<Self, String> {
+        let url = Url::parse(url).map_err(|e| format!("{} {url:?} is not a URL: {e}", endpoint.what))?;
+        check_url(&url, allow_http, endpoint)?;
         Ok(Self { source: EndpointSource::Url(url), resolved: Default::default() })
     }
 
-    /// The URL in `field` of `issuer`'s discovery document.
-    pub(crate) fn discover(issuer: &str, field: &'static str, allow_http: bool) -> Result<Self, String> {
+    /// The URL of `endpoint` in `issuer`'s discovery document.
+    pub(crate) fn discover(issuer: &str, endpoint: UrlUse, allow_http: bool) -> Result<Self, String> {
         let url = Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
-        check_url(&url, allow_http)?;
-        Ok(Self { source: EndpointSource::Discover { issuer: issuer.to_owned(), field }, resolved: Default::default() })
+        check_url(&url, allow_http, endpoint.issuer())?;
+        let source = EndpointSource::Discover { issuer: issuer.to_owned(), endpoint };
+        Ok(Self { source, resolved: Default::default() })
     }
 
     /// The configured URL or issuer, for logs and keys.
     pub(crate) fn describe(&self) -> String {
         match &self.source {
             EndpointSource::Url(u) => u.to_string(),
-            EndpointSource::Discover { issuer, field } => format!("{issuer}#{field}"),
+            EndpointSource::Discover { issuer, endpoint } => format!("{issuer}#{}", endpoint.field),
         }
     }
 
@@ -261,8 +352,8 @@ impl Endpoint {
         }
         let url = match &self.source {
             EndpointSource::Url(u) => u.clone(),
-            EndpointSource::Discover { issuer, field } => {
-                discover_endpoint(client, issuer, field, allow_http, false, 1024 * 1024, timeout).await?
+            EndpointSource::Discover { issuer, endpoint } => {
+                discover_endpoint(client, issuer, *endpoint, allow_http, false, 1024 * 1024, timeout).await?
             }
         };
         self.resolved.store(Some(std::sync::Arc::new(url.clone())));
@@ -307,12 +398,12 @@ mod tests {
     #[test]
     fn https_except_loopback() {
         for ok in ["https://idp.example.com/jwks", "http://127.0.0.1:8080/j", "http://localhost/j", "http://[::1]/j"] {
-            assert!(check_url(&Url::parse(ok).unwrap(), false).is_ok(), "{ok}");
+            assert!(check_url(&Url::parse(ok).unwrap(), false, JWKS).is_ok(), "{ok}");
         }
         for bad in ["http://idp.example.com/jwks", "http://10.0.0.1/j", "file:///etc/passwd", "ftp://x/y"] {
-            assert!(check_url(&Url::parse(bad).unwrap(), false).is_err(), "{bad}");
+            assert!(check_url(&Url::parse(bad).unwrap(), false, JWKS).is_err(), "{bad}");
         }
-        assert!(check_url(&Url::parse("http://idp.example.com/jwks").unwrap(), true).is_ok());
+        assert!(check_url(&Url::parse("http://idp.example.com/jwks").unwrap(), true, JWKS).is_ok());
     }
 
     #[test]

@@ -328,12 +328,12 @@ impl RemoteJwksBuilder {
             None => return Err(ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer")),
             Some(Err(e)) => return Err(ConfigError::new(e)),
             Some(Ok(Source::Url(url))) => {
-                fetch::check_url(&url, self.opts.allow_http).map_err(ConfigError::new)?;
+                fetch::check_url(&url, self.opts.allow_http, fetch::JWKS).map_err(ConfigError::new)?;
                 Source::Url(url)
             }
             Some(Ok(Source::Discovery { issuer })) => {
                 let url = Url::parse(&issuer).map_err(|e| ConfigError::new(format!("issuer {issuer:?}: {e}")))?;
-                fetch::check_url(&url, self.opts.allow_http).map_err(ConfigError::new)?;
+                fetch::check_url(&url, self.opts.allow_http, fetch::JWKS.issuer()).map_err(ConfigError::new)?;
                 Source::Discovery { issuer }
             }
         };

@@ -1,6 +1,8 @@
 //! Shared helpers: a real axum server on 127.0.0.1 behind the layer, and a client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod examples;
+pub mod harness;
 pub mod logs;
 pub mod oidc_provider;
 

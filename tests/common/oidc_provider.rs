@@ -13,12 +13,11 @@ pub fn interop_dir() -> PathBuf {
 
 /// Why the suite cannot run here, if it cannot.
 pub fn unavailable() -> Option<String> {
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        _ => return Some("node is not installed".into()),
+    if !super::harness::runs("node") {
+        return Some("needs Node.js (node is not on PATH) and `npm ci --prefix tests/interop`".into());
     }
     if !interop_dir().join("node_modules").join("oidc-provider").exists() {
-        return Some("oidc-provider is not installed; run `npm ci --prefix tests/interop`".into());
+        return Some("needs oidc-provider from npm: `npm ci --prefix tests/interop`".into());
     }
     None
 }
@@ -108,17 +107,5 @@ impl Idp {
         let keys_file = std::env::temp_dir().join(format!("tower-bearer-interop-{port}.json"));
         let _ = std::fs::remove_file(&keys_file);
         Idp::start(port, &keys_file, false)
-    }
-}
-
-/// Skips (or, in CI, fails) when Node or oidc-provider is missing. True when usable.
-pub fn required() -> bool {
-    match unavailable() {
-        None => true,
-        Some(why) => {
-            assert!(std::env::var_os("TOWER_BEARER_REQUIRE_INTEROP").is_none(), "interop suite required: {why}");
-            eprintln!("SKIPPED: {why}");
-            false
-        }
     }
 }
