@@ -61,6 +61,7 @@ pub(crate) const JWKS: UrlUse = UrlUse {
 };
 
 /// An OAuth token endpoint (client credentials).
+#[cfg(feature = "client")]
 pub(crate) const TOKEN_ENDPOINT: UrlUse = UrlUse {
     what: "token endpoint",
     field: "token_endpoint",
@@ -69,6 +70,7 @@ pub(crate) const TOKEN_ENDPOINT: UrlUse = UrlUse {
 };
 
 /// An RFC 7662 introspection endpoint.
+#[cfg(feature = "introspection")]
 pub(crate) const INTROSPECTION_ENDPOINT: UrlUse = UrlUse {
     what: "introspection endpoint",
     field: "introspection_endpoint",
@@ -333,6 +335,7 @@ impl Endpoint {
     }
 
     /// The configured URL or issuer, for logs and keys.
+    #[cfg(feature = "client")]
     pub(crate) fn describe(&self) -> String {
         match &self.source {
             EndpointSource::Url(u) => u.to_string(),
