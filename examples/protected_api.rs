@@ -117,7 +117,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
             "  curl -s -d login=dev -d password=dev http://{addr}/dev/login   # login, then POST /dev/renew with the token"
         );
     }
-    axum::serve(listener, app).await?;
+    // With the peer address, the dev issuer's /login also limits failures per client.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
     Ok(())
 }
 
