@@ -334,6 +334,22 @@ async fn login_limit_global_ceiling() {
         assert_eq!(login(attempt_at(&url, name, "wrong")).await.0, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(login(attempt_at(&url, "n4", "wrong")).await.0, StatusCode::TOO_MANY_REQUESTS);
+
+    // Past the ceiling, a client with no failures of its own still gets in (one sprayer
+    // must not lock every user out), while the sprayer's address stays refused.
+    let by_header = LoginLimits::default()
+        .max_failures_total(3)
+        .client_key(|headers, _| headers.get("x-client").and_then(|v| v.to_str().ok()).map(str::to_owned));
+    let (base, _) = server_with(FixedClock::at(unix_now()), by_header, false, alice_check).await;
+    let url = format!("{base}/auth/login");
+    let from = |client: &str, name: &str, password: &str| attempt_at(&url, name, password).header("x-client", client);
+    for name in ["n1", "n2", "n3"] {
+        assert_eq!(login(from("sprayer", name, "wrong")).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(from("sprayer", "n4", "wrong")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(from("alice-laptop", "alice", "correct horse")).await.0, StatusCode::OK);
+    assert_eq!(login(from("bot-2", "n5", "wrong")).await.0, StatusCode::UNAUTHORIZED, "one guess per fresh address");
+    assert_eq!(login(from("bot-2", "n6", "wrong")).await.0, StatusCode::TOO_MANY_REQUESTS);
 }
 
 // Item 3: a login name longer than 256 bytes is a malformed request, checked before

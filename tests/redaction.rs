@@ -39,6 +39,9 @@ async fn issued_tokens_and_login_credentials_are_redacted() {
 
     let credentials: Credentials = serde_json::from_value(json!({"login": "ann", "password": "pw-Secret-1"})).unwrap();
     assert_hidden("Credentials", &format!("{credentials:?}"), "pw-Secret-1");
+    // A password typed into the login field is hidden too.
+    let typo: Credentials = serde_json::from_value(json!({"login": "pw-Typed-2", "password": "x"})).unwrap();
+    assert_hidden("Credentials", &format!("{typo:?}"), "pw-Typed-2");
 
     let idp = TestIssuer::start().await;
     let test_token = idp.token().sign();

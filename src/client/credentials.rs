@@ -95,7 +95,14 @@ struct Inner {
     /// The last token an API refused: never taken from the store again, and removed
     /// from it (if still there) before the next fetch.
     refused: ArcSwapOption<String>,
+    /// When an API last made us drop a token: renewals it drives are rate limited.
+    last_refusal: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// At most one renewal per this interval is driven by APIs refusing tokens: an API that
+/// refuses every token (a missing audience mapper, a key rotation it has not picked up
+/// yet) must not turn each call into a token request, for this instance or the fleet.
+const REFUSAL_RENEWAL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Longest lifetime a token is trusted for, whatever the server says: renewing a
 /// longer-lived token once a day costs little, and `Instant` arithmetic stays in range.
@@ -311,6 +318,7 @@ impl ClientCredentialsBuilder {
                 renewing: AtomicBool::new(false),
                 store: self.store.map(|s| (s, store_key)),
                 refused: ArcSwapOption::empty(),
+                last_refusal: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -335,6 +343,19 @@ impl TokenSource for ClientCredentials {
     }
 
     fn invalidate(&self, token: &AccessToken) {
+        {
+            let mut last = self.inner.last_refusal.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            if last.is_some_and(|at| now.saturating_duration_since(at) < REFUSAL_RENEWAL_INTERVAL) {
+                tracing::warn!(
+                    client_id = %self.inner.client_id,
+                    "an API refused a fresh token again; not renewing more than once per 10 s \
+                     (check the API's audience and issuer configuration)"
+                );
+                return;
+            }
+            *last = Some(now);
+        }
         let current = self.inner.cached.load();
         if current.as_ref().is_some_and(|c| c.token == *token) {
             self.inner.cached.store(None);

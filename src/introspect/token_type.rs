@@ -15,14 +15,15 @@ const OTHER_KEYCLOAK_TYPES: [&str; 4] = ["refresh", "offline", "id", "logout"];
 
 /// `false` when the answer says the token is another kind: `token_type` present and
 /// not an access-token type, Keycloak's `typ` naming a refresh/offline/ID token, or
-/// `token_use` (AWS Cognito) other than `access`.
+/// `token_use` (AWS Cognito, Ory Hydra) other than `access` / `access_token`.
 pub(super) fn is_access_token(answer: &Map<String, Value>) -> bool {
     let listed = |s: &str, list: &[&str]| list.iter().any(|a| s.eq_ignore_ascii_case(a));
     // Absent: no objection; present but not a string: refused.
     let check = |name: &str, ok: &dyn Fn(&str) -> bool| answer.get(name).is_none_or(|v| v.as_str().is_some_and(ok));
     let token_type_ok = check("token_type", &|t| listed(t, &ACCESS_TOKEN_TYPES));
     let typ_ok = check("typ", &|t| !listed(t, &OTHER_KEYCLOAK_TYPES));
-    let token_use_ok = check("token_use", &|t| t.eq_ignore_ascii_case("access"));
+    // Cognito says `access`, Ory Hydra `access_token`.
+    let token_use_ok = check("token_use", &|t| listed(t, &["access", "access_token"]));
     token_type_ok && typ_ok && token_use_ok
 }
 
@@ -48,5 +49,8 @@ mod tests {
         assert!(!check(json!({"typ": 5})));
         assert!(!check(json!({"token_use": "id"})));
         assert!(check(json!({"token_use": "access"})));
+        // Ory Hydra's answers.
+        assert!(check(json!({"token_use": "access_token", "token_type": "Bearer"})));
+        assert!(!check(json!({"token_use": "refresh_token"})));
     }
 }

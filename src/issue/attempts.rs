@@ -54,14 +54,21 @@ impl Attempts {
 
     /// Counts one attempt for `login` (already normalised) from `client`, or `None`
     /// when a budget is spent. Nothing stays counted when `None` is returned.
+    ///
+    /// Past the global ceiling, a known client address with no failures of its own in
+    /// the window is still admitted (its own budgets still apply): otherwise one
+    /// attacker spraying names would lock every user out, while a botnet gains only one
+    /// guess per address before its addresses are refused too.
     pub(super) fn reserve(&self, login: &str, client: Option<&str>) -> Option<Reservation<'_>> {
         let login = self.hash(b'l', login);
+        let client = client.map(|c| self.hash(b'c', c));
         let mut reservation = Reservation { attempts: self, login, counters: Vec::with_capacity(3) };
-        let mut steps = vec![(&self.total, [0; 32])];
-        if let Some(client) = client {
-            steps.push((&self.per_client, self.hash(b'c', client)));
+        match self.total.reserve([0; 32]) {
+            Some(counter) => reservation.counters.push(counter),
+            None if client.is_some_and(|c| self.per_client.count(c) == 0) => {}
+            None => return None,
         }
-        steps.push((&self.per_login, login));
+        let steps = client.map(|c| (&self.per_client, c)).into_iter().chain([(&self.per_login, login)]);
         for (budget, key) in steps {
             match budget.reserve(key) {
                 Some(counter) => reservation.counters.push(counter),
@@ -120,6 +127,11 @@ impl Budget {
             .time_to_live(window)
             .build();
         Self { max, counters }
+    }
+
+    /// Attempts counted for `key` in the window.
+    fn count(&self, key: Key) -> u32 {
+        self.counters.get(&key).map_or(0, |c| c.load(Ordering::Acquire))
     }
 
     /// Takes one attempt from `key`'s budget, atomically, if any is left.

@@ -95,7 +95,8 @@ impl LoginLimits {
     /// How long a budget's failures are remembered, from its first failure (15 min).
     #[must_use]
     pub fn window(mut self, window: Duration) -> Self {
-        self.window = window;
+        // Zero would switch every limit off; beyond a day the caches' TTL gains nothing.
+        self.window = window.clamp(Duration::from_secs(1), Duration::from_secs(24 * 3600));
         self
     }
 

@@ -25,7 +25,8 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("login", &self.login).finish_non_exhaustive()
+        // A password typed into the login field must not reach logs either.
+        f.debug_struct("Credentials").field("login_len", &self.login.len()).finish_non_exhaustive()
     }
 }
 

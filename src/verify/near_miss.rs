@@ -6,14 +6,18 @@
 //! configured ones; a near miss is also warned about, once per distinct value.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Distinct near misses warned about so far; bounded, since `iss` is attacker-chosen.
+/// Distinct near misses warned about in the last hour; bounded, since `iss` is
+/// attacker-chosen (and unverified here), and expiring, so unsigned junk cannot use up
+/// the warnings for good.
 #[derive(Default)]
 pub(crate) struct NearMisses {
-    warned: Mutex<Vec<String>>,
+    warned: Mutex<Vec<(String, Instant)>>,
 }
 
 const MAX_WARNED: usize = 32;
+const WARN_AGAIN_AFTER: Duration = Duration::from_secs(3600);
 const MAX_LOGGED_CHARS: usize = 128;
 
 impl NearMisses {
@@ -23,15 +27,17 @@ impl NearMisses {
         tracing::debug!(iss = ?shown, configured = ?configured.clone().collect::<Vec<_>>(), "token issuer is not configured");
         let Some(near) = configured.into_iter().find(|c| normalized(c) == normalized(received)) else { return };
         let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
-        if warned.len() >= MAX_WARNED || warned.iter().any(|w| w == shown) {
+        let now = Instant::now();
+        warned.retain(|(_, at)| now.saturating_duration_since(*at) < WARN_AGAIN_AFTER);
+        if warned.len() >= MAX_WARNED || warned.iter().any(|(w, _)| w == shown) {
             return;
         }
-        warned.push(shown.to_owned());
+        warned.push((shown.to_owned(), now));
         tracing::warn!(
             iss = ?shown,
             configured = near,
-            "a token's issuer differs from a configured issuer only by case or a trailing slash; \
-             issuers are compared exactly (fix the configured issuer if this one is yours)"
+            "an (unverified) token's issuer differs from a configured issuer only by case or a \
+             trailing slash; issuers are compared exactly: check which spelling your IdP puts in `iss`"
         );
     }
 }
