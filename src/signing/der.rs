@@ -69,7 +69,8 @@ pub(super) fn rsa_private_key(k: &RsaParts) -> Vec<u8> {
     tlv(SEQUENCE, &ints.concat())
 }
 
-/// The parts of an EC private key, fixed-size big-endian: scalar and public point.
+/// The parts of an EC private key, fixed-size big-endian: scalar and public point
+/// (`x` and `y` empty when unknown: the backend derives the point from `d`).
 pub(super) struct EcParts {
     pub(super) d: Vec<u8>,
     pub(super) x: Vec<u8>,
@@ -78,9 +79,12 @@ pub(super) struct EcParts {
 
 /// RFC 5208 `PrivateKeyInfo` holding an RFC 5915 `ECPrivateKey` with its public point.
 pub(super) fn ec_private_key_info(curve: &[u8], k: &EcParts) -> Vec<u8> {
-    let point = [&[0x00, 0x04][..], &k.x, &k.y].concat();
-    let ec_private_key =
-        sequence(&[&unsigned(&[1]), &tlv(OCTET_STRING, &k.d), &tlv(PUBLIC_KEY_TAG, &tlv(BIT_STRING, &point))]);
+    let mut ec_private_key = [unsigned(&[1]), tlv(OCTET_STRING, &k.d)].concat();
+    if !k.x.is_empty() && !k.y.is_empty() {
+        let point = [&[0x00, 0x04][..], &k.x, &k.y].concat();
+        ec_private_key.extend(tlv(PUBLIC_KEY_TAG, &tlv(BIT_STRING, &point)));
+    }
+    let ec_private_key = tlv(SEQUENCE, &ec_private_key);
     sequence(&[&unsigned(&[0]), &sequence(&[EC_PUBLIC_KEY, curve]), &tlv(OCTET_STRING, &ec_private_key)])
 }
 

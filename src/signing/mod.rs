@@ -113,8 +113,10 @@ fn encoding_key(jwk: &PrivateJwk, alg: Algorithm) -> Result<EncodingKey, ConfigE
         }
         (ES256, "EC", Some("P-256")) | (ES384, "EC", Some("P-384")) => {
             let (curve, size) = if alg == ES256 { (der::P256, 32) } else { (der::P384, 48) };
-            let k = der::EcParts { d: member("d")?, x: member("x")?, y: member("y")? };
-            if [&k.d, &k.x, &k.y].iter().any(|v| v.len() != size) {
+            // `x` and `y` are optional here: some tools write private JWKs without them.
+            let optional = |name: &str| if jwk.str(name).is_some() { member(name) } else { Ok(Vec::new()) };
+            let k = der::EcParts { d: member("d")?, x: optional("x")?, y: optional("y")? };
+            if k.d.len() != size || [&k.x, &k.y].iter().any(|v| !v.is_empty() && v.len() != size) {
                 return Err(ConfigError::new(format!("signing JWK: EC members are not {size} bytes")));
             }
             Ok(EncodingKey::from_ec_der(&der::ec_private_key_info(curve, &k)))
@@ -177,6 +179,22 @@ mod tests {
             let verifier = (crate::verify::crypto_provider().verifier_factory)(&alg, key.decoding_key()).unwrap();
             assert!(verifier.verify(message, &sig).is_ok(), "{alg:?}");
             assert!(verifier.verify(b"header.other", &sig).is_err(), "{alg:?}");
+        }
+    }
+
+    /// Private JWKs from other tools may leave out the public point (josekit does):
+    /// the backend derives it from `d`.
+    #[test]
+    fn ec_keys_sign_without_their_public_point() {
+        for alg in [Algorithm::ES256, Algorithm::ES384] {
+            let full = generate_jwk(alg, "k").unwrap();
+            let mut bare = full.clone();
+            bare.set("x", Value::Null);
+            bare.set("y", Value::Null);
+            let sig = sign_with_jwk(&bare, alg, b"m").unwrap();
+            let key = VerificationKey::from_jwk(&public_jwk(&full).to_string()).unwrap();
+            let verifier = (crate::verify::crypto_provider().verifier_factory)(&alg, key.decoding_key()).unwrap();
+            assert!(verifier.verify(b"m", &sig).is_ok(), "{alg:?}");
         }
     }
 
