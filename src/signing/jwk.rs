@@ -113,6 +113,18 @@ impl PrivateJwk {
     }
 }
 
+impl AsRef<Map<String, Value>> for PrivateJwk {
+    fn as_ref(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+impl From<PrivateJwk> for Map<String, Value> {
+    fn from(jwk: PrivateJwk) -> Self {
+        jwk.0
+    }
+}
+
 impl std::fmt::Debug for PrivateJwk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut map = f.debug_map();
