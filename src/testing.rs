@@ -6,6 +6,10 @@
 //! with real signatures. Put `tower-bearer = { features = ["testing"] }` in your
 //! `[dev-dependencies]`.
 //!
+//! Keys are generated and tokens signed with the crypto backend the crate verifies
+//! with (aws-lc-rs, or the RustCrypto crates of `rust-crypto`): the test kit adds no
+//! second crypto stack and needs no system library.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use axum::{Router, routing::get};

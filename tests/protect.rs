@@ -552,3 +552,62 @@ async fn static_pem_keys_of_each_type() {
     let set = json!({"keys": [rsa.to_jwk_private_key()]}).to_string();
     assert_eq!(StaticKeys::from_jwks(&set).unwrap().key_set().len(), 1);
 }
+
+/// The test kit signs with the verifier's own crypto backend; tokens signed by an
+/// independent implementation (josekit on OpenSSL) must verify too, so a flaw shared by
+/// the backend's signer and verifier cannot hide.
+#[tokio::test]
+async fn tokens_signed_by_an_independent_implementation_verify() {
+    use josekit::jwk::KeyPair as _;
+    use josekit::jwk::alg::ed::EdCurve;
+    let rsa = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+    let pss = josekit::jws::PS384.generate_key_pair(2048).unwrap();
+    let p256 = josekit::jws::ES256.generate_key_pair().unwrap();
+    let p384 = josekit::jws::ES384.generate_key_pair().unwrap();
+    let ed = josekit::jws::EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+    let cases: Vec<(&str, josekit::jwk::Jwk, Box<dyn josekit::jws::JwsSigner>)> = vec![
+        (
+            "RS256",
+            rsa.to_jwk_public_key(),
+            Box::new(josekit::jws::RS256.signer_from_jwk(&rsa.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "PS384",
+            pss.to_jwk_public_key(),
+            Box::new(josekit::jws::PS384.signer_from_jwk(&pss.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "ES256",
+            p256.to_jwk_public_key(),
+            Box::new(josekit::jws::ES256.signer_from_jwk(&p256.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "ES384",
+            p384.to_jwk_public_key(),
+            Box::new(josekit::jws::ES384.signer_from_jwk(&p384.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "EdDSA",
+            ed.to_jwk_public_key(),
+            Box::new(josekit::jws::EdDSA.signer_from_jwk(&ed.to_jwk_key_pair()).unwrap()),
+        ),
+    ];
+    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
+    for (alg, public, signer) in cases {
+        let key = VerificationKey::from_jwk(&public.to_string()).unwrap();
+        let verifier = JwtVerifier::builder()
+            .issuer(Issuer::new("local").keys(StaticKeys::from(key)))
+            .audience("a")
+            .build()
+            .unwrap();
+        let base = serve(app(BearerLayer::new(verifier))).await;
+        let token = compact_jws(&json!({"alg": alg}).to_string(), &payload, |i| signer.sign(i).unwrap());
+        assert_eq!(get_bearer(&format!("{base}/me"), &token).await.status, StatusCode::OK, "{alg}");
+        let other = json!({"iss":"local","aud":"a","exp": unix_now() + 61}).to_string();
+        let forged = compact_jws(&json!({"alg": alg}).to_string(), &other, |_| {
+            let sig = token.rsplit_once('.').unwrap().1;
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap()
+        });
+        assert_eq!(get_bearer(&format!("{base}/me"), &forged).await.status, StatusCode::UNAUTHORIZED, "{alg}");
+    }
+}

@@ -106,8 +106,8 @@ impl PrivateJwk {
         self.0
     }
 
-    /// The whole private JWK as JSON text (e.g. for [`LocalIssuer::new`](crate::issue::LocalIssuer::new)
-    /// with feature `issuer`): a secret, to be handled as one.
+    /// The whole private JWK as JSON text (e.g. for `LocalIssuer::new` with feature
+    /// `issuer`): a secret, to be handled as one.
     pub fn to_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
     }
