@@ -19,7 +19,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::scope;
-use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
+use tower_bearer::testing::{PrivateJwk, compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
 use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier};
 
 const ISSUER: &str = "https://idp.bench.local";
@@ -37,11 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn mint(dir: &str, rs256: usize, es256: usize) -> Result<(), Box<dyn std::error::Error>> {
     let rsa = generate_jwk(Algorithm::RS256, "rsa-1")?;
     let ec = generate_jwk(Algorithm::ES256, "ec-1")?;
-    let keys = json!([Value::Object(rsa.clone().into()), Value::Object(ec.clone().into())]);
+    let keys = json!([Value::Object(rsa.as_map().clone()), Value::Object(ec.as_map().clone())]);
     std::fs::write(format!("{dir}/key.json"), keys.to_string())?;
     for (name, key, alg, n) in [("rs256", &rsa, Algorithm::RS256, rs256), ("es256", &ec, Algorithm::ES256, es256)] {
         let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/{name}.txt"))?);
-        let kid = key.key_id().unwrap_or_default().to_owned();
+        let kid = key.kid().unwrap_or_default().to_owned();
         let header = json!({"alg": format!("{alg:?}"), "typ": "at+jwt", "kid": kid}).to_string();
         for i in 0..n {
             // Shaped like a typical IdP access token (about 800 bytes for RS256).
@@ -75,7 +75,7 @@ fn serve(mode: &str, dir: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         "reference" => {
             let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-            let public = public_jwk(&josekit::jwk::Jwk::from_bytes(keys[0].to_string().as_bytes())?);
+            let public = public_jwk(&PrivateJwk::from_map(keys[0].as_object().cloned().unwrap_or_default())?);
             let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(public)?;
             let key = Arc::new(DecodingKey::from_jwk(&jwk)?);
             let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);

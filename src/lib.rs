@@ -25,6 +25,8 @@ pub mod keys;
 pub mod layer;
 pub mod policy;
 pub mod responder;
+#[cfg(any(feature = "testing", feature = "issuer"))]
+mod signing;
 #[cfg(feature = "remote")]
 mod single_flight;
 pub mod token;

@@ -6,6 +6,10 @@
 //! with real signatures. Put `tower-bearer = { features = ["testing"] }` in your
 //! `[dev-dependencies]`.
 //!
+//! Keys are generated and tokens signed with the crypto backend the crate verifies
+//! with (aws-lc-rs, or the RustCrypto crates of `rust-crypto`): the test kit adds no
+//! second crypto stack and needs no system library.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use axum::{Router, routing::get};
@@ -38,7 +42,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use josekit::jwk::Jwk;
 use serde_json::{Map, Value, json};
 
 use crate::Algorithm;
@@ -68,7 +71,7 @@ pub enum Outage {
 struct TestKey {
     kid: String,
     alg: Algorithm,
-    private: Jwk,
+    private: PrivateJwk,
     published: bool,
 }
 
@@ -103,7 +106,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub use crate::issue::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
+pub use crate::signing::{PrivateJwk, compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
 
 impl TestIssuer {
     /// Starts an issuer signing with a fresh RS256 key.
@@ -216,8 +219,9 @@ impl TestIssuer {
         lock(&self.inner.keys).last().map(|k| k.kid.clone()).unwrap_or_default()
     }
 
-    /// The private JWK of `kid` (to sign tokens by other means).
-    pub fn private_jwk(&self, kid: &str) -> Option<Jwk> {
+    /// The private JWK of `kid` (to sign tokens by other means, e.g. with
+    /// [`sign_with_jwk`]). Its `Debug` redacts the private members.
+    pub fn private_jwk(&self, kid: &str) -> Option<PrivateJwk> {
         lock(&self.inner.keys).iter().find(|k| k.kid == kid).map(|k| k.private.clone())
     }
 

@@ -12,11 +12,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::{app, get_bearer, get_with, serve};
 use josekit::jwk::KeyPair as _;
-use josekit::jws::JwsSigner as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::testing::{PrivateJwk, TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
 use tower_bearer::{Algorithm, BearerLayer};
 
 const INVALID: &str = r#"Bearer realm="t", error="invalid_token", error_description="the access token is invalid""#;
@@ -72,13 +71,8 @@ fn signature_of(token: &str) -> Vec<u8> {
 }
 
 fn hmac_token(header: &Value, claims: &str, secret: &[u8], alg: Algorithm) -> String {
-    let signer = match alg {
-        Algorithm::HS256 => josekit::jws::HS256.signer_from_bytes(secret),
-        Algorithm::HS384 => josekit::jws::HS384.signer_from_bytes(secret),
-        _ => josekit::jws::HS512.signer_from_bytes(secret),
-    }
-    .unwrap();
-    compact_jws(&header.to_string(), claims, |input| signer.sign(input).unwrap())
+    let key = PrivateJwk::from_json(&json!({"kty": "oct", "k": b64(secret)}).to_string()).unwrap();
+    compact_jws(&header.to_string(), claims, |input| sign_with_jwk(&key, alg, input).unwrap())
 }
 
 #[tokio::test]
@@ -100,7 +94,8 @@ async fn alg_none_with_signature() {
 #[tokio::test]
 async fn hs_signed_with_the_rsa_public_key_pem_and_der() {
     let t = target().await;
-    let pair = josekit::jwk::alg::rsa::RsaKeyPair::from_jwk(&t.idp.private_jwk(&t.kid()).unwrap()).unwrap();
+    let private = josekit::jwk::Jwk::from_map(t.idp.private_jwk(&t.kid()).unwrap().into_map()).unwrap();
+    let pair = josekit::jwk::alg::rsa::RsaKeyPair::from_jwk(&private).unwrap();
     let pem = pair.to_pem_public_key();
     let der = pair.to_der_public_key();
     let jwk_text = t.idp.public_jwk(&t.kid()).unwrap().to_string();
@@ -119,10 +114,7 @@ async fn hs_signed_with_the_rsa_public_key_pem_and_der() {
 async fn header_alg_differs_from_signature_alg() {
     let t = target().await;
     // Signed with PS256 by the right key, labelled RS256 (and the reverse).
-    let private = t.idp.private_jwk(&t.kid()).unwrap();
-    let mut map: serde_json::Map<String, Value> = private.into();
-    map.remove("alg");
-    let key = josekit::jwk::Jwk::from_map(map).unwrap();
+    let key = t.idp.private_jwk(&t.kid()).unwrap();
     for (label, signed_as) in [("RS256", Algorithm::PS256), ("PS256", Algorithm::RS256), ("RS512", Algorithm::RS256)] {
         let token = compact_jws(&json!({"alg": label, "kid": t.kid()}).to_string(), &t.claims(), |i| {
             sign_with_jwk(&key, signed_as, i).unwrap()

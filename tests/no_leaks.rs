@@ -83,10 +83,9 @@ async fn nothing_secret_in_trace_logs_debug_or_errors() {
     let key_debug = format!("{key:?}");
     let verifier =
         JwtVerifier::builder().issuer(Issuer::new("local").keys(StaticKeys::from(key))).audience("a").build().unwrap();
-    let jwk = josekit::jwk::Jwk::from_bytes(
-        json!({"kty":"oct","k": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)})
-            .to_string()
-            .as_bytes(),
+    let jwk = tower_bearer::testing::PrivateJwk::from_json(
+        &json!({"kty":"oct","k": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)})
+            .to_string(),
     )
     .unwrap();
     let hs = remember(&compact_jws(

@@ -16,10 +16,9 @@ fn verifier() -> JwtVerifier {
 }
 
 fn sign(header: &Value, claims: &str) -> String {
-    let jwk = josekit::jwk::Jwk::from_bytes(
-        json!({"kty":"oct","k": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, SECRET)})
-            .to_string()
-            .as_bytes(),
+    let jwk = tower_bearer::testing::PrivateJwk::from_json(
+        &json!({"kty":"oct","k": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, SECRET)})
+            .to_string(),
     )
     .unwrap();
     compact_jws(&header.to_string(), claims, |i| sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap())

@@ -69,17 +69,11 @@ async fn rs384_rs512_ps384_ps512_verify_with_an_rsa_key() {
     }
 }
 
-/// Signs with the issuer's current private key under another RSA algorithm.
+/// Signs with the issuer's current private key under another RSA algorithm (the
+/// signer ignores the JWK's own `alg`).
 fn sign_as(idp: &TestIssuer, alg: Algorithm, header: &str, payload: &str) -> String {
-    // josekit refuses a JWK whose `alg` differs, so sign with the key minus `alg`.
-    let mut map: serde_json::Map<String, serde_json::Value> = private_of(idp).into();
-    map.remove("alg");
-    let private = josekit::jwk::Jwk::from_map(map).unwrap();
+    let private = idp.private_jwk(&idp.current_kid()).unwrap();
     compact_jws(header, payload, |input| tower_bearer::testing::sign_with_jwk(&private, alg, input).unwrap())
-}
-
-fn private_of(idp: &TestIssuer) -> josekit::jwk::Jwk {
-    idp.private_jwk(&idp.current_kid()).unwrap()
 }
 
 #[tokio::test]
@@ -384,8 +378,8 @@ async fn hmac_only_with_a_local_secret() {
         .build()
         .unwrap();
     let base = serve(app(BearerLayer::new(verifier))).await;
-    let jwk =
-        josekit::jwk::Jwk::from_bytes(json!({"kty":"oct","k": base64_url(&secret)}).to_string().as_bytes()).unwrap();
+    let jwk = tower_bearer::testing::PrivateJwk::from_json(&json!({"kty":"oct","k": base64_url(&secret)}).to_string())
+        .unwrap();
     let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
     let hs256 = compact_jws(&json!({"alg": "HS256"}).to_string(), &payload, |i| {
         tower_bearer::testing::sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap()
@@ -517,22 +511,24 @@ async fn static_pem_keys_of_each_type() {
     let rsa = josekit::jws::RS256.generate_key_pair(2048).unwrap();
     let ec = josekit::jws::ES384.generate_key_pair().unwrap();
     let ed = josekit::jws::EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+    // Keys from another implementation (josekit/OpenSSL), signed by the test kit.
+    let native = |jwk: josekit::jwk::Jwk| tower_bearer::testing::PrivateJwk::from_map(jwk.into()).unwrap();
     let cases = [
         (
             VerificationKey::from_rsa_pem(&rsa.to_pem_public_key(), Some("r")).unwrap(),
-            rsa.to_jwk_private_key(),
+            native(rsa.to_jwk_private_key()),
             "r",
             Algorithm::RS256,
         ),
         (
             VerificationKey::from_ec_pem(&ec.to_pem_public_key(), Some("e")).unwrap(),
-            ec.to_jwk_private_key(),
+            native(ec.to_jwk_private_key()),
             "e",
             Algorithm::ES384,
         ),
         (
             VerificationKey::from_ed_pem(&ed.to_pem_public_key(), Some("d")).unwrap(),
-            ed.to_jwk_private_key(),
+            native(ed.to_jwk_private_key()),
             "d",
             Algorithm::EdDSA,
         ),
@@ -555,4 +551,63 @@ async fn static_pem_keys_of_each_type() {
     // A JWK set with private parts loads as public keys.
     let set = json!({"keys": [rsa.to_jwk_private_key()]}).to_string();
     assert_eq!(StaticKeys::from_jwks(&set).unwrap().key_set().len(), 1);
+}
+
+/// The test kit signs with the verifier's own crypto backend; tokens signed by an
+/// independent implementation (josekit on OpenSSL) must verify too, so a flaw shared by
+/// the backend's signer and verifier cannot hide.
+#[tokio::test]
+async fn tokens_signed_by_an_independent_implementation_verify() {
+    use josekit::jwk::KeyPair as _;
+    use josekit::jwk::alg::ed::EdCurve;
+    let rsa = josekit::jws::RS256.generate_key_pair(2048).unwrap();
+    let pss = josekit::jws::PS384.generate_key_pair(2048).unwrap();
+    let p256 = josekit::jws::ES256.generate_key_pair().unwrap();
+    let p384 = josekit::jws::ES384.generate_key_pair().unwrap();
+    let ed = josekit::jws::EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
+    let cases: Vec<(&str, josekit::jwk::Jwk, Box<dyn josekit::jws::JwsSigner>)> = vec![
+        (
+            "RS256",
+            rsa.to_jwk_public_key(),
+            Box::new(josekit::jws::RS256.signer_from_jwk(&rsa.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "PS384",
+            pss.to_jwk_public_key(),
+            Box::new(josekit::jws::PS384.signer_from_jwk(&pss.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "ES256",
+            p256.to_jwk_public_key(),
+            Box::new(josekit::jws::ES256.signer_from_jwk(&p256.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "ES384",
+            p384.to_jwk_public_key(),
+            Box::new(josekit::jws::ES384.signer_from_jwk(&p384.to_jwk_key_pair()).unwrap()),
+        ),
+        (
+            "EdDSA",
+            ed.to_jwk_public_key(),
+            Box::new(josekit::jws::EdDSA.signer_from_jwk(&ed.to_jwk_key_pair()).unwrap()),
+        ),
+    ];
+    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
+    for (alg, public, signer) in cases {
+        let key = VerificationKey::from_jwk(&public.to_string()).unwrap();
+        let verifier = JwtVerifier::builder()
+            .issuer(Issuer::new("local").keys(StaticKeys::from(key)))
+            .audience("a")
+            .build()
+            .unwrap();
+        let base = serve(app(BearerLayer::new(verifier))).await;
+        let token = compact_jws(&json!({"alg": alg}).to_string(), &payload, |i| signer.sign(i).unwrap());
+        assert_eq!(get_bearer(&format!("{base}/me"), &token).await.status, StatusCode::OK, "{alg}");
+        let other = json!({"iss":"local","aud":"a","exp": unix_now() + 61}).to_string();
+        let forged = compact_jws(&json!({"alg": alg}).to_string(), &other, |_| {
+            let sig = token.rsplit_once('.').unwrap().1;
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap()
+        });
+        assert_eq!(get_bearer(&format!("{base}/me"), &forged).await.status, StatusCode::UNAUTHORIZED, "{alg}");
+    }
 }

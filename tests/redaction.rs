@@ -49,6 +49,25 @@ async fn issued_tokens_and_login_credentials_are_redacted() {
     assert_hidden("VerifiedToken (TestIssuer)", &format!("{verified:?}"), &test_token);
 }
 
+/// The test kit hands out its private keys; their `Debug` shows only the public members.
+#[tokio::test]
+async fn test_issuer_private_jwks_are_redacted() {
+    use tower_bearer::Algorithm;
+    let idp = TestIssuer::start().await;
+    for alg in [Algorithm::RS256, Algorithm::ES384, Algorithm::EdDSA, Algorithm::HS256] {
+        let kid = idp.add_key(alg);
+        let jwk = idp.private_jwk(&kid).unwrap();
+        let members: &serde_json::Map<String, Value> = jwk.as_ref();
+        let debug = format!("{jwk:?}");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            if let Some(v) = members.get(private).and_then(Value::as_str) {
+                assert_hidden(&format!("TestIssuer private JWK {alg:?} `{private}`"), &debug, v);
+            }
+        }
+        assert!(debug.contains(&kid), "public members are still shown: {debug}");
+    }
+}
+
 #[test]
 fn private_keys_are_redacted() {
     for kty in [KeyType::Rsa(2048), KeyType::P256, KeyType::Ed25519, KeyType::Oct] {

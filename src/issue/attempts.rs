@@ -143,19 +143,21 @@ impl Budget {
     }
 }
 
-/// 256 random bits from OpenSSL's generator (through josekit, already used for keys).
+/// 256 random bits from the crypto backend's generator.
 fn random_key() -> Key {
-    let random = josekit::jwk::Jwk::generate_oct_key(32)
-        .ok()
-        .and_then(|k| k.parameter("k").and_then(serde_json::Value::as_str).map(str::to_owned));
-    let seed = random.unwrap_or_else(|| {
+    if let Ok(bytes) = crate::signing::random_bytes(32)
+        && let Ok(key) = Key::try_from(bytes.as_slice())
+    {
+        return key;
+    }
+    let seed = {
         // No generator: the process's random hasher keys still keep tags unguessable
         // from outside.
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
         format!("{}-{}", h.finish(), std::process::id())
-    });
+    };
     Sha256::digest(seed.as_bytes()).into()
 }
 

@@ -9,8 +9,8 @@ use josekit::jwk::alg::ed::EdCurve;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::sign::public_jwk;
 use crate::ConfigError;
+use crate::signing::{PrivateJwk, public_jwk};
 
 /// What kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +97,9 @@ pub fn generate_key(kty: KeyType, kid: Option<&str>) -> Result<GeneratedKey, Con
     jwk.set_key_id(kid);
     jwk.set_algorithm(kty.alg());
     jwk.set_key_use("sig");
-    let public = if kty == KeyType::Oct { Vec::new() } else { vec![public_jwk(&jwk)] };
-    Ok(GeneratedKey { private_jwk: Value::Object(jwk.into()), public_jwks: json!({ "keys": public }) })
+    let private = PrivateJwk::from_map(jwk.into())?;
+    let public = if kty == KeyType::Oct { Vec::new() } else { vec![public_jwk(&private)] };
+    Ok(GeneratedKey { private_jwk: Value::Object(private.into_map()), public_jwks: json!({ "keys": public }) })
 }
 
 /// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use josekit::jwk::Jwk;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::sign::{compact_jws, public_jwk, sign_with_jwk, unix_now};
 use crate::keys::{StaticKeys, VerificationKey};
+use crate::signing::{PrivateJwk, compact_jws, public_jwk, random_bytes, sign_with_jwk, unix_now};
 use crate::verify::{Clock, Issuer, JwtVerifier, SystemClock};
 use crate::{Algorithm, ConfigError};
 
@@ -34,7 +35,7 @@ pub struct LocalIssuer {
 struct Inner {
     issuer: String,
     audience: String,
-    key: Jwk,
+    key: PrivateJwk,
     alg: Algorithm,
     kid: String,
     lifetime: Duration,
@@ -81,8 +82,8 @@ impl LocalIssuer {
     /// An issuer named `issuer` signing for `audience` with the private JWK `jwk_json`
     /// (its `alg`, or the natural one for its key type; `oct` keys sign HS256).
     pub fn new(issuer: impl Into<String>, jwk_json: &str, audience: impl Into<String>) -> Result<Self, ConfigError> {
-        let key = Jwk::from_bytes(jwk_json.as_bytes()).map_err(|e| ConfigError::new(format!("signing JWK: {e}")))?;
-        let alg = match (key.algorithm(), key.key_type(), key.curve()) {
+        let key = PrivateJwk::from_json(jwk_json)?;
+        let alg = match (key.alg(), key.kty(), key.crv()) {
             (Some(a), _, _) => a.parse::<Algorithm>().map_err(|_| ConfigError::new(format!("unsupported alg {a}")))?,
             (None, "RSA", _) => Algorithm::RS256,
             (None, "EC", Some("P-384")) => Algorithm::ES384,
@@ -91,8 +92,7 @@ impl LocalIssuer {
             (None, "oct", _) => Algorithm::HS256,
             (None, other, _) => return Err(ConfigError::new(format!("unsupported key type {other}"))),
         };
-        let kid =
-            key.key_id().map(str::to_owned).unwrap_or_else(|| super::thumbprint(key.as_ref()).unwrap_or_default());
+        let kid = key.kid().map(str::to_owned).unwrap_or_else(|| super::thumbprint(key.as_map()).unwrap_or_default());
         // Sign once now so a key that cannot sign is a configuration error, not a 500 later.
         sign_with_jwk(&key, alg, b"probe")?;
         Ok(Self {
@@ -185,9 +185,7 @@ impl LocalIssuer {
     pub fn verifier_builder(&self) -> crate::JwtVerifierBuilder {
         let i = &self.inner;
         let key = match i.alg {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                VerificationKey::from_jwk(&Value::Object(i.key.as_ref().clone()).to_string())
-            }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => VerificationKey::from_jwk(&i.key.to_json()),
             _ => VerificationKey::from_jwk(&public_jwk(&i.key).to_string()),
         };
         let keys = key.map(StaticKeys::from).unwrap_or_else(|_| StaticKeys::new(Vec::new()));
@@ -324,10 +322,9 @@ impl LocalTokenBuilder<'_> {
     }
 }
 
-/// 128 random bits for `jti` (base64url), from OpenSSL's generator through josekit.
+/// 128 random bits for `jti` (base64url), from the crypto backend's generator.
 fn random_id() -> String {
-    Jwk::generate_oct_key(16)
-        .ok()
-        .and_then(|k| k.parameter("k").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| format!("{}-{}", unix_now(), std::process::id()))
+    random_bytes(16)
+        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+        .unwrap_or_else(|_| format!("{}-{}", unix_now(), std::process::id()))
 }

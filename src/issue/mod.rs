@@ -12,10 +12,9 @@ mod local;
 mod login;
 mod renew;
 mod router;
-mod sign;
 
+pub use crate::signing::{PrivateJwk, compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
 pub use keygen::{GeneratedKey, KeyType, generate_key, thumbprint};
 pub use limits::LoginLimits;
 pub use local::{IssuedToken, LocalIssuer, LocalTokenBuilder};
 pub use login::{Credentials, Identity};
-pub use sign::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
