@@ -54,12 +54,12 @@ pub mod testing;
 #[cfg(feature = "tonic")]
 pub mod tonic;
 
-/// The challenge, now in [`reject`](crate::reject); this path stays until the public surface is pruned.
+/// The challenge, now in [`crate::reject`]; this path stays until the public surface is pruned.
 pub mod challenge {
     pub use crate::reject::Challenge;
 }
 
-/// The responders and the [`Rejector`](crate::Rejector), now in [`reject`](crate::reject); this path
+/// The responders and the [`crate::Rejector`], now in [`crate::reject`]; this path
 /// stays until the public surface is pruned.
 pub mod responder {
     pub use crate::reject::{GrpcResponder, JsonResponder, Rejector, Responder};
