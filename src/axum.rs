@@ -15,11 +15,9 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::challenge::Challenge;
 use crate::claims::VerifiedToken;
-use crate::error::{AuthError, Insufficient};
 use crate::policy::Requirement;
-use crate::responder::{JsonResponder, Rejector, Responder};
+use crate::reject::{AuthError, Insufficient, JsonResponder, RejectConfig, Rejector};
 
 /// Why an extractor refused the request. It answers exactly as the layer that
 /// verified the request would (its realm, responder and detail setting, through the
@@ -46,10 +44,7 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         match &self.rejector {
             Some(rejector) => rejector.reject(&self.error),
-            None => {
-                crate::responder::log_rejection(&self.error);
-                JsonResponder.respond(&self.error, &Challenge::default())
-            }
+            None => RejectConfig::<JsonResponder>::default().reject(&self.error),
         }
     }
 }

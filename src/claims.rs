@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::InvalidToken;
+use crate::reject::InvalidToken;
 
 /// A set of names (scopes or roles), in the order the token listed them, without
 /// duplicates.

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Limited};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::InvalidRequest;
+use crate::reject::InvalidRequest;
 use crate::token::{BearerToken, RequestHead, TokenSource};
 
 /// Default cap on a buffered form body.

@@ -10,7 +10,6 @@ compile_error!(
     "tower-bearer needs a crypto backend: enable the `aws-lc-rs` feature (default) or the `rust-crypto` feature"
 );
 
-pub mod challenge;
 pub mod claims;
 #[cfg(feature = "client")]
 pub mod client;
@@ -24,7 +23,7 @@ mod json;
 pub mod keys;
 pub mod layer;
 pub mod policy;
-pub mod responder;
+pub mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
 mod signing;
 #[cfg(feature = "remote")]
@@ -35,11 +34,13 @@ pub mod verify;
 #[cfg(feature = "axum")]
 pub mod axum;
 
-pub use challenge::Challenge;
 pub use claims::{ClaimPath, RoleSet, ScopeSet, VerifiedToken};
-pub use error::{AuthError, ConfigError, Insufficient, InvalidRequest, InvalidToken, Unavailable};
+pub use error::ConfigError;
 pub use layer::{Bearer, BearerLayer, RequireLayer};
-pub use responder::{GrpcResponder, JsonResponder, Rejector, Responder};
+pub use reject::{
+    AuthError, Challenge, GrpcResponder, Insufficient, InvalidRequest, InvalidToken, JsonResponder, Rejector,
+    Responder, Unavailable,
+};
 pub use verify::{
     CacheStats, Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier,
 };
@@ -52,3 +53,14 @@ pub mod testing;
 
 #[cfg(feature = "tonic")]
 pub mod tonic;
+
+/// The challenge, now in [`crate::reject`]; this path stays until the public surface is pruned.
+pub mod challenge {
+    pub use crate::reject::Challenge;
+}
+
+/// The responders and the [`crate::Rejector`], now in [`crate::reject`]; this path
+/// stays until the public surface is pruned.
+pub mod responder {
+    pub use crate::reject::{GrpcResponder, JsonResponder, Rejector, Responder};
+}

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::claims::{ClaimPath, VerifiedToken};
-use crate::error::Insufficient;
+use crate::reject::Insufficient;
 
 /// A requirement on a verified token. Unmet requirements are answered with
 /// `403 insufficient_scope`, naming missing scopes in `scope="…"` and what failed in

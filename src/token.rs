@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, Uri, header::AUTHORIZATION};
 
-use crate::error::InvalidRequest;
+use crate::reject::InvalidRequest;
 
 /// Default cap on a credential's length, checked before any parsing.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;

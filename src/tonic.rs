@@ -32,11 +32,9 @@
 
 use tonic::{Request, Status};
 
-use crate::challenge::Challenge;
 use crate::claims::VerifiedToken;
-use crate::error::AuthError;
 use crate::policy::Requirement;
-use crate::responder::{GrpcResponder, Rejector};
+use crate::reject::{AuthError, Challenge, GrpcResponder, Rejector, log_rejection};
 
 /// The token the layer verified for this call (`UNAUTHENTICATED` when there is none,
 /// e.g. in optional mode).
@@ -68,7 +66,7 @@ pub fn status(error: &AuthError) -> Status {
 }
 
 fn status_with(error: &AuthError, challenge: &Challenge) -> Status {
-    crate::responder::log_rejection(error);
+    log_rejection(error);
     let message = error.description(challenge.is_detailed()).unwrap_or("an access token is required").to_owned();
     let mut status = match GrpcResponder::code(error) {
         3 => Status::invalid_argument(message),

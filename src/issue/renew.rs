@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::login::Identity;
 use super::router::{Shared, carried_claims, error, mint};
-use crate::error::AuthError;
+use crate::reject::AuthError;
 use crate::token::RequestHead;
 use crate::verify::Verifier;
 use crate::{Challenge, JsonResponder, Responder};

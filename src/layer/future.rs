@@ -7,11 +7,10 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::service::Shared;
+use super::shared::Shared;
 use crate::claims::VerifiedToken;
-use crate::error::AuthError;
 use crate::keys::BoxFuture;
-use crate::responder::Responder;
+use crate::reject::{AuthError, Responder};
 
 pin_project! {
     /// The response future of [`Bearer`](super::Bearer) and [`Require`](super::Require).
@@ -85,7 +84,7 @@ where
                     };
                     match result.and_then(|token| shared.admit::<B, ResBody>(token, &mut req)) {
                         Ok(()) => State::Inner { fut: service.call(req) },
-                        Err(e) => State::Rejected { response: Some(shared.reject(&e)) },
+                        Err(e) => State::Rejected { response: Some(shared.reject.reject(&e)) },
                     }
                 }
             };

@@ -3,10 +3,10 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::require::RequireLayer;
-use super::service::{Bearer, Shared};
-use crate::challenge::Challenge;
+use super::service::Bearer;
+use super::shared::Shared;
 use crate::policy::Requirement;
-use crate::responder::{GrpcResponder, JsonResponder};
+use crate::reject::{Challenge, GrpcResponder, JsonResponder, RejectConfig};
 use crate::token::TokenSource;
 use crate::verify::Verifier;
 
@@ -49,8 +49,7 @@ impl BearerLayer<JsonResponder> {
                 sources: Default::default(),
                 requirement: None,
                 optional: false,
-                challenge: Challenge::default(),
-                responder: JsonResponder,
+                reject: Arc::new(RejectConfig::default()),
             }),
         }
     }
@@ -62,21 +61,28 @@ impl<R: Clone> BearerLayer<R> {
         self
     }
 
+    fn edit_challenge(self, f: impl FnOnce(Challenge) -> Challenge) -> Self {
+        self.edit(|s| {
+            let reject = Arc::make_mut(&mut s.reject);
+            reject.challenge = f(std::mem::take(&mut reject.challenge));
+        })
+    }
+
     /// Sets `realm="…"` in challenges.
     pub fn realm(self, realm: impl Into<String>) -> Self {
         let realm = realm.into();
-        self.edit(|s| s.challenge = s.challenge.clone().realm(Some(realm)))
+        self.edit_challenge(|c| c.realm(Some(realm)))
     }
 
     /// Replaces the challenge settings (`error_uri`, `resource_metadata`, details).
     pub fn challenge(self, challenge: Challenge) -> Self {
-        self.edit(|s| s.challenge = challenge)
+        self.edit_challenge(|_| challenge)
     }
 
     /// Sends the precise reason for `401`s as `error_description` (off by default:
     /// a generic description tells an attacker nothing about which check failed).
     pub fn detailed_errors(self, on: bool) -> Self {
-        self.edit(|s| s.challenge = s.challenge.clone().detailed(on))
+        self.edit_challenge(|c| c.detailed(on))
     }
 
     /// Requires this of every token (answered with `403` when unmet).
@@ -123,8 +129,7 @@ impl<R: Clone> BearerLayer<R> {
                 sources: s.sources.clone(),
                 requirement: s.requirement.clone(),
                 optional: s.optional,
-                challenge: s.challenge.clone(),
-                responder,
+                reject: Arc::new(RejectConfig::new(s.reject.challenge.clone(), responder)),
             }),
         }
     }
@@ -137,7 +142,7 @@ impl<R: Clone> BearerLayer<R> {
     /// A [`RequireLayer`] with this layer's challenge and responder, for
     /// `.route_layer(..)` on routes that need more than the whole router.
     pub fn requiring(&self, requirement: Requirement) -> RequireLayer<R> {
-        RequireLayer::with_responder(requirement, self.shared.challenge.clone(), self.shared.responder.clone())
+        RequireLayer::with_reject(requirement, self.shared.reject.clone())
     }
 }
 

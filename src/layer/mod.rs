@@ -6,6 +6,7 @@ mod future;
 mod layer;
 mod require;
 mod service;
+mod shared;
 
 pub use future::ResponseFuture;
 pub use layer::BearerLayer;

@@ -6,14 +6,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::service::Shared;
-use crate::challenge::Challenge;
+use super::shared::check;
 use crate::claims::VerifiedToken;
-use crate::error::AuthError;
 use crate::policy::Requirement;
-use crate::responder::{JsonResponder, Rejector, Responder};
-use crate::token::Sources;
-use crate::verify::{Verification, Verifier};
+use crate::reject::{AuthError, JsonResponder, RejectConfig, Rejector, Responder};
 
 /// Checks a [`Requirement`] against the token that an outer
 /// [`BearerLayer`](super::BearerLayer) verified; no token in the request is a `401`.
@@ -22,44 +18,29 @@ use crate::verify::{Verification, Verifier};
 #[derive(Clone)]
 #[must_use]
 pub struct RequireLayer<R = JsonResponder> {
-    shared: Arc<Shared<R>>,
+    requirement: Requirement,
+    reject: Arc<RejectConfig<R>>,
 }
 
 /// The service made by [`RequireLayer`].
 #[derive(Clone)]
 pub struct Require<S, R> {
     inner: S,
-    shared: Arc<Shared<R>>,
-}
-
-/// Never called: a `RequireLayer` verifies nothing itself.
-struct NoVerifier;
-
-impl Verifier for NoVerifier {
-    fn verify(&self, _: &crate::token::BearerToken) -> Verification {
-        Verification::Ready(Err(AuthError::MissingToken))
-    }
+    requirement: Requirement,
+    reject: Arc<RejectConfig<R>>,
 }
 
 impl RequireLayer<JsonResponder> {
     /// A layer checking `requirement` with the default responder and challenge.
     pub fn new(requirement: Requirement) -> Self {
-        Self::with_responder(requirement, Challenge::default(), JsonResponder)
+        Self::with_reject(requirement, Arc::new(RejectConfig::default()))
     }
 }
 
 impl<R> RequireLayer<R> {
-    pub(crate) fn with_responder(requirement: Requirement, challenge: Challenge, responder: R) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                verifier: Arc::new(NoVerifier),
-                sources: Sources::default(),
-                requirement: Some(requirement),
-                optional: false,
-                challenge,
-                responder,
-            }),
-        }
+    /// Refusing with `reject`, the outer layer's own configuration.
+    pub(crate) fn with_reject(requirement: Requirement, reject: Arc<RejectConfig<R>>) -> Self {
+        Self { requirement, reject }
     }
 }
 
@@ -77,7 +58,7 @@ impl<S, R> Layer<S> for RequireLayer<R> {
     type Service = Require<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Require { inner, shared: self.shared.clone() }
+        Require { inner, requirement: self.requirement.clone(), reject: self.reject.clone() }
     }
 }
 
@@ -101,14 +82,14 @@ where
             // means no BearerLayer ran at all, which no client can fix.
             if req.extensions().get::<Rejector<ResBody>>().is_none() {
                 warn_once_not_verified();
-                return ResponseFuture::rejected(self.shared.reject(&AuthError::NotVerified));
+                return ResponseFuture::rejected(self.reject.reject(&AuthError::NotVerified));
             }
-            return ResponseFuture::rejected(self.shared.reject(&AuthError::MissingToken));
+            return ResponseFuture::rejected(self.reject.reject(&AuthError::MissingToken));
         };
         // The outer layer already put the token in; only the requirement is new here.
-        match self.shared.check(token) {
+        match check(Some(&self.requirement), token) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(e) => ResponseFuture::rejected(self.shared.reject(&e)),
+            Err(e) => ResponseFuture::rejected(self.reject.reject(&e)),
         }
     }
 }

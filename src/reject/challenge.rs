@@ -2,7 +2,7 @@
 
 use http::HeaderValue;
 
-use crate::error::AuthError;
+use super::AuthError;
 
 /// What goes into every `WWW-Authenticate: Bearer` challenge besides the error.
 ///
@@ -127,7 +127,7 @@ fn push_sanitized(out: &mut String, value: &str, quoted_string: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Insufficient, InvalidToken};
+    use crate::reject::{Insufficient, InvalidToken};
 
     #[test]
     fn escapes_and_strips() {

@@ -1,14 +1,11 @@
 //! Turning an [`AuthError`] into a response: RFC 6750 JSON for HTTP, a
 //! trailers-only status for gRPC, or your own.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::challenge::Challenge;
-use crate::error::AuthError;
+use super::{AuthError, Challenge};
 
 /// Builds the response for a refused request.
 ///
@@ -36,67 +33,6 @@ use crate::error::AuthError;
 pub trait Responder<B>: Send + Sync + 'static {
     /// The response for `error`.
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<B>;
-}
-
-/// How the layer that verified a request answers refusals: its challenge (realm,
-/// `error_uri`s, detail setting) and its responder. [`BearerLayer`](crate::BearerLayer)
-/// leaves one in the request extensions (as `Rejector<ResBody>`, the service's
-/// response body), so the axum extractors, the tonic helpers and your own code
-/// refuse a request exactly as the layer would.
-///
-/// ```
-/// use tower_bearer::{AuthError, Rejector};
-///
-/// fn refuse(req: &http::Request<String>) -> Option<http::Response<String>> {
-///     let rejector = req.extensions().get::<Rejector<String>>()?;
-///     Some(rejector.reject(&AuthError::MissingToken))
-/// }
-/// ```
-pub struct Rejector<B: 'static>(Arc<dyn Reject<B>>);
-
-impl<B: 'static> Clone for Rejector<B> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<B: 'static> std::fmt::Debug for Rejector<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Rejector").field(self.0.challenge()).finish()
-    }
-}
-
-/// What a [`Rejector`] needs from the layer's configuration.
-pub(crate) trait Reject<B>: Send + Sync + 'static {
-    fn challenge(&self) -> &Challenge;
-    fn respond(&self, error: &AuthError) -> Response<B>;
-}
-
-impl<B: 'static> Rejector<B> {
-    pub(crate) fn new(reject: Arc<dyn Reject<B>>) -> Self {
-        Self(reject)
-    }
-
-    /// The response for `error` (logged like the layer's own refusals).
-    pub fn reject(&self, error: &AuthError) -> Response<B> {
-        log_rejection(error);
-        self.0.respond(error)
-    }
-
-    /// The layer's challenge settings.
-    pub fn challenge(&self) -> &Challenge {
-        self.0.challenge()
-    }
-}
-
-/// Rejections are routine (expired tokens, scanners): debug level, never the token.
-pub(crate) fn log_rejection(error: &AuthError) {
-    match error {
-        AuthError::Unavailable(u) => {
-            tracing::warn!(reason = %u.reason, "bearer token not verifiable: keys unavailable")
-        }
-        other => tracing::debug!(status = other.status().as_u16(), error = %other, "bearer token rejected"),
-    }
 }
 
 /// The default: the RFC 6750 status and `WWW-Authenticate` challenge, plus a small

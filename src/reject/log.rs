@@ -1,0 +1,13 @@
+//! The one log line every refusal writes.
+
+use super::AuthError;
+
+/// Rejections are routine (expired tokens, scanners): debug level, never the token.
+pub(crate) fn log_rejection(error: &AuthError) {
+    match error {
+        AuthError::Unavailable(u) => {
+            tracing::warn!(reason = %u.reason, "bearer token not verifiable: keys unavailable")
+        }
+        other => tracing::debug!(status = other.status().as_u16(), error = %other, "bearer token rejected"),
+    }
+}
