@@ -1,0 +1,235 @@
+//! Configuring a [`RemoteJwks`]; the options are checked and clamped once, in `build`.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use url::Url;
+
+use super::RemoteJwks;
+use super::state::{Counters, Inner, Status};
+use crate::error::ConfigError;
+use crate::keys::fetch;
+use crate::keys::jwk::DEFAULT_MAX_KEYS;
+use crate::single_flight::SingleFlight;
+
+/// Configures a [`RemoteJwks`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RemoteJwksBuilder {
+    source: Option<Result<Source, String>>,
+    client: Option<reqwest::Client>,
+    opts: Options,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Source {
+    Url(Url),
+    Discovery { issuer: String },
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Options {
+    pub(super) ttl: Duration,
+    pub(super) min_ttl: Duration,
+    pub(super) max_ttl: Duration,
+    pub(super) cooldown: Duration,
+    pub(super) max_stale: Duration,
+    pub(super) timeout: Duration,
+    pub(super) connect_timeout: Duration,
+    pub(super) max_body: usize,
+    pub(super) max_keys: usize,
+    pub(super) negative_capacity: u64,
+    pub(super) allow_http: bool,
+    pub(super) same_origin: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(600),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(24 * 3600),
+            cooldown: Duration::from_secs(30),
+            max_stale: Duration::from_secs(24 * 3600),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            max_body: 1024 * 1024,
+            max_keys: DEFAULT_MAX_KEYS,
+            negative_capacity: 10_000,
+            allow_http: false,
+            same_origin: false,
+        }
+    }
+}
+
+impl RemoteJwks {
+    /// A builder; set [`jwks_url`](RemoteJwksBuilder::jwks_url) or
+    /// [`discovery`](RemoteJwksBuilder::discovery).
+    pub fn builder() -> RemoteJwksBuilder {
+        RemoteJwksBuilder { source: None, client: None, opts: Options::default() }
+    }
+
+    /// Keys from a JWKS URL, with default settings.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        Self::builder().jwks_url(url).build()
+    }
+
+    /// Keys found through the issuer's discovery document, with default settings.
+    pub fn discover(issuer: &str) -> Result<Self, ConfigError> {
+        Self::builder().discovery(issuer).build()
+    }
+}
+
+impl RemoteJwksBuilder {
+    /// Fetch the key set from this URL.
+    pub fn jwks_url(mut self, url: &str) -> Self {
+        self.source = Some(Url::parse(url).map(Source::Url).map_err(|e| format!("jwks_url {url:?}: {e}")));
+        self
+    }
+
+    /// Find the key set through `issuer`'s discovery document
+    /// (`/.well-known/openid-configuration`, then RFC 8414).
+    pub fn discovery(mut self, issuer: &str) -> Self {
+        self.source = Some(Ok(Source::Discovery { issuer: issuer.to_owned() }));
+        self
+    }
+
+    /// Use this HTTP client (proxies, custom roots...). Timeouts and the body cap are
+    /// still enforced by the store; configure no redirects on it.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Default TTL when the server sends no `Cache-Control: max-age` (10 min).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.opts.ttl = ttl;
+        self
+    }
+
+    /// Clamp for the server's `max-age` ([1 min, 24 h]).
+    pub fn ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.opts.min_ttl = min;
+        self.opts.max_ttl = max.max(min);
+        self
+    }
+
+    /// Minimum time between fetches caused by unknown `kid`s (30 s).
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.opts.cooldown = cooldown;
+        self
+    }
+
+    /// How long past its TTL the last good set is served while refreshes fail
+    /// (24 h; zero fails closed as soon as the TTL passes).
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.opts.max_stale = max_stale;
+        self
+    }
+
+    /// Total time allowed for one fetch (5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.opts.timeout = timeout;
+        self
+    }
+
+    /// Connect timeout of the built-in client (2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.opts.connect_timeout = timeout;
+        self
+    }
+
+    /// Largest accepted response body (1 MiB).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.opts.max_body = bytes;
+        self
+    }
+
+    /// Most keys kept from one set (100).
+    pub fn max_keys(mut self, keys: usize) -> Self {
+        self.opts.max_keys = keys;
+        self
+    }
+
+    /// How many unknown `kid`s the negative cache remembers (10 000).
+    pub fn negative_cache_capacity(mut self, kids: u64) -> Self {
+        self.opts.negative_capacity = kids;
+        self
+    }
+
+    /// Allows plain `http://` to non-loopback hosts. Only for closed networks.
+    pub fn dangerous_allow_http(mut self, allow: bool) -> Self {
+        self.opts.allow_http = allow;
+        self
+    }
+
+    /// Requires the discovered `jwks_uri` to share the issuer's origin.
+    pub fn require_same_origin(mut self, on: bool) -> Self {
+        self.opts.same_origin = on;
+        self
+    }
+
+    /// Checks the configuration and builds the store. No I/O happens here.
+    pub fn build(mut self) -> Result<RemoteJwks, ConfigError> {
+        // Ten years is "forever" here, and keeps every `Instant + Duration` in range.
+        const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+        let o = &mut self.opts;
+        for d in [&mut o.ttl, &mut o.min_ttl, &mut o.max_ttl, &mut o.cooldown, &mut o.max_stale, &mut o.timeout] {
+            *d = (*d).min(FOREVER);
+        }
+        // A set that is expired the moment it is stored would refetch on every request.
+        const FLOOR: Duration = Duration::from_millis(100);
+        o.ttl = o.ttl.max(FLOOR);
+        o.min_ttl = o.min_ttl.max(FLOOR);
+        o.max_ttl = o.max_ttl.max(o.min_ttl);
+        let source = match self.source {
+            None => return Err(ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer")),
+            Some(Err(e)) => return Err(ConfigError::new(e)),
+            Some(Ok(Source::Url(url))) => {
+                fetch::check_url(&url, self.opts.allow_http, fetch::JWKS).map_err(ConfigError::new)?;
+                Source::Url(url)
+            }
+            Some(Ok(Source::Discovery { issuer })) => {
+                let url = Url::parse(&issuer).map_err(|e| ConfigError::new(format!("issuer {issuer:?}: {e}")))?;
+                fetch::check_url(&url, self.opts.allow_http, fetch::JWKS.issuer()).map_err(ConfigError::new)?;
+                Source::Discovery { issuer }
+            }
+        };
+        let client = match self.client {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(self.opts.connect_timeout)
+                .timeout(self.opts.timeout)
+                .build()
+                .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?,
+        };
+        let negative = moka::sync::Cache::builder()
+            .max_capacity(self.opts.negative_capacity)
+            .time_to_live(self.opts.ttl.max(self.opts.cooldown))
+            .build();
+        let status = Status {
+            jwks_url: match &source {
+                Source::Url(u) => Some(u.clone()),
+                Source::Discovery { .. } => None,
+            },
+            ..Status::default()
+        };
+        Ok(RemoteJwks {
+            inner: Arc::new(Inner {
+                source,
+                client,
+                opts: self.opts,
+                snapshot: ArcSwapOption::empty(),
+                inflight: SingleFlight::default(),
+                failing: ArcSwapOption::empty(),
+                refreshing: AtomicBool::new(false),
+                status: Mutex::new(status),
+                negative,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! The JWT verification pipeline: cache, key-free prechecks, signature, hand-off.
+
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+
+use super::cache::{self, TokenCache};
+use super::issuer::IssuerEntry;
+use super::jws::{self, Jws, TypPolicy};
+use super::near_miss::NearMisses;
+use super::signature::{Step, check_signature};
+use super::time::{TimeClaims, TimeRules};
+use super::{CacheStats, Clock, Verification, Verifier};
+use crate::claims::VerifiedToken;
+use crate::error::{AuthError, InvalidToken, Unavailable};
+use crate::keys::{KeyError, KeyStore, Refresh};
+use crate::token::BearerToken;
+
+/// Validates JWT access tokens: signature against the issuer's keys, `exp`/`nbf`/`iat`,
+/// `iss`, `aud`, `typ`, `crit`. Cheap to clone.
+///
+/// ```
+/// use tower_bearer::{Issuer, JwtVerifier};
+/// use tower_bearer::keys::{StaticKeys, VerificationKey};
+///
+/// let key = VerificationKey::hmac_secret(b"a-local-secret-of-at-least-32-bytes!", None).unwrap();
+/// let verifier = JwtVerifier::builder()
+///     .issuer(Issuer::new("https://auth.example.com").keys(StaticKeys::from(key)))
+///     .audience("my-api")
+///     .build()
+///     .unwrap();
+/// # let _ = verifier;
+/// ```
+#[derive(Clone)]
+pub struct JwtVerifier {
+    pub(super) config: Arc<Config>,
+}
+
+/// The checked configuration, shared by every clone.
+pub(super) struct Config {
+    pub(super) issuers: Vec<Arc<IssuerEntry>>,
+    pub(super) any_issuer: Option<Arc<IssuerEntry>>,
+    pub(super) audiences: Option<Vec<String>>,
+    pub(super) leeway: u64,
+    pub(super) max_age: Option<u64>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) typ: TypPolicy,
+    pub(super) limits: jws::Limits,
+    pub(super) cache: Option<TokenCache>,
+    pub(super) near_misses: NearMisses,
+}
+
+impl JwtVerifier {
+    /// Loads every issuer's keys now; the first failure is returned.
+    pub async fn prefetch(&self) -> Result<(), KeyError> {
+        for entry in self.config.issuers.iter().chain(self.config.any_issuer.as_ref()) {
+            entry.keys.refresh(Refresh::Cold).await?;
+        }
+        Ok(())
+    }
+
+    /// Counters of the verified-token cache (`None` when it is off).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.config.cache.as_ref().map(TokenCache::stats)
+    }
+
+    /// The configured issuers and their key stores.
+    pub fn issuers(&self) -> impl Iterator<Item = (&str, &dyn KeyStore)> {
+        self.config.issuers.iter().map(|e| (e.issuer.as_str(), &*e.keys))
+    }
+}
+
+impl Verifier for JwtVerifier {
+    fn verify(&self, token: &BearerToken) -> Verification {
+        let cache_key = self.config.cache.as_ref().map(|_| TokenCache::key(token.as_str()));
+        if let Some(hit) = cache_key.as_ref().and_then(|k| self.cached(k)) {
+            return Verification::Ready(hit);
+        }
+        let (jws, entry) = match self.precheck(token.as_str()) {
+            Ok(v) => v,
+            Err(e) => return Verification::Ready(Err(e.into())),
+        };
+        match entry.keys.current() {
+            Some(keys) => match check_signature(token.as_str(), &jws, &keys) {
+                Ok(Step::Verified(fp)) => Verification::Ready(self.accept(token, jws, entry, fp, cache_key)),
+                Ok(Step::UnknownKid) if !entry.keys.refreshes() => {
+                    Verification::Ready(Err(InvalidToken::UnknownKey.into()))
+                }
+                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry.clone(), false, cache_key),
+                Err(e) => Verification::Ready(Err(e.into())),
+            },
+            None => self.pending(token.clone(), jws, entry.clone(), true, cache_key),
+        }
+    }
+}
+
+impl JwtVerifier {
+    /// A cached verification still valid now: time checks re-run, and the verifying key
+    /// must still be in its issuer's current set. Stale entries are dropped.
+    fn cached(&self, key: &cache::CacheKey) -> Option<Result<VerifiedToken, AuthError>> {
+        let cache = self.config.cache.as_ref()?;
+        let hit = cache.get(key)?;
+        let key_present = hit.issuer.keys.current().is_some_and(|k| k.contains_fingerprint(hit.key_fingerprint));
+        if !key_present {
+            cache.remove(key);
+            return None;
+        }
+        match self.check_times(&hit.times) {
+            Ok(()) => Some(Ok(hit.token.clone())),
+            Err(e) => {
+                cache.remove(key);
+                Some(Err(e.into()))
+            }
+        }
+    }
+
+    /// Hands the checked claims over (moved, not copied) and caches the result.
+    fn accept(
+        &self,
+        token: &BearerToken,
+        jws: Jws,
+        issuer: &Arc<IssuerEntry>,
+        key_fingerprint: u64,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Result<VerifiedToken, AuthError> {
+        let cfg = &self.config;
+        let roles = &issuer.roles;
+        let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
+        let exp = times.exp.ok_or(InvalidToken::TimeClaim)?;
+        let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
+        if let (Some(cache), Some(key)) = (&cfg.cache, cache_key) {
+            let entry = cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint, times };
+            cache.insert(key, entry);
+        }
+        Ok(verified)
+    }
+
+    /// Everything that needs no key: parsing, header rules, time, `iss`, `aud`.
+    /// Failing here never causes a key fetch.
+    fn precheck(&self, token: &str) -> Result<(Jws, &Arc<IssuerEntry>), InvalidToken> {
+        let cfg = &self.config;
+        let jws = jws::parse(token, cfg.typ, cfg.limits)?;
+        let claims = jws.claims.as_object().ok_or(InvalidToken::Malformed)?;
+        let named = match claims.get("iss") {
+            Some(Value::String(iss)) => cfg.issuers.iter().find(|e| e.matches(iss, claims)),
+            _ => None,
+        };
+        let Some(entry) = named.or(cfg.any_issuer.as_ref()) else {
+            if let Some(Value::String(iss)) = claims.get("iss") {
+                cfg.near_misses.report(iss, cfg.issuers.iter().map(|e| e.issuer.as_str()));
+            }
+            return Err(InvalidToken::Issuer);
+        };
+        self.check_time(claims)?;
+        entry.check_audience(claims, cfg.audiences.as_deref())?;
+        entry.check_required_values(claims)?;
+        // HS* only ever with a local secret: remote key sets never hold one, so this
+        // is decided by the key binding in `finish`; refuse early when no key could fit.
+        if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+            && !entry.keys.current().is_some_and(|k| k.algorithms().contains(jws.alg))
+        {
+            return Err(InvalidToken::Algorithm);
+        }
+        Ok((jws, entry))
+    }
+
+    fn check_time(&self, claims: &serde_json::Map<String, Value>) -> Result<(), InvalidToken> {
+        self.check_times(&TimeClaims::read(claims)?)
+    }
+
+    /// The time rules on already-read claims (the cache keeps them read).
+    fn check_times(&self, t: &TimeClaims) -> Result<(), InvalidToken> {
+        let cfg = &self.config;
+        let rules = TimeRules { leeway: cfg.leeway, max_age: cfg.max_age, exp_required: true };
+        rules.check(t, cfg.clock.now())
+    }
+
+    /// The slow path: wait for keys, then check the signature.
+    fn pending(
+        &self,
+        token: BearerToken,
+        jws: Jws,
+        entry: Arc<IssuerEntry>,
+        cold: bool,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Verification {
+        let this = self.clone();
+        Verification::Pending(Box::pin(async move {
+            let store = entry.keys.clone();
+            let mut why_cold = cold;
+            loop {
+                let why = if why_cold { Refresh::Cold } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
+                let keys = store.refresh(why).await.map_err(key_error)?;
+                match check_signature(token.as_str(), &jws, &keys)? {
+                    Step::Verified(fp) => return this.accept(&token, jws, &entry, fp, cache_key),
+                    // A cold load that lacks the kid gets one rate-limited refetch.
+                    Step::UnknownKid if why_cold => why_cold = false,
+                    Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),
+                }
+            }
+        }))
+    }
+}
+
+fn key_error(e: KeyError) -> AuthError {
+    match e {
+        KeyError::UnknownKid => AuthError::InvalidToken(InvalidToken::UnknownKey),
+        KeyError::Unavailable { retry_after, reason } => AuthError::Unavailable(Unavailable { retry_after, reason }),
+    }
+}
