@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use common::logs::Capture;
 use common::{app, get_bearer, get_with, serve};
 use serde_json::json;
 use tower_bearer::keys::{StaticKeys, VerificationKey};
@@ -12,35 +10,9 @@ use tower_bearer::testing::{Outage, TestIssuer, compact_jws, sign_with_jwk, unix
 use tower_bearer::token::BearerToken;
 use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier, Verifier};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn nothing_secret_in_trace_logs_debug_or_errors() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start();
 
     let idp = TestIssuer::start().await;
     let me = format!("{}/me", serve(app(BearerLayer::new(idp.verifier()).realm("t"))).await);
@@ -101,7 +73,7 @@ async fn nothing_secret_in_trace_logs_debug_or_errors() {
         format!("{:?}", idp.verifier().verify(&BearerToken::new(valid.as_str())).resolve().await.unwrap());
 
     drop(_guard);
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("bearer token rejected"), "rejections are logged at debug level:\n{logs}");
     assert!(logs.contains("JWKS fetch failed"), "fetch failures are logged:\n{logs}");
     let everything = format!("{logs}\n{error_text}\n{token_debug}\n{verified_debug}\n{key_debug}");
@@ -119,13 +91,7 @@ async fn nothing_secret_in_trace_logs_debug_or_errors() {
 async fn failed_login_names_never_reach_logs() {
     use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
 
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start();
 
     let key = generate_key(KeyType::P256, None).unwrap();
     let issuer = LocalIssuer::new("http://127.0.0.1/auth", &key.private_jwk.to_string(), "api").unwrap();
@@ -145,7 +111,7 @@ async fn failed_login_names_never_reach_logs() {
     }
 
     drop(_guard);
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("failed login"), "failures are still logged:\n{logs}");
     for secret in ["forged", "admin logged in", typed_password, "Tr0ub4dor"] {
         assert!(!logs.contains(secret), "leaked {secret:?} into:\n{logs}");

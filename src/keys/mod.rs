@@ -29,6 +29,9 @@ mod health;
 mod remote;
 mod rsa;
 
+#[cfg(all(feature = "aws-lc-rs", any(feature = "testing", feature = "issuer")))]
+pub(crate) use rsa::der_element;
+
 pub use jwk::DEFAULT_MAX_KEYS;
 pub(crate) use key_set::Selection;
 pub use key_set::{AlgorithmSet, KeySet, VerificationKey};

@@ -35,7 +35,7 @@ pub(crate) fn modulus_from_der(der: &[u8]) -> Option<&[u8]> {
 }
 
 /// One DER element: tag, contents, and the bytes after it.
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {

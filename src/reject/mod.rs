@@ -16,6 +16,7 @@ mod responder;
 
 pub use challenge::Challenge;
 pub use error::{AuthError, Insufficient, InvalidRequest, InvalidToken, Unavailable};
+#[cfg(feature = "tonic")]
 pub(crate) use log::log_rejection;
 pub(crate) use rejector::RejectConfig;
 pub use rejector::Rejector;

@@ -93,24 +93,9 @@ pub(super) fn ed25519_private_key_info(seed: &[u8]) -> Vec<u8> {
     sequence(&[&unsigned(&[0]), &sequence(&[ED25519]), &tlv(OCTET_STRING, &tlv(OCTET_STRING, seed))])
 }
 
-/// Splits one TLV off `input`: (tag, content, rest).
+/// Splits one TLV off `input`: (tag, content, rest); the reader key loading uses.
 #[cfg(feature = "aws-lc-rs")]
-fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at_checked(count)?;
-        (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
-}
+use crate::keys::der_element as read;
 
 /// The components of an RSA key in a PKCS#8 `PrivateKeyInfo`.
 #[cfg(feature = "aws-lc-rs")]
