@@ -14,7 +14,7 @@ use serde_json::json;
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::{all, role, scope};
 use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
-use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenSource};
+use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenLocation};
 use tower_bearer::{Algorithm, Issuer, JwtVerifier, Verification, Verifier};
 
 struct Fixture {
@@ -62,7 +62,7 @@ fn benches(c: &mut Criterion) {
     let uri = Uri::from_static("/items");
     c.bench_function("extract/authorization_header", |b| {
         b.iter(|| {
-            let head = RequestHead { method: &Method::GET, uri: &uri, headers: &headers, extensions: None };
+            let head = RequestHead::new(&Method::GET, &uri, &headers);
             black_box(AuthorizationHeader.extract(black_box(&head)).unwrap())
         })
     });

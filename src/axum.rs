@@ -96,7 +96,7 @@ fn claims<T: DeserializeOwned>(parts: &Parts, token: &VerifiedToken) -> Result<C
             Some((field, _)) => format!("the access token lacks the claim '{field}' this resource needs"),
             None => "the access token's claims do not have the form this resource needs".to_owned(),
         };
-        Rejection::new(parts, AuthError::InsufficientScope(Insufficient { scopes: Vec::new(), description }))
+        Rejection::new(parts, AuthError::Forbidden(Insufficient { scopes: Vec::new(), description }))
     })
 }
 
@@ -144,7 +144,7 @@ impl<S: Send + Sync, G: Guard> FromRequestParts<S> for Authorized<G> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Rejection> {
         let token = token(parts)?;
-        G::requirement().check(&token).map_err(|e| Rejection::new(parts, AuthError::InsufficientScope(e)))?;
+        G::requirement().check(&token).map_err(|e| Rejection::new(parts, AuthError::Forbidden(e)))?;
         Ok(Authorized(token, PhantomData))
     }
 }

@@ -10,39 +10,38 @@ compile_error!(
     "tower-bearer needs a crypto backend: enable the `aws-lc-rs` feature (default) or the `rust-crypto` feature"
 );
 
-pub mod claims;
+mod claims;
 #[cfg(feature = "client")]
 pub mod client;
-pub mod error;
-pub mod form;
+mod error;
 #[cfg(feature = "introspection")]
 pub mod introspect;
 #[cfg(feature = "issuer")]
 pub mod issue;
 mod json;
 pub mod keys;
-pub mod layer;
+mod layer;
 pub mod policy;
-pub mod reject;
+mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
 mod signing;
 #[cfg(feature = "remote")]
 mod single_flight;
 pub mod token;
-pub mod verify;
+mod verify;
 
 #[cfg(feature = "axum")]
 pub mod axum;
 
-pub use claims::{ClaimPath, RoleSet, ScopeSet, VerifiedToken};
+pub use claims::{ClaimPath, NameSet, VerifiedToken};
 pub use error::ConfigError;
-pub use layer::{Bearer, BearerLayer, RequireLayer};
+pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 pub use reject::{
-    AuthError, Challenge, GrpcResponder, Insufficient, InvalidRequest, InvalidToken, JsonResponder, Rejector,
-    Responder, Unavailable,
+    AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidRequest, InvalidToken, JsonResponder,
+    Rejector, Responder, Unavailable,
 };
 pub use verify::{
-    CacheStats, Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier,
+    CacheStats, Clock, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, SystemClock, Verification, Verifier,
 };
 
 /// The `jsonwebtoken` algorithm type, re-exported for key configuration.
@@ -53,14 +52,3 @@ pub mod testing;
 
 #[cfg(feature = "tonic")]
 pub mod tonic;
-
-/// The challenge, now in [`crate::reject`]; this path stays until the public surface is pruned.
-pub mod challenge {
-    pub use crate::reject::Challenge;
-}
-
-/// The responders and the [`crate::Rejector`], now in [`crate::reject`]; this path
-/// stays until the public surface is pruned.
-pub mod responder {
-    pub use crate::reject::{GrpcResponder, JsonResponder, Rejector, Responder};
-}

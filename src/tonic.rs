@@ -46,7 +46,7 @@ pub fn verified_token<T>(request: &Request<T>) -> Result<&VerifiedToken, Status>
 /// is missing.
 pub fn authorize<T>(request: &Request<T>, requirement: &Requirement) -> Result<VerifiedToken, Status> {
     let token = verified_token(request)?;
-    requirement.check(token).map_err(|e| refuse(request, &AuthError::InsufficientScope(e)))?;
+    requirement.check(token).map_err(|e| refuse(request, &AuthError::Forbidden(e)))?;
     Ok(token.clone())
 }
 

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::testing::{compact_jws, sign_with_jwk, unix_now};
-use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenSource};
+use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenLocation};
 use tower_bearer::{Algorithm, Issuer, JwtVerifier, Verification, Verifier};
 
 const SECRET: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
@@ -48,7 +48,8 @@ proptest! {
         if let Ok(value) = HeaderValue::from_bytes(&bytes) {
             let mut headers = HeaderMap::new();
             headers.insert("authorization", value);
-            let head = RequestHead { method: &Method::GET, uri: &Uri::from_static("/"), headers: &headers, extensions: None };
+            let uri = Uri::from_static("/");
+            let head = RequestHead::new(&Method::GET, &uri, &headers);
             if let Ok(Some(token)) = AuthorizationHeader.extract(&head) {
                 prop_assert!(!token.as_str().is_empty());
                 prop_assert!(token.as_str().bytes().all(|b| b.is_ascii_graphic()));

@@ -14,7 +14,7 @@ use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::{Requirement, claim, role};
 use tower_bearer::testing::{Outage, TEST_AUDIENCE, TestIssuer, compact_jws, unix_now};
 use tower_bearer::token::QueryParameter;
-use tower_bearer::{Algorithm, BearerLayer, Clock, FixedClock, Issuer, JwtVerifier, VerifiedToken};
+use tower_bearer::{Algorithm, BearerLayer, Clock, Issuer, JwtVerifier, ManualClock, VerifiedToken};
 
 const INVALID: &str = r#"Bearer realm="test", error="invalid_token", error_description="the access token is invalid""#;
 
@@ -165,7 +165,7 @@ async fn time_claims() {
 #[tokio::test]
 async fn injected_clock_and_max_age() {
     let idp = TestIssuer::start().await;
-    let clock = FixedClock::at(unix_now());
+    let clock = ManualClock::at(unix_now());
     let verifier = idp.verifier_builder().clock(clock.clone()).max_age(Duration::from_secs(600)).build().unwrap();
     let base = serve(app(BearerLayer::new(verifier))).await;
     let me = format!("{base}/me");
@@ -306,7 +306,7 @@ async fn query_source_is_opt_in() {
     let token = idp.token().sign();
     let off = setup(&idp).await;
     assert_eq!(get_with(&format!("{off}/me?access_token={token}"), &[]).await.status, StatusCode::UNAUTHORIZED);
-    let on = serve(app(BearerLayer::new(idp.verifier()).token_source(QueryParameter))).await;
+    let on = serve(app(BearerLayer::new(idp.verifier()).token_location(QueryParameter))).await;
     assert_eq!(get_with(&format!("{on}/me?access_token={token}"), &[]).await.status, StatusCode::OK);
     let both =
         get_with(&format!("{on}/me?access_token={token}"), &[("authorization", &format!("Bearer {token}"))]).await;
@@ -484,11 +484,11 @@ fn app_without_form(idp: &TestIssuer) -> Router {
 async fn cookie_source_error_uri_and_resource_metadata() {
     let idp = TestIssuer::start().await;
     let challenge = tower_bearer::Challenge::new("api")
-        .error_uri("invalid_token", "https://docs.example.com/errors#invalid_token")
+        .error_uri(tower_bearer::ErrorCode::InvalidToken, "https://docs.example.com/errors#invalid_token")
         .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource");
     let auth = BearerLayer::new(idp.verifier())
         .challenge(challenge)
-        .token_source(tower_bearer::token::Cookie::new("access_token"));
+        .token_location(tower_bearer::token::Cookie::new("access_token"));
     let base = serve(app(auth)).await;
     let token = idp.token().sign();
     let r = get_with(&format!("{base}/me"), &[("cookie", &format!("theme=dark; access_token={token}"))]).await;

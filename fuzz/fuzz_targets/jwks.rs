@@ -1,4 +1,4 @@
-//! Arbitrary bytes as a JWK set, parsed both the remote way (`KeySet::from_jwks_json`)
+//! Arbitrary bytes as a JWK set, parsed both the remote way (`KeySet::from_published_jwks`)
 //! and the local way (`StaticKeys::from_jwks`). Nothing may panic: neither the
 //! parsing nor a signature check against whatever keys were accepted.
 #![no_main]
@@ -66,7 +66,7 @@ fn exercise(key: &VerificationKey) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let remote = KeySet::from_jwks_json(data, 100);
+    let remote = KeySet::from_published_jwks(data, 100);
     let local = StaticKeys::from_jwks(&String::from_utf8_lossy(data));
 
     let remote_keys = remote.as_ref().map(KeySet::keys).unwrap_or_default();

@@ -9,7 +9,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use libfuzzer_sys::fuzz_target;
 use tower_bearer::keys::{StaticKeys, VerificationKey};
-use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenSource};
+use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenLocation};
 use tower_bearer::{Issuer, JwtVerifier, Verification, Verifier};
 
 /// A real 2048-bit RSA public key (private half discarded), kid "r".
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
     let uri = Uri::from_static("/");
-    let head = RequestHead { method: &Method::GET, uri: &uri, headers: &headers, extensions: None };
+    let head = RequestHead::new(&Method::GET, &uri, &headers);
     if let Ok(Some(token)) = AuthorizationHeader.extract(&head) {
         // RFC 6750 b64token, taken from the end of the header value.
         let t = token.as_str();

@@ -1,7 +1,7 @@
 //! One layer for both kinds of tokens.
 
 use crate::claims::VerifiedToken;
-use crate::error::AuthError;
+use crate::reject::AuthError;
 use crate::token::BearerToken;
 use crate::verify::{JwtVerifier, Verification, Verifier};
 

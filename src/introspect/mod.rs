@@ -32,8 +32,9 @@ use serde_json::Value;
 pub use dispatch::{Dispatch, IntrospectMode};
 
 use crate::claims::{ClaimPath, RoleSources, VerifiedToken, audience_matches};
-use crate::error::{AuthError, ConfigError, InvalidToken, Unavailable};
+use crate::error::ConfigError;
 use crate::keys::fetch;
+use crate::reject::{AuthError, InvalidToken, Unavailable};
 use crate::token::BearerToken;
 use crate::verify::{Clock, SystemClock, TimeClaims, TimeRules, Verification, Verifier};
 

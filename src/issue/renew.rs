@@ -13,7 +13,7 @@ use crate::{Challenge, JsonResponder, Responder};
 
 pub(super) async fn renew<F>(axum::extract::State(s): Shared<F>, headers: HeaderMap) -> Response {
     let uri = Uri::from_static("/renew");
-    let head = RequestHead { method: &Method::POST, uri: &uri, headers: &headers, extensions: None };
+    let head = RequestHead::new(&Method::POST, &uri, &headers);
     // The layer's own extraction (sources and length cap), and its answers.
     let refused = |e: AuthError| -> Response {
         let res: http::Response<axum::body::Body> = JsonResponder.respond(&e, &Challenge::default());

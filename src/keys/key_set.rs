@@ -158,17 +158,36 @@ pub(crate) enum Selection<'a> {
     AlgorithmMismatch,
 }
 
+/// A document that is not a JWK set (RFC 7517 §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidJwks(String);
+
+impl std::fmt::Display for InvalidJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a JWK set: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidJwks {}
+
 impl KeySet {
     /// A set of the given keys.
     pub fn new(keys: Vec<VerificationKey>) -> Self {
         Self { keys }
     }
 
-    /// Parses a JWK set document the way a fetched one is parsed: public keys only,
-    /// no `oct` secrets, unusable keys skipped with a warning, at most `max_keys` kept.
-    /// Fails only when the document is not a JWK set.
-    pub fn from_jwks_json(json: &[u8], max_keys: usize) -> Result<Self, String> {
-        super::jwk::parse_set(json, super::jwk::Origin::Remote, max_keys)
+    /// Parses a JWK set as an issuer publishes it, exactly as [`RemoteJwks`](crate::keys::RemoteJwks)
+    /// parses a fetched one: public keys only (a private or `oct` key is skipped), unusable
+    /// keys skipped with a warning, at most `max_keys` kept. Fails only when the document
+    /// is not a JWK set. For keys the application itself holds, including HMAC secrets,
+    /// use [`StaticKeys::from_jwks`](crate::keys::StaticKeys::from_jwks).
+    ///
+    /// ```
+    /// let set = tower_bearer::keys::KeySet::from_published_jwks(br#"{"keys":[]}"#, 10).unwrap();
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn from_published_jwks(json: &[u8], max_keys: usize) -> Result<Self, InvalidJwks> {
+        super::jwk::parse_set(json, super::jwk::Origin::Remote, max_keys).map_err(InvalidJwks)
     }
 
     /// The keys.

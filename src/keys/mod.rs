@@ -34,7 +34,7 @@ pub(crate) use rsa::der_element;
 
 pub use jwk::DEFAULT_MAX_KEYS;
 pub(crate) use key_set::Selection;
-pub use key_set::{AlgorithmSet, KeySet, VerificationKey};
+pub use key_set::{AlgorithmSet, InvalidJwks, KeySet, VerificationKey};
 pub use static_keys::StaticKeys;
 
 #[cfg(feature = "remote")]
@@ -50,7 +50,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub enum Refresh<'a> {
     /// [`KeyStore::current`] returned nothing: load keys (waiting on any load
     /// already in flight).
-    Cold,
+    NoKeys,
     /// A signature-checked-later token names a `kid` that the current set lacks. A store
     /// should refetch at most once per cooldown and answer inside it at once.
     UnknownKid(&'a str),

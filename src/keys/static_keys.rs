@@ -43,7 +43,8 @@ impl StaticKeys {
     /// Reads a JWK set from a file; see [`from_jwks`](Self::from_jwks).
     pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::with_source(format!("cannot read {}", path.display()), e))?;
         Self::from_jwks(&text)
     }
 
@@ -66,7 +67,7 @@ impl KeyStore for StaticKeys {
 
     fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
         let result = match why {
-            Refresh::Cold => Ok(self.set.clone()),
+            Refresh::NoKeys => Ok(self.set.clone()),
             Refresh::UnknownKid(_) => Err(KeyError::UnknownKid),
         };
         Box::pin(std::future::ready(result))

@@ -7,7 +7,7 @@ use super::service::Bearer;
 use super::shared::Shared;
 use crate::policy::Requirement;
 use crate::reject::{Challenge, GrpcResponder, JsonResponder, RejectConfig};
-use crate::token::TokenSource;
+use crate::token::TokenLocation;
 use crate::verify::Verifier;
 
 /// Protects a service with bearer tokens.
@@ -104,15 +104,18 @@ impl<R: Clone> BearerLayer<R> {
 
     /// Also reads tokens from `source` (e.g. [`QueryParameter`](crate::token::QueryParameter),
     /// [`Cookie`](crate::token::Cookie)). Two credentials in one request are a `400`.
-    pub fn token_source(self, source: impl TokenSource) -> Self {
+    pub fn token_location(self, source: impl TokenLocation) -> Self {
         self.edit(|s| s.sources.add(Arc::new(source)))
     }
 
     /// Also accepts the token as an `access_token` field of a form-encoded body
     /// (RFC 6750 §2.2): returns this layer stacked under a
-    /// [`FormBodyLayer`](crate::form::FormBodyLayer) that buffers such bodies (64 KiB cap).
-    pub fn with_form_body(self) -> tower_layer::Stack<Self, crate::form::FormBodyLayer> {
-        tower_layer::Stack::new(self.token_source(crate::form::FormBodyToken), crate::form::FormBodyLayer::default())
+    /// [`FormBodyLayer`](crate::token::FormBodyLayer) that buffers such bodies (64 KiB cap).
+    pub fn with_form_body(self) -> tower_layer::Stack<Self, crate::token::FormBodyLayer> {
+        tower_layer::Stack::new(
+            self.token_location(crate::token::FormBodyParameter),
+            crate::token::FormBodyLayer::default(),
+        )
     }
 
     /// Longest accepted token, checked before parsing (default 16 KiB).
@@ -143,6 +146,12 @@ impl<R: Clone> BearerLayer<R> {
     /// `.route_layer(..)` on routes that need more than the whole router.
     pub fn requiring(&self, requirement: Requirement) -> RequireLayer<R> {
         RequireLayer::with_reject(requirement, self.shared.reject.clone())
+    }
+}
+
+impl<R> std::fmt::Debug for BearerLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.shared.fmt(f)
     }
 }
 

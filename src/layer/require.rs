@@ -13,8 +13,8 @@ use crate::reject::{AuthError, JsonResponder, RejectConfig, Rejector, Responder}
 
 /// Checks a [`Requirement`] against the token that an outer
 /// [`BearerLayer`](super::BearerLayer) verified; no token in the request is a `401`.
-/// Build it with [`BearerLayer::requiring`](super::BearerLayer::requiring) to share the
-/// outer layer's challenge and responder.
+/// Made by [`BearerLayer::requiring`](super::BearerLayer::requiring), so that it answers
+/// with the outer layer's challenge and responder.
 #[derive(Clone)]
 #[must_use]
 pub struct RequireLayer<R = JsonResponder> {
@@ -30,17 +30,45 @@ pub struct Require<S, R> {
     reject: Arc<RejectConfig<R>>,
 }
 
-impl RequireLayer<JsonResponder> {
-    /// A layer checking `requirement` with the default responder and challenge.
-    pub fn new(requirement: Requirement) -> Self {
-        Self::with_reject(requirement, Arc::new(RejectConfig::default()))
-    }
-}
-
 impl<R> RequireLayer<R> {
     /// Refusing with `reject`, the outer layer's own configuration.
     pub(crate) fn with_reject(requirement: Requirement, reject: Arc<RejectConfig<R>>) -> Self {
         Self { requirement, reject }
+    }
+}
+
+impl<R> std::fmt::Debug for RequireLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireLayer")
+            .field("requirement", &self.requirement)
+            .field("challenge", &self.reject.challenge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R> Require<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: std::fmt::Debug, R> std::fmt::Debug for Require<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Require")
+            .field("inner", &self.inner)
+            .field("requirement", &self.requirement)
+            .finish_non_exhaustive()
     }
 }
 

@@ -25,6 +25,22 @@ impl<S, R> Bearer<S, R> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: std::fmt::Debug, R> std::fmt::Debug for Bearer<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bearer").field("inner", &self.inner).field("layer", &*self.shared).finish()
+    }
 }
 
 impl<S: Clone, R> Clone for Bearer<S, R> {
@@ -49,13 +65,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let head = RequestHead {
-            method: req.method(),
-            uri: req.uri(),
-            headers: req.headers(),
-            extensions: Some(req.extensions()),
-        };
-        let token = match shared.sources.extract(&head) {
+        let token = match shared.sources.extract(&RequestHead::from_request(&req)) {
             Ok(Some(token)) => token,
             Ok(None) if shared.optional && shared.requirement.is_none() => {
                 shared.hand_rejector::<ReqBody, ResBody>(&mut req);

@@ -23,6 +23,18 @@ pub(crate) struct Shared<R> {
     pub(crate) reject: Arc<RejectConfig<R>>,
 }
 
+impl<R> std::fmt::Debug for Shared<R> {
+    // The verifier and the responder are user types without a `Debug` bound; what the
+    // layer decides on is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerLayer")
+            .field("requirement", &self.requirement)
+            .field("optional", &self.optional)
+            .field("challenge", &self.reject.challenge)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R> Shared<R> {
     /// Checks the requirement and hands the token, and how to refuse, to the request.
     pub(crate) fn admit<B, ResBody>(&self, token: VerifiedToken, req: &mut Request<B>) -> Result<(), AuthError>
@@ -50,7 +62,7 @@ impl<R> Shared<R> {
 /// `requirement`, if any, checked against `token` (unmet is `403`).
 pub(crate) fn check(requirement: Option<&Requirement>, token: &VerifiedToken) -> Result<(), AuthError> {
     match requirement {
-        Some(requirement) => requirement.check(token).map_err(AuthError::InsufficientScope),
+        Some(requirement) => requirement.check(token).map_err(AuthError::Forbidden),
         None => Ok(()),
     }
 }

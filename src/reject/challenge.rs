@@ -2,14 +2,14 @@
 
 use http::HeaderValue;
 
-use super::AuthError;
+use super::{AuthError, ErrorCode};
 
 /// What goes into every `WWW-Authenticate: Bearer` challenge besides the error.
 ///
 /// ```
-/// use tower_bearer::Challenge;
+/// use tower_bearer::{Challenge, ErrorCode};
 /// let challenge = Challenge::new("my-api")
-///     .error_uri("invalid_token", "https://docs.example.com/auth#invalid")
+///     .error_uri(ErrorCode::InvalidToken, "https://docs.example.com/auth#invalid")
 ///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource");
 /// let err = tower_bearer::AuthError::MissingToken;
 /// assert_eq!(challenge.header_value(&err).to_str().unwrap(),
@@ -18,7 +18,7 @@ use super::AuthError;
 #[derive(Debug, Clone, Default)]
 pub struct Challenge {
     realm: Option<String>,
-    error_uris: Vec<(&'static str, String)>,
+    error_uris: Vec<(ErrorCode, String)>,
     resource_metadata: Option<String>,
     detailed: bool,
 }
@@ -35,14 +35,8 @@ impl Challenge {
         self
     }
 
-    /// Adds `error_uri="…"` to challenges carrying `error` (`invalid_request`,
-    /// `invalid_token` or `insufficient_scope`).
-    pub fn error_uri(mut self, error: &str, uri: impl Into<String>) -> Self {
-        let code = match error {
-            "invalid_request" => "invalid_request",
-            "invalid_token" => "invalid_token",
-            _ => "insufficient_scope",
-        };
+    /// Adds `error_uri="…"` to challenges carrying `code`.
+    pub fn error_uri(mut self, code: ErrorCode, uri: impl Into<String>) -> Self {
         self.error_uris.retain(|(c, _)| *c != code);
         self.error_uris.push((code, uri.into()));
         self
@@ -82,7 +76,7 @@ impl Challenge {
             param(&mut out, "realm", realm, true);
         }
         if let Some(code) = error.error_code() {
-            param(&mut out, "error", code, false);
+            param(&mut out, "error", code.as_str(), false);
             if let Some(desc) = error.description(self.detailed) {
                 param(&mut out, "error_description", desc, false);
             }
@@ -90,7 +84,7 @@ impl Challenge {
                 param(&mut out, "error_uri", uri, false);
             }
         }
-        if let AuthError::InsufficientScope(i) = error
+        if let AuthError::Forbidden(i) = error
             && !i.scopes.is_empty()
         {
             param(&mut out, "scope", &i.scopes.join(" "), false);
@@ -134,7 +128,7 @@ mod tests {
         let c = Challenge::new("a\"b\\c\u{7}é");
         let v = c.header_value(&AuthError::MissingToken);
         assert_eq!(v.to_str().unwrap(), r#"Bearer realm="a\"b\\c""#);
-        let e = AuthError::InsufficientScope(Insufficient {
+        let e = AuthError::Forbidden(Insufficient {
             scopes: vec!["a".into(), "b".into()],
             description: "missing \"x\"".into(),
         });

@@ -17,9 +17,9 @@ pub enum AuthError {
     InvalidRequest(InvalidRequest),
     /// The token was presented but is not acceptable: `401 invalid_token`.
     InvalidToken(InvalidToken),
-    /// The token is valid but does not meet the route's requirements:
-    /// `403 insufficient_scope`.
-    InsufficientScope(Insufficient),
+    /// The token is valid but does not meet the route's requirements (scopes, roles or
+    /// claims): `403 insufficient_scope`.
+    Forbidden(Insufficient),
     /// A route requirement ran on a request that no [`BearerLayer`](crate::BearerLayer)
     /// verified: `route_layer(auth.requiring(..))` without `.layer(auth)` around it.
     /// A server misconfiguration, answered `401` with a description naming it.
@@ -27,6 +27,38 @@ pub enum AuthError {
     /// No usable keys (or verifier) right now, e.g. the identity provider is
     /// unreachable and nothing is cached: `503` with `Retry-After`.
     Unavailable(Unavailable),
+}
+
+/// The three RFC 6750 §3.1 error codes a challenge can carry.
+///
+/// ```
+/// assert_eq!(tower_bearer::ErrorCode::InsufficientScope.as_str(), "insufficient_scope");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `invalid_request`: `400`.
+    InvalidRequest,
+    /// `invalid_token`: `401`.
+    InvalidToken,
+    /// `insufficient_scope`: `403`.
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    /// The code as it appears in `error="…"` and in JSON bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Reasons for `400 invalid_request`.
@@ -129,22 +161,65 @@ impl InvalidToken {
 }
 
 /// An unmet requirement: what is missing, for `403 insufficient_scope`.
+///
+/// ```
+/// let missing = tower_bearer::Insufficient::new(vec!["items.write".into()], "missing scope 'items.write'");
+/// assert_eq!(missing.scopes(), ["items.write"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Insufficient {
-    /// Scopes that would satisfy the requirement (rendered as `scope="…"`); empty
-    /// when what is missing is a role or a claim.
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) description: String,
+}
+
+impl Insufficient {
+    /// An unmet requirement: the scopes that would satisfy it (empty when what is
+    /// missing is a role or a claim) and which requirement failed.
+    pub fn new(scopes: Vec<String>, description: impl Into<String>) -> Self {
+        Self { scopes, description: description.into() }
+    }
+
+    /// Scopes that would satisfy the requirement, rendered as `scope="…"`.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     /// Which requirement failed, e.g. `missing role 'items.admin'`.
-    pub description: String,
+    pub fn description(&self) -> &str {
+        &self.description
+    }
 }
 
 /// The verifier cannot decide right now (`503`); the client should retry later.
+///
+/// ```
+/// use std::time::Duration;
+/// let outage = tower_bearer::Unavailable::new(Duration::from_secs(5), "JWKS endpoint unreachable");
+/// assert_eq!(outage.retry_after(), Duration::from_secs(5));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Unavailable {
-    /// Suggested wait before retrying (rendered as `Retry-After`, in whole seconds).
-    pub retry_after: Duration,
-    /// What is unavailable, for logs (never sent to clients).
-    pub reason: String,
+    pub(crate) retry_after: Duration,
+    pub(crate) reason: String,
+}
+
+impl Unavailable {
+    /// The verifier cannot decide now; `reason` is for logs and never sent to clients.
+    pub fn new(retry_after: Duration, reason: impl Into<String>) -> Self {
+        Self { retry_after, reason: reason.into() }
+    }
+
+    /// Suggested wait before retrying, rendered as `Retry-After` in whole seconds.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// What is unavailable, for logs.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 impl AuthError {
@@ -154,19 +229,18 @@ impl AuthError {
         match self {
             Self::MissingToken | Self::NotVerified | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    /// The RFC 6750 error code (`invalid_request`, `invalid_token`,
-    /// `insufficient_scope`), or `None` for a missing token and for `503`.
-    pub fn error_code(&self) -> Option<&'static str> {
+    /// The RFC 6750 error code, or `None` for a missing token and for `503`.
+    pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             Self::MissingToken | Self::NotVerified | Self::Unavailable(_) => None,
-            Self::InvalidRequest(_) => Some("invalid_request"),
-            Self::InvalidToken(_) => Some("invalid_token"),
-            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::InvalidRequest(_) => Some(ErrorCode::InvalidRequest),
+            Self::InvalidToken(_) => Some(ErrorCode::InvalidToken),
+            Self::Forbidden(_) => Some(ErrorCode::InsufficientScope),
         }
     }
 
@@ -178,7 +252,7 @@ impl AuthError {
             Self::InvalidRequest(r) => Some(r.description()),
             Self::InvalidToken(r) if detailed => Some(r.detail()),
             Self::InvalidToken(r) => Some(r.public_description()),
-            Self::InsufficientScope(i) => Some(&i.description),
+            Self::Forbidden(i) => Some(&i.description),
             Self::Unavailable(_) => Some("the token cannot be verified right now; retry later"),
         }
     }
@@ -206,7 +280,7 @@ impl fmt::Display for AuthError {
             Self::NotVerified => f.write_str(NOT_VERIFIED),
             Self::InvalidRequest(r) => f.write_str(r.description()),
             Self::InvalidToken(r) => f.write_str(r.detail()),
-            Self::InsufficientScope(i) => f.write_str(&i.description),
+            Self::Forbidden(i) => f.write_str(&i.description),
             Self::Unavailable(u) => write!(f, "verification unavailable: {}", u.reason),
         }
     }

@@ -48,7 +48,7 @@ impl<B: From<Bytes>> Responder<B> for JsonResponder {
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<B> {
         let body = match error.error_code() {
             Some(code) => serde_json::json!({
-                "error": code,
+                "error": code.as_str(),
                 "error_description": error.description(challenge.is_detailed()),
             }),
             None if matches!(error, AuthError::Unavailable(_)) => serde_json::json!({

@@ -24,15 +24,15 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_bearer::{Clock, FixedClock};
-/// let clock = FixedClock::at(1_700_000_000);
+/// use tower_bearer::{Clock, ManualClock};
+/// let clock = ManualClock::at(1_700_000_000);
 /// clock.advance(Duration::from_secs(61));
 /// assert_eq!(clock.now(), 1_700_000_061);
 /// ```
 #[derive(Debug, Clone)]
-pub struct FixedClock(Arc<AtomicU64>);
+pub struct ManualClock(Arc<AtomicU64>);
 
-impl FixedClock {
+impl ManualClock {
     /// A clock stopped at `unix_seconds`.
     pub fn at(unix_seconds: u64) -> Self {
         Self(Arc::new(AtomicU64::new(unix_seconds)))
@@ -49,7 +49,7 @@ impl FixedClock {
     }
 }
 
-impl Clock for FixedClock {
+impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::claims::{ClaimPath, RoleSources, audience_matches};
-use crate::error::{ConfigError, InvalidToken};
+use crate::error::ConfigError;
 use crate::keys::KeyStore;
+use crate::reject::InvalidToken;
 
 /// The placeholder an issuer template fills from the token's `tid` claim.
 const TENANT: &str = "{tenantid}";

@@ -5,8 +5,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use crate::error::InvalidToken;
 use crate::json::{UniqueObject, depth_within};
+use crate::reject::InvalidToken;
 
 /// Default cap on the encoded JOSE header.
 pub(crate) const DEFAULT_MAX_HEADER_LEN: usize = 4 * 1024;

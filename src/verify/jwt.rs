@@ -13,8 +13,8 @@ use super::signature::{Step, check_signature};
 use super::time::{TimeClaims, TimeRules};
 use super::{CacheStats, Clock, Verification, Verifier};
 use crate::claims::VerifiedToken;
-use crate::error::{AuthError, InvalidToken, Unavailable};
 use crate::keys::{KeyError, KeyStore, Refresh};
+use crate::reject::{AuthError, InvalidToken, Unavailable};
 use crate::token::BearerToken;
 
 /// Validates JWT access tokens: signature against the issuer's keys, `exp`/`nbf`/`iat`,
@@ -55,7 +55,7 @@ impl JwtVerifier {
     /// Loads every issuer's keys now; the first failure is returned.
     pub async fn prefetch(&self) -> Result<(), KeyError> {
         for entry in self.config.issuers.iter().chain(self.config.any_issuer.as_ref()) {
-            entry.keys.refresh(Refresh::Cold).await?;
+            entry.keys.refresh(Refresh::NoKeys).await?;
         }
         Ok(())
     }
@@ -190,7 +190,8 @@ impl JwtVerifier {
             let store = entry.keys.clone();
             let mut why_cold = cold;
             loop {
-                let why = if why_cold { Refresh::Cold } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
+                let why =
+                    if why_cold { Refresh::NoKeys } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
                 let keys = store.refresh(why).await.map_err(key_error)?;
                 match check_signature(token.as_str(), &jws, &keys)? {
                     Step::Verified(fp) => return this.accept(&token, jws, &entry, fp, cache_key),

@@ -19,7 +19,7 @@ mod time;
 
 pub use builder::JwtVerifierBuilder;
 pub use cache::CacheStats;
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use issuer::Issuer;
 pub use jwt::JwtVerifier;
 #[cfg(any(feature = "testing", feature = "issuer"))]
@@ -29,8 +29,8 @@ pub(crate) use time::TimeClaims;
 pub(crate) use time::TimeRules;
 
 use crate::claims::VerifiedToken;
-use crate::error::AuthError;
 use crate::keys::BoxFuture;
+use crate::reject::AuthError;
 use crate::token::BearerToken;
 
 /// The cache key of a token: SHA-256 of the whole token.

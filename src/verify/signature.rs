@@ -3,8 +3,8 @@
 use jsonwebtoken::Algorithm;
 
 use super::jws::Jws;
-use crate::error::InvalidToken;
 use crate::keys::{KeySet, Selection, VerificationKey};
+use crate::reject::InvalidToken;
 
 /// What a key set lookup decided.
 pub(super) enum Step {

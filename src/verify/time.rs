@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::jws::numeric_date;
-use crate::error::InvalidToken;
+use crate::reject::InvalidToken;
 
 /// `exp`, `nbf` and `iat`, read once as NumericDates (RFC 7519 §2).
 #[derive(Debug, Clone, Copy)]

@@ -58,7 +58,7 @@ pub struct RemoteJwks {
 impl RemoteJwks {
     /// Loads keys now (e.g. at start-up, to fail fast when the IdP is unreachable).
     pub async fn prefetch(&self) -> Result<usize, KeyError> {
-        self.refresh(Refresh::Cold).await.map(|k| k.len())
+        self.refresh(Refresh::NoKeys).await.map(|k| k.len())
     }
 
     /// The cache's health, for readiness probes.
@@ -97,7 +97,7 @@ impl KeyStore for RemoteJwks {
     fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
         let this = self.clone();
         match why {
-            Refresh::Cold => Box::pin(async move { this.inner.load_cold(&this).await }),
+            Refresh::NoKeys => Box::pin(async move { this.inner.load_cold(&this).await }),
             Refresh::UnknownKid(kid) => {
                 let kid: Arc<str> = kid.into();
                 Box::pin(async move { this.inner.load_for_kid(kid).await })

@@ -1,9 +1,8 @@
 //! Tokens in a form-encoded body (RFC 6750 §2.2). Opt-in.
 //!
-//! Reading a body is not something a header check should do behind your back, so
-//! this is a separate layer: [`FormBodyLayer`] buffers `application/x-www-form-urlencoded`
+//! A separate layer: [`FormBodyLayer`] buffers `application/x-www-form-urlencoded`
 //! bodies (bounded, 64 KiB by default), puts any `access_token` field into the request
-//! extensions and hands the body on unchanged; the [`FormBodyToken`] source lets
+//! extensions and hands the body on unchanged; the [`FormBodyParameter`] source lets
 //! [`BearerLayer`](crate::BearerLayer) read it. [`BearerLayer::with_form_body`](crate::BearerLayer::with_form_body) stacks
 //! both in the right order.
 //!
@@ -22,8 +21,9 @@ use http_body_util::{BodyExt, Limited};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::syntax::decode_form_value;
+use super::{BearerToken, RequestHead, TokenLocation};
 use crate::reject::InvalidRequest;
-use crate::token::{BearerToken, RequestHead, TokenSource};
 
 /// Default cap on a buffered form body.
 pub const DEFAULT_MAX_FORM_BODY: usize = 64 * 1024;
@@ -32,13 +32,13 @@ pub const DEFAULT_MAX_FORM_BODY: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 struct FoundInForm(Result<BearerToken, InvalidRequest>);
 
-/// A [`TokenSource`] reading the `access_token` that [`FormBodyLayer`] found.
+/// A [`TokenLocation`] reading the `access_token` that [`FormBodyLayer`] found.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FormBodyToken;
+pub struct FormBodyParameter;
 
-impl TokenSource for FormBodyToken {
+impl TokenLocation for FormBodyParameter {
     fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
-        match req.extensions.and_then(|e| e.get::<FoundInForm>()) {
+        match req.extensions().and_then(|e| e.get::<FoundInForm>()) {
             None => Ok(None),
             Some(FoundInForm(found)) => found.clone().map(Some),
         }
@@ -78,6 +78,23 @@ impl<S> Layer<S> for FormBodyLayer {
 pub struct FormBody<S> {
     inner: S,
     max_body: usize,
+}
+
+impl<S> FormBody<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 fn carries_form(req: &Request<impl Body>) -> bool {
@@ -149,7 +166,7 @@ fn find_access_token(body: &[u8]) -> Option<Result<BearerToken, InvalidRequest>>
         if found.is_some() {
             return Some(Err(InvalidRequest::MultipleCredentials));
         }
-        found = Some(crate::token::decode_query_value(value).map(BearerToken::new));
+        found = Some(decode_form_value(value).map(BearerToken::new));
     }
     found
 }

@@ -4,178 +4,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::reject::InvalidToken;
 
-/// A set of names (scopes or roles), in the order the token listed them, without
-/// duplicates.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NameSet(Vec<String>);
+mod names;
+mod path;
+mod roles;
 
-/// The token's scopes, read from `scope` (space-delimited) or else `scp`
-/// (a string or an array, as Entra ID and Okta send it).
-pub type ScopeSet = NameSet;
-
-/// The token's roles, read from the configured claim paths.
-pub type RoleSet = NameSet;
-
-impl NameSet {
-    /// Whether `name` is in the set (exact, case-sensitive match).
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|n| n == name)
-    }
-
-    /// The names.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
-    }
-
-    /// Number of names.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn push(&mut self, name: &str) {
-        if !name.is_empty() && !self.contains(name) {
-            self.0.push(name.to_owned());
-        }
-    }
-}
-
-impl fmt::Debug for NameSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(&self.0).finish()
-    }
-}
-
-impl<S: AsRef<str>> FromIterator<S> for NameSet {
-    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let mut set = Self::default();
-        for s in iter {
-            set.push(s.as_ref());
-        }
-        set
-    }
-}
-
-/// Where a claim lives in a token: `roles`, `realm_access.roles`,
-/// `resource_access.my-client.roles`, `permissions`, `groups`...
-///
-/// Paths are unambiguous: a `.` always separates nested members, and a top-level
-/// member whose name contains a dot never stands in for the nested path. Write a
-/// literal dot as `\.` (and a literal backslash as `\\`), or name one top-level
-/// member with [`ClaimPath::key`], as namespaced claims such as Auth0's need:
-///
-/// ```
-/// use serde_json::json;
-/// use tower_bearer::ClaimPath;
-///
-/// let claims = json!({
-///     "realm_access": {"roles": ["user"]},
-///     "realm_access.roles": ["admin"],
-///     "https://example.com/roles": ["support"],
-/// });
-/// let claims = claims.as_object().unwrap();
-/// assert_eq!(ClaimPath::new("realm_access.roles").lookup(claims), Some(&json!(["user"])));
-/// assert_eq!(ClaimPath::new(r"realm_access\.roles").lookup(claims), Some(&json!(["admin"])));
-/// assert_eq!(ClaimPath::key("https://example.com/roles").lookup(claims), Some(&json!(["support"])));
-/// assert_eq!(ClaimPath::new("https://example.com/roles").lookup(claims), None, "dots split");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimPath {
-    /// As written (escaped), for messages.
-    text: Arc<str>,
-    segments: Arc<[Box<str>]>,
-}
-
-impl ClaimPath {
-    /// A dotted path such as `realm_access.roles` (`\.` is a literal dot).
-    pub fn new(path: impl Into<Arc<str>>) -> Self {
-        let text = path.into();
-        let mut segments = Vec::new();
-        let mut current = String::new();
-        let mut chars = text.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some(next) => current.push(next),
-                    None => current.push('\\'),
-                },
-                '.' => segments.push(std::mem::take(&mut current).into_boxed_str()),
-                _ => current.push(c),
-            }
-        }
-        segments.push(current.into_boxed_str());
-        Self { text, segments: segments.into() }
-    }
-
-    /// One top-level member, named exactly (dots and all), e.g. a namespaced claim
-    /// `https://example.com/roles`.
-    pub fn key(name: &str) -> Self {
-        Self::from_segments([name])
-    }
-
-    /// A path given as its member names, outermost first; no escaping involved.
-    pub fn from_segments<I, S>(segments: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let segments: Vec<Box<str>> = segments.into_iter().map(|s| Box::from(s.as_ref())).collect();
-        let text = segments.iter().map(|s| s.replace('\\', "\\\\").replace('.', "\\.")).collect::<Vec<_>>().join(".");
-        Self { text: text.into(), segments: segments.into() }
-    }
-
-    /// The path as written (a literal dot shown as `\.`).
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The value at this path in `claims`.
-    pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        let (first, rest) = self.segments.split_first()?;
-        let mut current = claims.get(&**first)?;
-        for part in rest {
-            current = current.as_object()?.get(&**part)?;
-        }
-        Some(current)
-    }
-}
-
-impl From<&str> for ClaimPath {
-    fn from(s: &str) -> Self {
-        Self::new(s)
-    }
-}
-
-impl From<String> for ClaimPath {
-    fn from(s: String) -> Self {
-        Self::new(s)
-    }
-}
-
-/// Where a token's roles are read: the paths behind [`VerifiedToken::roles`] (and
-/// `policy::role`), and named sources kept apart from them, such as Keycloak's client
-/// roles, behind [`VerifiedToken::roles_in`] (and `policy::role_in`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RoleSources {
-    pub(crate) roles: Vec<ClaimPath>,
-    pub(crate) named: Vec<(Arc<str>, ClaimPath)>,
-}
-
-impl RoleSources {
-    pub(crate) fn from_paths(roles: Vec<ClaimPath>) -> Self {
-        Self { roles, named: Vec::new() }
-    }
-}
+pub use names::NameSet;
+pub use path::ClaimPath;
+pub(crate) use roles::RoleSources;
 
 /// A token that passed verification, with its claims. Cheap to clone.
 ///
@@ -195,9 +34,9 @@ struct Inner {
     header: Value,
     claims: Value,
     expires_at: u64,
-    scopes: ScopeSet,
-    roles: RoleSet,
-    named_roles: Vec<(Arc<str>, RoleSet)>,
+    scopes: NameSet,
+    roles: NameSet,
+    named_roles: Vec<(Arc<str>, NameSet)>,
     /// Rough heap footprint, for the cache's byte bound.
     approx_size: usize,
 }
@@ -213,7 +52,7 @@ impl VerifiedToken {
     ) -> Result<Self, InvalidToken> {
         let map = claims.as_object().ok_or(InvalidToken::Malformed)?;
         let scopes = read_scopes(map)?;
-        let mut roles = RoleSet::default();
+        let mut roles = NameSet::default();
         for path in &sources.roles {
             read_names(path.lookup(map), &mut roles);
         }
@@ -221,7 +60,7 @@ impl VerifiedToken {
             .named
             .iter()
             .map(|(name, path)| {
-                let mut set = RoleSet::default();
+                let mut set = NameSet::default();
                 read_names(path.lookup(map), &mut set);
                 (name.clone(), set)
             })
@@ -235,7 +74,7 @@ impl VerifiedToken {
     /// The roles of the named source `source` (e.g. `"client"` for Keycloak client
     /// roles), kept apart from [`roles`](Self::roles); `None` when the issuer has no
     /// such source.
-    pub fn roles_in(&self, source: &str) -> Option<&RoleSet> {
+    pub fn roles_in(&self, source: &str) -> Option<&NameSet> {
         self.0.named_roles.iter().find(|(name, _)| &**name == source).map(|(_, set)| set)
     }
 
@@ -312,12 +151,12 @@ impl VerifiedToken {
     }
 
     /// The scopes.
-    pub fn scopes(&self) -> &ScopeSet {
+    pub fn scopes(&self) -> &NameSet {
         &self.0.scopes
     }
 
     /// The roles found at the configured claim paths.
-    pub fn roles(&self) -> &RoleSet {
+    pub fn roles(&self) -> &NameSet {
         &self.0.roles
     }
 }
@@ -344,8 +183,8 @@ pub(crate) fn audience_matches(claim: Option<&Value>, allowed: &[String]) -> boo
 }
 
 /// `scope` (space-delimited string; an array is tolerated), else `scp`.
-fn read_scopes(claims: &Map<String, Value>) -> Result<ScopeSet, InvalidToken> {
-    let mut scopes = ScopeSet::default();
+fn read_scopes(claims: &Map<String, Value>) -> Result<NameSet, InvalidToken> {
+    let mut scopes = NameSet::default();
     for name in ["scope", "scp"] {
         match claims.get(name) {
             None | Some(Value::Null) => continue,
@@ -403,7 +242,7 @@ mod tests {
 
     #[test]
     fn typed_claims_and_debug() {
-        #[derive(Deserialize)]
+        #[derive(serde::Deserialize)]
         struct Mine {
             sub: String,
         }

@@ -1,0 +1,123 @@
+//! The ordered locations a layer reads, with the length cap.
+
+use std::sync::Arc;
+
+use http::header::AUTHORIZATION;
+
+use super::{AuthorizationHeader, BearerToken, DEFAULT_MAX_TOKEN_LEN, RequestHead, TokenLocation};
+use crate::reject::InvalidRequest;
+
+/// The ordered set of sources a layer reads, with the length cap.
+#[derive(Clone)]
+pub(crate) struct Sources {
+    sources: Arc<[Arc<dyn TokenLocation>]>,
+    max_len: usize,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Self {
+            sources: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenLocation>]),
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+}
+
+impl Sources {
+    pub(crate) fn add(&mut self, source: Arc<dyn TokenLocation>) {
+        let mut v = self.sources.to_vec();
+        v.push(source);
+        self.sources = v.into();
+    }
+
+    pub(crate) fn set_max_len(&mut self, max: usize) {
+        self.max_len = max;
+    }
+
+    /// Runs every source; more than one credential is a `400` (RFC 6750 §2).
+    pub(crate) fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
+        // Cheap cap on the raw header before any source parses it.
+        for v in req.headers().get_all(AUTHORIZATION) {
+            if v.len() > self.max_len.saturating_add("Bearer ".len()) {
+                return Err(InvalidRequest::TokenTooLong);
+            }
+        }
+        let mut found: Option<BearerToken> = None;
+        for source in self.sources.iter() {
+            if let Some(token) = source.extract(req)? {
+                if found.is_some() {
+                    return Err(InvalidRequest::MultipleCredentials);
+                }
+                found = Some(token);
+            }
+        }
+        match found {
+            Some(t) if t.as_str().len() > self.max_len => Err(InvalidRequest::TokenTooLong),
+            other => Ok(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::{HeaderMap, HeaderValue, Method, Uri};
+
+    use super::*;
+    use crate::token::{Cookie, QueryParameter};
+
+    fn head(headers: &[(&str, &str)], uri: &str) -> (Method, Uri, HeaderMap) {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        (Method::GET, uri.parse().unwrap(), map)
+    }
+
+    fn run(sources: &Sources, headers: &[(&str, &str)], uri: &str) -> Result<Option<String>, InvalidRequest> {
+        let (m, u, h) = head(headers, uri);
+        sources.extract(&RequestHead::new(&m, &u, &h)).map(|t| t.map(|t| t.as_str().to_owned()))
+    }
+
+    #[test]
+    fn header_extraction() {
+        let s = Sources::default();
+        assert_eq!(run(&s, &[("authorization", "Bearer abc.def-_~+/==")], "/"), Ok(Some("abc.def-_~+/==".into())));
+        assert_eq!(run(&s, &[("authorization", "bEaReR   x")], "/"), Ok(Some("x".into())));
+        assert_eq!(run(&s, &[("authorization", "Basic Zm9vOmJhcg==")], "/"), Ok(None));
+        assert_eq!(run(&s, &[], "/"), Ok(None));
+        assert_eq!(run(&s, &[("authorization", "Bearer")], "/"), Err(InvalidRequest::MalformedHeader));
+        assert_eq!(run(&s, &[("authorization", "Bearer ")], "/"), Err(InvalidRequest::MalformedHeader));
+        assert_eq!(run(&s, &[("authorization", "Bearer a b")], "/"), Err(InvalidRequest::MalformedHeader));
+        assert_eq!(run(&s, &[("authorization", "Bearer a=b")], "/"), Err(InvalidRequest::MalformedHeader));
+        assert_eq!(
+            run(&s, &[("authorization", "Bearer a"), ("authorization", "Bearer b")], "/"),
+            Err(InvalidRequest::MultipleCredentials)
+        );
+        // Query is off by default.
+        assert_eq!(run(&s, &[], "/?access_token=abc"), Ok(None));
+    }
+
+    #[test]
+    fn length_cap() {
+        let mut s = Sources::default();
+        s.set_max_len(8);
+        assert_eq!(run(&s, &[("authorization", "Bearer 12345678")], "/"), Ok(Some("12345678".into())));
+        assert_eq!(run(&s, &[("authorization", "Bearer 123456789")], "/"), Err(InvalidRequest::TokenTooLong));
+    }
+
+    #[test]
+    fn query_and_cookie_opt_in() {
+        let mut s = Sources::default();
+        s.add(Arc::new(QueryParameter));
+        s.add(Arc::new(Cookie::new("at")));
+        assert_eq!(run(&s, &[], "/?a=1&access_token=x%2Ey"), Ok(Some("x.y".into())));
+        assert_eq!(run(&s, &[], "/?access_token=a&access_token=b"), Err(InvalidRequest::MultipleCredentials));
+        assert_eq!(
+            run(&s, &[("authorization", "Bearer a")], "/?access_token=a"),
+            Err(InvalidRequest::MultipleCredentials)
+        );
+        assert_eq!(run(&s, &[("cookie", "x=1; at=tok")], "/"), Ok(Some("tok".into())));
+    }
+}

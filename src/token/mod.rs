@@ -1,0 +1,84 @@
+//! Finding the bearer token in a request (RFC 6750 §2).
+//!
+//! By default only the `Authorization: Bearer` header is read. The query string
+//! ([`QueryParameter`], `?access_token=`) is opt-in because URLs end up in logs and
+//! browser history (RFC 6750 §2.3, §5.3); so is the form body ([`FormBodyLayer`], RFC
+//! 6750 §2.2), because reading a body is not something a header check should do
+//! behind your back. A cookie or any other place can be plugged in by implementing
+//! [`TokenLocation`].
+
+mod form;
+mod head;
+mod location;
+mod locations;
+mod syntax;
+
+pub use form::{DEFAULT_MAX_FORM_BODY, FormBody, FormBodyLayer, FormBodyParameter};
+pub use head::RequestHead;
+pub use location::{AuthorizationHeader, Cookie, QueryParameter, TokenLocation};
+pub(crate) use locations::Sources;
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+/// Default cap on a credential's length, checked before any parsing.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A bearer credential as found in the request, not yet verified.
+///
+/// Its `Debug` output never shows the token.
+#[derive(Clone)]
+pub struct BearerToken {
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    // Cloning a HeaderValue only bumps a reference count: no copy per request.
+    Header { value: HeaderValue, start: usize },
+    Owned(Arc<str>),
+}
+
+impl BearerToken {
+    /// Wraps a token string (for custom sources and tests).
+    pub fn new(token: impl Into<Arc<str>>) -> Self {
+        Self { repr: Repr::Owned(token.into()) }
+    }
+
+    /// The token text.
+    pub fn as_str(&self) -> &str {
+        match &self.repr {
+            // `start` was found on this very value and the bytes were checked to be
+            // ASCII, so both the slice and the UTF-8 view always succeed.
+            Repr::Header { value, start } => {
+                std::str::from_utf8(value.as_bytes().get(*start..).unwrap_or_default()).unwrap_or_default()
+            }
+            Repr::Owned(s) => s,
+        }
+    }
+
+    /// A token that starts at byte `start` of an `Authorization` value checked to be
+    /// ASCII.
+    pub(crate) fn from_header(value: &HeaderValue, start: usize) -> Self {
+        Self { repr: Repr::Header { value: value.clone(), start } }
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BearerToken([redacted; {} bytes])", self.as_str().len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts() {
+        let t = BearerToken::new("secret.token.value");
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}
