@@ -20,7 +20,7 @@ use crate::reject::InvalidRequest;
 /// struct ApiTokenHeader;
 /// impl TokenLocation for ApiTokenHeader {
 ///     fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
-///         Ok(req.headers.get("x-api-token")
+///         Ok(req.headers().get("x-api-token")
 ///             .and_then(|v| v.to_str().ok())
 ///             .map(BearerToken::new))
 ///     }
