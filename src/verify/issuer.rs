@@ -122,6 +122,7 @@ impl Issuer {
     }
 
     /// Sets a preset's role paths, which a later `roles_claim` replaces.
+    #[cfg(feature = "remote")]
     pub(crate) fn preset_roles(mut self, path: &str) -> Self {
         self.roles = Some(vec![ClaimPath::new(path)]);
         self.preset_roles = true;

@@ -13,6 +13,7 @@ mod issuer;
 mod jws;
 mod jwt;
 mod near_miss;
+#[cfg(feature = "remote")]
 mod profiles;
 mod signature;
 mod time;

@@ -3,10 +3,13 @@
 //! Each preset sets the issuer string, where the keys are, and where roles and the
 //! audience live in that provider's access tokens. Add `.audience(..)` (required) and
 //! override anything with the usual [`Issuer`] methods, e.g. `.keys(..)` in tests.
+//! Every preset finds its keys over HTTPS, so they exist only with the `remote`
+//! feature (without it a preset would be an issuer with no keys).
 
 use super::issuer::Issuer;
 use crate::ClaimPath;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 impl Issuer {
     /// Keycloak realm `https://host/realms/<realm>`: keys by discovery; roles
     /// ([`policy::role`](crate::policy::role)) are **realm roles** from
@@ -35,7 +38,8 @@ impl Issuer {
     /// # let _ = (verifier, realm_admin, client_admin);
     /// ```
     pub fn keycloak(realm_url: impl Into<String>, client_id: &str) -> Self {
-        with_discovery(Self::new(realm_url))
+        Self::new(realm_url)
+            .discover()
             .preset_roles("realm_access.roles")
             .role_source("client", ClaimPath::from_segments(["resource_access", client_id, "roles"]))
     }
@@ -47,13 +51,13 @@ impl Issuer {
     /// API's application (client) id GUID, or its App ID URI for v1 tokens.
     pub fn entra_id(tenant_id: &str) -> Self {
         let keys = format!("https://login.microsoftonline.com/{tenant_id}/discovery/v2.0/keys");
-        entra(with_jwks(Self::new(format!("https://login.microsoftonline.com/{tenant_id}/v2.0")), keys))
+        entra(Self::new(format!("https://login.microsoftonline.com/{tenant_id}/v2.0")).jwks_url(keys))
     }
 
     /// Microsoft Entra ID, one tenant, v1.0 access tokens (`iss` = `https://sts.windows.net/<tenant>/`).
     pub fn entra_id_v1(tenant_id: &str) -> Self {
         let keys = format!("https://login.microsoftonline.com/{tenant_id}/discovery/keys");
-        entra(with_jwks(Self::new(format!("https://sts.windows.net/{tenant_id}/")), keys))
+        entra(Self::new(format!("https://sts.windows.net/{tenant_id}/")).jwks_url(keys))
     }
 
     /// Microsoft Entra ID, any tenant (multi-tenant apps), v2.0 tokens: the issuer
@@ -62,7 +66,7 @@ impl Issuer {
     /// requirement on `tid` when you do not serve all of them.
     pub fn entra_id_multi_tenant() -> Self {
         let keys = "https://login.microsoftonline.com/common/discovery/v2.0/keys".to_owned();
-        entra(with_jwks(Self::new("https://login.microsoftonline.com/{tenantid}/v2.0"), keys))
+        entra(Self::new("https://login.microsoftonline.com/{tenantid}/v2.0").jwks_url(keys))
     }
 
     /// Auth0 tenant `domain` (e.g. `example.eu.auth0.com` or a custom domain):
@@ -73,13 +77,13 @@ impl Issuer {
     /// with `.roles_claim(ClaimPath::key("https://example.com/roles"))` (its dots are
     /// not path separators; see [`ClaimPath`]).
     pub fn auth0(domain: &str) -> Self {
-        with_discovery(Self::new(format!("https://{domain}/"))).role_source("permissions", "permissions")
+        Self::new(format!("https://{domain}/")).discover().role_source("permissions", "permissions")
     }
 
     /// Okta authorization server (e.g. `https://example.okta.com/oauth2/default`): keys
     /// by discovery; scopes from `scp` (an array); roles from a `groups` claim.
     pub fn okta(issuer: impl Into<String>) -> Self {
-        with_discovery(Self::new(issuer)).preset_roles("groups")
+        Self::new(issuer).discover().preset_roles("groups")
     }
 
     /// Amazon Cognito user pool: `iss` = `https://cognito-idp.<region>.amazonaws.com/<pool>`;
@@ -87,7 +91,8 @@ impl Issuer {
     /// in `client_id`; `token_use` must be `access` (ID tokens are refused); roles from
     /// `cognito:groups`. The app client id is the audience; no `.audience(..)` needed.
     pub fn cognito(region: &str, user_pool_id: &str, app_client_id: &str) -> Self {
-        with_discovery(Self::new(format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}")))
+        Self::new(format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"))
+            .discover()
             .audience_claim("client_id")
             .audience(app_client_id)
             .require_claim_value("token_use", "access")
@@ -98,27 +103,4 @@ impl Issuer {
 /// Entra app roles in `roles`; security groups apart, in the source `"groups"`.
 fn entra(issuer: Issuer) -> Issuer {
     issuer.preset_roles("roles").role_source("groups", "groups")
-}
-
-fn with_discovery(issuer: Issuer) -> Issuer {
-    #[cfg(feature = "remote")]
-    {
-        issuer.discover()
-    }
-    #[cfg(not(feature = "remote"))]
-    {
-        issuer
-    }
-}
-
-#[cfg_attr(not(feature = "remote"), allow(unused_variables))]
-fn with_jwks(issuer: Issuer, url: String) -> Issuer {
-    #[cfg(feature = "remote")]
-    {
-        issuer.jwks_url(url)
-    }
-    #[cfg(not(feature = "remote"))]
-    {
-        issuer
-    }
 }
