@@ -10,6 +10,9 @@ compile_error!(
     "tower-bearer needs a crypto backend: enable the `aws-lc-rs` feature (default) or the `rust-crypto` feature"
 );
 
+#[macro_use]
+mod macros;
+
 mod claims;
 #[cfg(feature = "client")]
 pub mod client;

@@ -47,20 +47,7 @@ impl<R> std::fmt::Debug for RequireLayer<R> {
 }
 
 impl<S, R> Require<S, R> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S: std::fmt::Debug, R> std::fmt::Debug for Require<S, R> {
