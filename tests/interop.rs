@@ -14,7 +14,7 @@ use common::harness::Needs;
 use common::oidc_provider::{Idp, free_port};
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, ClientError, TokenSource};
 use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::RemoteJwks;
@@ -118,9 +118,7 @@ async fn oidc_provider_end_to_end() {
 }
 
 fn kid(token: &str) -> String {
-    use base64::Engine as _;
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
-    serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_owned()
+    common::b64::json_part(token, 0)["kid"].as_str().unwrap().to_owned()
 }
 
 // The client-credentials client against the real token endpoint.
