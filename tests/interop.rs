@@ -23,15 +23,12 @@ use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
 
 fn main() -> ExitCode {
     let needs = Needs::oidc_provider();
-    common::harness::run(vec![
-        needs.trial("oidc_provider_end_to_end", oidc_provider_end_to_end),
-        needs.trial("client_credentials_against_oidc_provider", client_credentials_against_oidc_provider),
-        needs.trial(
-            "opaque_tokens_against_oidc_provider_with_revocation",
-            opaque_tokens_against_oidc_provider_with_revocation,
-        ),
-        needs.trial("mixed_mode_with_oidc_provider", mixed_mode_with_oidc_provider),
-        needs.trial("introspection_from_the_environment", introspection_from_the_environment),
+    common::harness::run(trials![needs;
+        oidc_provider_end_to_end,
+        client_credentials_against_oidc_provider,
+        opaque_tokens_against_oidc_provider_with_revocation,
+        mixed_mode_with_oidc_provider,
+        introspection_from_the_environment,
     ])
 }
 

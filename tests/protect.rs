@@ -571,33 +571,14 @@ async fn tokens_signed_by_an_independent_implementation_verify() {
     let p256 = josekit::jws::ES256.generate_key_pair().unwrap();
     let p384 = josekit::jws::ES384.generate_key_pair().unwrap();
     let ed = josekit::jws::EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
-    let cases: Vec<(&str, josekit::jwk::Jwk, Box<dyn josekit::jws::JwsSigner>)> = vec![
-        (
-            "RS256",
-            rsa.to_jwk_public_key(),
-            Box::new(josekit::jws::RS256.signer_from_jwk(&rsa.to_jwk_key_pair()).unwrap()),
-        ),
-        (
-            "PS384",
-            pss.to_jwk_public_key(),
-            Box::new(josekit::jws::PS384.signer_from_jwk(&pss.to_jwk_key_pair()).unwrap()),
-        ),
-        (
-            "ES256",
-            p256.to_jwk_public_key(),
-            Box::new(josekit::jws::ES256.signer_from_jwk(&p256.to_jwk_key_pair()).unwrap()),
-        ),
-        (
-            "ES384",
-            p384.to_jwk_public_key(),
-            Box::new(josekit::jws::ES384.signer_from_jwk(&p384.to_jwk_key_pair()).unwrap()),
-        ),
-        (
-            "EdDSA",
-            ed.to_jwk_public_key(),
-            Box::new(josekit::jws::EdDSA.signer_from_jwk(&ed.to_jwk_key_pair()).unwrap()),
-        ),
-    ];
+    // (algorithm name, public JWK, josekit's signer) for a josekit key pair.
+    macro_rules! case {
+        ($alg:ident, $pair:expr) => {{
+            let signer = josekit::jws::$alg.signer_from_jwk(&$pair.to_jwk_key_pair()).unwrap();
+            (stringify!($alg), $pair.to_jwk_public_key(), Box::new(signer) as Box<dyn josekit::jws::JwsSigner>)
+        }};
+    }
+    let cases = [case!(RS256, rsa), case!(PS384, pss), case!(ES256, p256), case!(ES384, p384), case!(EdDSA, ed)];
     let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
     for (alg, public, signer) in cases {
         let key = VerificationKey::from_jwk(&public.to_string()).unwrap();

@@ -17,18 +17,12 @@ use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, Toke
 
 fn main() -> ExitCode {
     let needs = Needs::redis_server();
-    common::harness::run(vec![
-        needs.trial("a_fleet_shares_one_token_through_redis", a_fleet_shares_one_token_through_redis),
-        needs.trial("refused_token_is_replaced_in_the_shared_store", refused_token_is_replaced_in_the_shared_store),
-        needs.trial(
-            "renewal_lock_is_owner_safe_and_covers_the_renewal",
-            renewal_lock_is_owner_safe_and_covers_the_renewal,
-        ),
-        needs.trial(
-            "a_stored_token_with_a_huge_expiry_does_not_panic",
-            a_stored_token_with_a_huge_expiry_does_not_panic,
-        ),
-        needs.trial("redis_store_compare_and_delete_is_owner_safe", redis_store_compare_and_delete_is_owner_safe),
+    common::harness::run(trials![needs;
+        a_fleet_shares_one_token_through_redis,
+        refused_token_is_replaced_in_the_shared_store,
+        renewal_lock_is_owner_safe_and_covers_the_renewal,
+        a_stored_token_with_a_huge_expiry_does_not_panic,
+        redis_store_compare_and_delete_is_owner_safe,
     ])
 }
 
