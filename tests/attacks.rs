@@ -1,24 +1,22 @@
 //! One named test per known attack on JWT validation, against the layer as users
-//! mount it, over real HTTP on 127.0.0.1 with real keys.
+//! mount it, over real HTTP on 127.0.0.1 with real keys. Oversized tokens, headers and
+//! JSON are in tests/limits.rs; the time, issuer and audience rules and malformed
+//! requests in tests/protect.rs.
 
 mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{app, get_bearer, get_with, serve};
+use base64::engine::general_purpose::STANDARD;
+use common::{REALM, app, assert_invalid, b64, get_bearer, serve};
 use josekit::jwk::KeyPair as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
-use tower_bearer::testing::{PrivateJwk, TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
 use tower_bearer::{Algorithm, BearerLayer};
-
-const INVALID: &str = r#"Bearer realm="t", error="invalid_token", error_description="the access token is invalid""#;
 
 struct Target {
     idp: TestIssuer,
@@ -26,8 +24,12 @@ struct Target {
 }
 
 async fn target_with(alg: Algorithm) -> Target {
-    let idp = TestIssuer::start_with(alg).await;
-    let base = serve(app(BearerLayer::new(idp.verifier()).realm("t"))).await;
+    target_for(TestIssuer::start_with(alg).await).await
+}
+
+/// A fresh layer (with an empty key cache) over `idp`'s keys.
+async fn target_for(idp: TestIssuer) -> Target {
+    let base = serve(app(BearerLayer::new(idp.verifier()).realm(REALM))).await;
     Target { me: format!("{base}/me"), idp }
 }
 
@@ -46,8 +48,7 @@ impl Target {
 
     /// Asserts `401 invalid_token` with the generic description.
     async fn refused(&self, token: &str) {
-        let r = get_bearer(&self.me, token).await;
-        assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID), "{}", r.body);
+        assert_invalid(&self.me, token).await;
     }
 
     async fn accepted(&self, token: &str) {
@@ -56,29 +57,22 @@ impl Target {
     }
 }
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Replaces the signature segment of a compact JWS.
 fn with_signature(token: &str, sig: &[u8]) -> String {
     let (input, _) = token.rsplit_once('.').unwrap();
-    format!("{input}.{}", b64(sig))
-}
-
-fn signature_of(token: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(token.rsplit_once('.').unwrap().1).unwrap()
+    format!("{input}.{}", b64::encode(sig))
 }
 
 fn hmac_token(header: &Value, claims: &str, secret: &[u8], alg: Algorithm) -> String {
-    let key = PrivateJwk::from_json(&json!({"kty": "oct", "k": b64(secret)}).to_string()).unwrap();
+    let key = b64::oct_jwk(secret);
     compact_jws(&header.to_string(), claims, |input| sign_with_jwk(&key, alg, input).unwrap())
 }
 
 #[tokio::test]
 async fn alg_none_without_signature() {
     let t = target().await;
-    let token = format!("{}.{}.", b64(json!({"alg":"none","kid":t.kid()}).to_string()), b64(t.claims()));
+    let token =
+        format!("{}.{}.", b64::encode(json!({"alg":"none","kid":t.kid()}).to_string()), b64::encode(t.claims()));
     t.refused(&token).await;
 }
 
@@ -151,11 +145,13 @@ async fn unknown_kid() {
 }
 
 #[tokio::test]
-async fn missing_kid_with_a_multi_key_set() {
-    let idp = TestIssuer::start().await;
-    idp.rotate();
-    let base = serve(app(BearerLayer::new(idp.verifier()).realm("t"))).await;
-    let t = Target { me: format!("{base}/me"), idp };
+async fn missing_kid_needs_exactly_one_candidate() {
+    // One key: a token without a kid is verified with it.
+    let t = target().await;
+    t.accepted(&t.idp.token().header("kid", Value::Null).sign()).await;
+    // Two keys: refused rather than tried against each; tokens naming theirs still pass.
+    t.idp.rotate();
+    let t = target_for(t.idp).await;
     t.refused(&t.idp.token().header("kid", Value::Null).sign()).await;
     t.accepted(&t.idp.token().sign()).await;
 }
@@ -218,94 +214,6 @@ async fn unknown_crit() {
 }
 
 #[tokio::test]
-async fn expired() {
-    let t = target().await;
-    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!(unix_now() - 61)).sign()).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.challenge().contains(r#"error_description="the access token expired""#));
-}
-
-#[tokio::test]
-async fn expired_but_inside_leeway() {
-    let t = target().await;
-    t.accepted(&t.idp.token().claim("exp", json!(unix_now() - 50)).sign()).await;
-}
-
-#[tokio::test]
-async fn nbf_in_the_future() {
-    let t = target().await;
-    t.refused(&t.idp.token().claim("nbf", json!(unix_now() + 120)).sign()).await;
-}
-
-#[tokio::test]
-async fn iat_far_in_the_future_with_max_age() {
-    let idp = TestIssuer::start().await;
-    let verifier = idp.verifier_builder().max_age(Duration::from_secs(3600)).build().unwrap();
-    let base = serve(app(BearerLayer::new(verifier).realm("t"))).await;
-    let t = Target { me: format!("{base}/me"), idp };
-    t.refused(&t.idp.token().issued_at(unix_now() + 86_400).sign()).await;
-}
-
-#[tokio::test]
-async fn wrong_missing_and_look_alike_iss() {
-    let t = target().await;
-    let iss = t.idp.issuer().to_owned();
-    let look_alikes = [
-        iss.replace("127.0.0.1", "127.0.0.１"), // fullwidth digit
-        iss.replace("http", "httр"),            // Cyrillic er
-        format!("{iss}\u{200b}"),               // zero-width space
-        format!("{iss}/"),
-        iss.to_uppercase(),
-        format!(" {iss}"),
-        iss[..iss.len() - 1].to_owned(), // prefix
-    ];
-    for bad in look_alikes.iter().map(|s| json!(s)).chain([json!("https://evil.example"), Value::Null, json!([iss])]) {
-        t.refused(&t.idp.token().claim("iss", bad).sign()).await;
-    }
-}
-
-#[tokio::test]
-async fn wrong_and_missing_aud() {
-    let t = target().await;
-    for bad in [
-        json!("other"),
-        Value::Null,
-        json!([]),
-        json!(["other"]),
-        json!(format!("{TEST_AUDIENCE} ")),
-        json!({"aud": TEST_AUDIENCE}),
-    ] {
-        t.refused(&t.idp.token().claim("aud", bad).sign()).await;
-    }
-}
-
-#[tokio::test]
-async fn aud_array_containing_the_right_one() {
-    let t = target().await;
-    t.accepted(&t.idp.token().claim("aud", json!(["a", TEST_AUDIENCE, "b"])).sign()).await;
-}
-
-#[tokio::test]
-async fn missing_exp() {
-    let t = target().await;
-    t.refused(&t.idp.token().claim("exp", Value::Null).sign()).await;
-}
-
-#[tokio::test]
-async fn exp_as_string_float_negative_huge() {
-    let t = target().await;
-    let future = unix_now() + 300;
-    for bad in [json!(future.to_string()), json!(-1), json!(-1.5), json!(1e20), json!(u64::MAX), json!(f64::MAX)] {
-        t.refused(&t.idp.token().claim("exp", bad).sign()).await;
-    }
-    // RFC 7519 §2: a NumericDate may be fractional, so a future float is valid and a
-    // past one is expired.
-    t.accepted(&t.idp.token().claim("exp", json!(future as f64 + 0.25)).sign()).await;
-    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!((unix_now() - 120) as f64 + 0.5)).sign()).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-}
-
-#[tokio::test]
 async fn duplicate_json_keys_in_header_and_payload() {
     let t = target().await;
     let kid = t.kid();
@@ -341,74 +249,17 @@ async fn standard_alphabet_or_padded_base64() {
     // Trailing padding is a valid `b64token` but not base64url without padding: 401.
     t.refused(&format!("{}.{}.{}==", parts[0], parts[1], parts[2])).await;
     // Standard alphabet for the signature: re-encode with + and / when present.
-    let sig = signature_of(&good);
+    let sig = b64::signature(&good);
     let std_sig = STANDARD.encode(&sig).trim_end_matches('=').to_owned();
     if std_sig.contains(['+', '/']) {
         t.refused(&format!("{}.{}.{}", parts[0], parts[1], std_sig)).await;
     }
     // A header encoded with the standard alphabet and padding.
-    let header = STANDARD.encode(URL_SAFE_NO_PAD.decode(parts[0]).unwrap());
+    let header = STANDARD.encode(b64::decode(parts[0]));
     if header.ends_with('=') || header.contains(['+', '/']) {
         let r = get_bearer(&t.me, &format!("{header}.{}.{}", parts[1], parts[2])).await;
         assert!(matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST));
     }
-}
-
-#[tokio::test]
-async fn ten_megabyte_token_is_refused_before_parsing() {
-    let idp = TestIssuer::start().await;
-    let service = app(BearerLayer::new(idp.verifier()).realm("t"));
-    let huge = format!("Bearer {}", "A".repeat(10 * 1024 * 1024));
-    let req = http::Request::get("/me").header("authorization", huge).body(axum::body::Body::empty()).unwrap();
-    let started = Instant::now();
-    let res = service.oneshot(req).await.unwrap();
-    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
-    assert!(challenge.contains(r#"error="invalid_request""#) && challenge.contains("too long"), "{challenge}");
-    assert_eq!(idp.jwks_fetches(), 0);
-    // Over HTTP, hyper itself refuses a 10 MB header; it never reaches the service.
-    let base = serve(app(BearerLayer::new(idp.verifier()))).await;
-    let over_http = common::client()
-        .get(format!("{base}/me"))
-        .header("authorization", format!("Bearer {}", "A".repeat(10 << 20)))
-        .send()
-        .await;
-    if let Ok(r) = over_http {
-        assert!(r.status().is_client_error(), "{}", r.status());
-    }
-}
-
-#[tokio::test]
-async fn hundred_kilobyte_header_is_refused_quickly() {
-    let t = target().await;
-    let header = json!({"alg":"RS256","kid":t.kid(),"pad":"x".repeat(100 * 1024)}).to_string();
-    let token = t.idp.sign_raw(None, &header, &t.claims());
-    // Past the 16 KiB token cap: 400 before any decoding.
-    let r = get_bearer(&t.me, &token).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    // With the token cap raised, the 4 KiB JOSE-header cap still refuses it undecoded.
-    let base = serve(app(BearerLayer::new(t.idp.verifier()).realm("t").max_token_len(1 << 20))).await;
-    let started = Instant::now();
-    let r = get_bearer(&format!("{base}/me"), &token).await;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID));
-    assert!(started.elapsed() < Duration::from_millis(500));
-}
-
-#[tokio::test]
-async fn three_thousand_nested_json_arrays() {
-    let t = target().await;
-    let nested = format!(
-        r#"{{"iss":"{}","aud":"{TEST_AUDIENCE}","exp":{},"x":{}{}}}"#,
-        t.idp.issuer(),
-        unix_now() + 60,
-        "[".repeat(3000),
-        "]".repeat(3000)
-    );
-    let header = json!({"alg":"RS256","kid":t.kid()}).to_string();
-    t.refused(&t.idp.sign_raw(None, &header, &nested)).await;
-    let nested_header = format!(r#"{{"alg":"RS256","x":{}{}}}"#, "[".repeat(3000), "]".repeat(3000));
-    t.refused(&t.idp.sign_raw(None, &nested_header, &t.claims())).await;
 }
 
 #[tokio::test]
@@ -427,7 +278,7 @@ async fn ecdsa_r_equals_s_equals_zero() {
 async fn rsa_signature_with_stripped_leading_zero_or_extra_bytes() {
     let t = target().await;
     let good = t.idp.token().sign();
-    let sig = signature_of(&good);
+    let sig = b64::signature(&good);
     let mut prefixed = vec![0u8];
     prefixed.extend_from_slice(&sig);
     let mut suffixed = sig.clone();
@@ -438,10 +289,10 @@ async fn rsa_signature_with_stripped_leading_zero_or_extra_bytes() {
     // A signature that really starts with a zero byte, with that byte stripped.
     let with_zero = (0..5000)
         .map(|i| t.idp.token().claim("jti", json!(format!("z{i}"))).sign())
-        .find(|tok| signature_of(tok)[0] == 0)
+        .find(|tok| b64::signature(tok)[0] == 0)
         .expect("one signature in 256 starts with a zero byte");
     t.accepted(&with_zero).await;
-    t.refused(&with_signature(&with_zero, &signature_of(&with_zero)[1..])).await;
+    t.refused(&with_signature(&with_zero, &b64::signature(&with_zero)[1..])).await;
 }
 
 #[tokio::test]
@@ -449,46 +300,18 @@ async fn five_part_jwe() {
     let t = target().await;
     let jwe = format!(
         "{}.{}.{}.{}.{}",
-        b64(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#),
-        b64("k"),
-        b64("iv"),
-        b64("ct"),
-        b64("tag")
+        b64::encode(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#),
+        b64::encode("k"),
+        b64::encode("iv"),
+        b64::encode("ct"),
+        b64::encode("tag")
     );
     let r = get_bearer(&t.me, &jwe).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         r.challenge(),
-        r#"Bearer realm="t", error="invalid_token", error_description="encrypted (JWE) access tokens are not accepted""#
+        r#"Bearer realm="test", error="invalid_token", error_description="encrypted (JWE) access tokens are not accepted""#
     );
-}
-
-#[tokio::test]
-async fn empty_bearer() {
-    let t = target().await;
-    for value in ["Bearer", "Bearer ", "Bearer    "] {
-        let r = get_with(&t.me, &[("authorization", value)]).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value:?}");
-        assert!(r.challenge().starts_with(r#"Bearer realm="t", error="invalid_request""#), "{}", r.challenge());
-    }
-}
-
-#[tokio::test]
-async fn lowercase_scheme_is_accepted() {
-    let t = target().await;
-    let r = get_with(&t.me, &[("authorization", &format!("bearer {}", t.idp.token().sign()))]).await;
-    assert_eq!(r.status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn two_authorization_headers() {
-    let t = target().await;
-    let good = format!("Bearer {}", t.idp.token().sign());
-    for pair in [[good.as_str(), good.as_str()], [good.as_str(), "Basic Zm9vOmJhcg=="]] {
-        let r = get_with(&t.me, &[("authorization", pair[0]), ("authorization", pair[1])]).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        assert!(r.challenge().contains(r#"error="invalid_request""#));
-    }
 }
 
 #[tokio::test]
@@ -496,7 +319,8 @@ async fn tampered_payload_keeps_the_old_signature() {
     let t = target().await;
     let good = t.idp.token().sign();
     let parts: Vec<&str> = good.split('.').collect();
-    let forged =
-        b64(json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"}).to_string());
+    let forged = b64::encode(
+        json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"}).to_string(),
+    );
     t.refused(&format!("{}.{forged}.{}", parts[0], parts[2])).await;
 }

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
-use common::serve;
+use axum::routing::post;
+use common::api::{recording_api, redirecting};
+use common::token_endpoint::TokenEndpoint;
+use common::{b64, serve};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -17,85 +19,59 @@ use tower_bearer::client::{
     AccessToken, AddTokenLayer, AuthorizedClient, ClientCredentials, ClientError, RetryPolicy, StaticToken, TokenSource,
 };
 
-/// A loopback token endpoint: counts requests, fails the first `fail` ones with
-/// `status`, then issues `token-N` tokens valid for `expires_in` seconds.
-#[derive(Clone, Default)]
-struct TokenServer {
-    calls: Arc<AtomicUsize>,
-    fail: Arc<AtomicUsize>,
-}
-
-async fn token_server(status: u16, expires_in: u64, delay_ms: u64) -> (String, TokenServer) {
-    let t = TokenServer::default();
-    let state = t.clone();
-    let app = Router::new().route(
-        "/token",
-        post(move |body: String| {
-            let state = state.clone();
-            async move {
-                let n = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
-                assert!(body.contains("grant_type=client_credentials"));
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                if state.fail.load(Ordering::SeqCst) >= n {
-                    let body = json!({"error": "invalid_client", "error_description": "unknown client", "error_uri": "https://as.example.com/e"});
-                    return (StatusCode::from_u16(status).unwrap(), [("retry-after", "0")], body.to_string());
-                }
-                let body = json!({"access_token": format!("token-{n}"), "token_type": "bearer", "expires_in": expires_in});
-                (StatusCode::OK, [("retry-after", "0")], body.to_string())
-            }
-        }),
-    );
-    (format!("{}/token", serve(app).await), t)
-}
-
 fn source(url: &str) -> tower_bearer::client::ClientCredentialsBuilder {
     ClientCredentials::builder().token_url(url).client_id("c").client_secret("s").skew(Duration::ZERO)
 }
 
 #[tokio::test]
 async fn a_thousand_concurrent_callers_cause_one_request() {
-    let (url, server) = token_server(500, 300, 100).await;
+    let server = TokenEndpoint::start(300, Duration::from_millis(100)).await;
+    let url = server.url.clone();
     let s = source(&url).build().unwrap();
     let calls: Vec<_> = (0..1000).map(|_| tokio::spawn(s.token())).collect();
     for c in calls {
         assert_eq!(c.await.unwrap().unwrap().secret(), "token-1");
     }
-    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(server.calls(), 1);
 }
 
 #[tokio::test]
 async fn renewal_after_expiry_and_ahead_of_it() {
-    let (url, server) = token_server(500, 1, 0).await;
+    let server = TokenEndpoint::start(1, Duration::ZERO).await;
+    let url = server.url.clone();
     let s = source(&url).build().unwrap();
     assert_eq!(s.token().await.unwrap().secret(), "token-1");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(s.token().await.unwrap().secret(), "token-2", "expired: fetched again");
 
-    let (url, server2) = token_server(500, 2, 0).await;
+    let server2 = TokenEndpoint::start(2, Duration::ZERO).await;
+    let url = server2.url.clone();
     let s = source(&url).build().unwrap();
     assert_eq!(s.token().await.unwrap().secret(), "token-1");
     tokio::time::sleep(Duration::from_millis(1700)).await; // past 80 % of the lifetime
     assert_eq!(s.token().await.unwrap().secret(), "token-1", "still valid: served at once");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(server2.calls.load(Ordering::SeqCst), 2, "renewed in the background");
+    assert_eq!(server2.calls(), 2, "renewed in the background");
     assert_eq!(s.token().await.unwrap().secret(), "token-2");
     let _ = server;
 }
 
 #[tokio::test]
 async fn retries_with_backoff_on_5xx_and_429_then_gives_up() {
-    let (url, server) = token_server(503, 300, 0).await;
-    server.fail.store(2, Ordering::SeqCst);
+    let server = TokenEndpoint::start(300, Duration::ZERO).await;
+    let url = server.url.clone();
+    server.fail_first(2, 503);
     let policy = RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(20), ..RetryPolicy::default() };
     let s = source(&url).retry(policy).build().unwrap();
     assert_eq!(s.token().await.unwrap().secret(), "token-3");
-    assert_eq!(server.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(server.calls(), 3);
 
-    let (url, server) = token_server(429, 300, 0).await;
-    server.fail.store(10, Ordering::SeqCst);
+    let server = TokenEndpoint::start(300, Duration::ZERO).await;
+    let url = server.url.clone();
+    server.fail_first(10, 429);
     let s = source(&url).retry(RetryPolicy { max_attempts: 3, ..policy }).build().unwrap();
     assert!(matches!(s.token().await, Err(ClientError::Unavailable(_))));
-    assert_eq!(server.calls.load(Ordering::SeqCst), 3, "bounded");
+    assert_eq!(server.calls(), 3, "bounded");
 
     let down = source("http://127.0.0.1:9/token").retry(RetryPolicy { max_attempts: 2, ..policy }).build().unwrap();
     assert!(matches!(down.token().await, Err(ClientError::Unavailable(_))));
@@ -103,8 +79,9 @@ async fn retries_with_backoff_on_5xx_and_429_then_gives_up() {
 
 #[tokio::test]
 async fn oauth_errors_surface_at_once() {
-    let (url, server) = token_server(401, 300, 0).await;
-    server.fail.store(10, Ordering::SeqCst);
+    let server = TokenEndpoint::start(300, Duration::ZERO).await;
+    let url = server.url.clone();
+    server.fail_first(10, 401);
     match source(&url).build().unwrap().token().await {
         Err(ClientError::OAuth { error, description, uri }) => {
             assert_eq!(error, "invalid_client");
@@ -113,42 +90,18 @@ async fn oauth_errors_surface_at_once() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(server.calls.load(Ordering::SeqCst), 1, "not retried");
-}
-
-/// An API that refuses `token-1` with `401 invalid_token` and accepts anything else.
-async fn picky_api() -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = hits.clone();
-    let app = Router::new().route(
-        "/",
-        get(move |headers: http::HeaderMap| {
-            let h = h.clone();
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-                    Some("Bearer token-1") => (
-                        StatusCode::UNAUTHORIZED,
-                        [("www-authenticate", r#"Bearer error="invalid_token", error_description="revoked""#)],
-                        "no",
-                    ),
-                    Some(_) => (StatusCode::OK, [("x", "y")], "yes"),
-                    None => (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer")], "none"),
-                }
-            }
-        }),
-    );
-    (serve(app).await, hits)
+    assert_eq!(server.calls(), 1, "not retried");
 }
 
 #[tokio::test]
 async fn retry_once_on_401_with_a_fresh_token() {
-    let (url, server) = token_server(500, 300, 0).await;
-    let (api, hits) = picky_api().await;
+    let server = TokenEndpoint::start(300, Duration::ZERO).await;
+    let url = server.url.clone();
+    let (api, seen) = recording_api().await;
     let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
     let res = client.send(client.get(&api)).await.unwrap();
-    assert_eq!((res.status(), res.text().await.unwrap().as_str()), (StatusCode::OK, "yes"));
-    assert_eq!((server.calls.load(Ordering::SeqCst), hits.load(Ordering::SeqCst)), (2, 2));
+    assert_eq!((res.status(), res.text().await.unwrap().as_str()), (StatusCode::OK, "GET done"));
+    assert_eq!((server.calls(), seen.lock().unwrap().len()), (2, 2));
 
     // A second 401 goes back to the caller: a static token the API always refuses.
     let stuck = AuthorizedClient::new(reqwest::Client::new(), StaticToken::new(AccessToken::new("token-1", None)));
@@ -158,8 +111,9 @@ async fn retry_once_on_401_with_a_fresh_token() {
 
 #[tokio::test]
 async fn tower_layer_on_an_http_client_service() {
-    let (url, server) = token_server(500, 300, 0).await;
-    let (api, _) = picky_api().await;
+    let server = TokenEndpoint::start(300, Duration::ZERO).await;
+    let url = server.url.clone();
+    let (api, _) = recording_api().await;
     // The client service: a real HTTP call per request.
     let http = tower::service_fn(|req: http::Request<String>| async move {
         let res = reqwest::Client::new().get(req.uri().to_string()).headers(req.headers().clone()).send().await?;
@@ -171,9 +125,9 @@ async fn tower_layer_on_an_http_client_service() {
     });
     let service = tower::ServiceBuilder::new().layer(AddTokenLayer::new(source(&url).build().unwrap())).service(http);
     let res = service.clone().oneshot(http::Request::get(&api).body(String::new()).unwrap()).await.unwrap();
-    assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "yes"), "retried once with a fresh token");
+    assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "GET done"), "retried once with a fresh token");
     // A request with a body is not replayed by the generic layer.
-    let (url, _) = token_server(500, 300, 0).await;
+    let url = TokenEndpoint::start(300, Duration::ZERO).await.url;
     let service = tower::ServiceBuilder::new().layer(AddTokenLayer::new(source(&url).build().unwrap())).service(
         tower::service_fn(|req: http::Request<String>| async move {
             let auth = req.headers().get("authorization").cloned();
@@ -234,9 +188,7 @@ async fn answering(body: Value) -> String {
 }
 
 fn unsigned_jwt(claims: Value) -> String {
-    use base64::Engine as _;
-    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.sig", b64(&json!({"alg": "RS256"})), b64(&claims))
+    format!("{}.{}.sig", b64::encode(json!({"alg": "RS256"}).to_string()), b64::encode(claims.to_string()))
 }
 
 // Item 9: `Instant::now() + lifetime` must not overflow on any answer.
@@ -291,31 +243,6 @@ async fn token_endpoint_body_is_capped_while_streaming() {
     assert!(produced < 32 * 1024 * 1024, "the client stopped reading: {produced} bytes produced");
 }
 
-/// An endpoint that redirects with `status` to a second loopback server, which counts
-/// what reaches it.
-async fn redirecting(status: u16, path: &str) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let target = Router::new().fallback(move |headers: http::HeaderMap, body: String| {
-        let s = s.clone();
-        async move {
-            let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-            s.lock().unwrap().push(format!("{auth} {body}"));
-            let answer = json!({"access_token": "stolen", "token_type": "Bearer", "expires_in": 60, "active": true, "aud": "api"});
-            answer.to_string()
-        }
-    });
-    let elsewhere = format!("{}/elsewhere", serve(target).await);
-    let app = Router::new().route(
-        path,
-        post(move || {
-            let to = elsewhere.clone();
-            std::future::ready((StatusCode::from_u16(status).unwrap(), [("location", to)], ""))
-        }),
-    );
-    (format!("{}{path}", serve(app).await), seen)
-}
-
 // Item 11: a custom client that follows redirects never re-sends the credentials.
 #[tokio::test]
 async fn token_request_is_not_sent_to_a_redirect_target() {
@@ -339,34 +266,13 @@ async fn token_request_is_not_sent_to_a_redirect_target() {
     }
 }
 
-/// An API answering any method on any path: records `METHOD path auth body` and
-/// refuses `token-1` with `401 invalid_token`.
-async fn recording_api() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let app =
-        Router::new().fallback(move |method: http::Method, uri: http::Uri, headers: http::HeaderMap, body: String| {
-            let s = s.clone();
-            async move {
-                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-                let kind = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-                s.lock().unwrap().push(format!("{method} {} {auth} {kind} {body}", uri.path()));
-                if auth == "Bearer token-1" {
-                    let challenge = r#"Bearer error="invalid_token", error_description="revoked""#;
-                    return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], String::new());
-                }
-                (StatusCode::OK, [("www-authenticate", "")], format!("{method} done"))
-            }
-        });
-    (serve(app).await, seen)
-}
-
 // Issue 13, item 9: every method, built and sent from the client itself, carries the
 // token and is retried once (body included) when the API refuses it.
 #[tokio::test]
 async fn every_method_carries_the_token_and_is_retried_once() {
     use tower_bearer::client::reqwest::Method;
-    let (url, server) = token_server(500, 300, 0).await;
+    let server = TokenEndpoint::start(300, Duration::ZERO).await;
+    let url = server.url.clone();
     let (api, seen) = recording_api().await;
     let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
     // token-1 is refused once; every request after that carries token-2.
@@ -397,10 +303,10 @@ async fn every_method_carries_the_token_and_is_retried_once() {
             "OPTIONS /g Bearer token-2  ",
         ]
     );
-    assert_eq!(server.calls.load(Ordering::SeqCst), 2, "one renewal for the refused token");
+    assert_eq!(server.calls(), 2, "one renewal for the refused token");
 
     // A refused PUT is replayed with its body and the fresh token.
-    let (url, _) = token_server(500, 300, 0).await;
+    let url = TokenEndpoint::start(300, Duration::ZERO).await.url;
     seen.lock().unwrap().clear();
     let client = AuthorizedClient::new(reqwest::Client::new(), source(&url).build().unwrap());
     let res = client.put(format!("{api}/h")).body("again").send().await.unwrap();
@@ -412,7 +318,7 @@ async fn every_method_carries_the_token_and_is_retried_once() {
 // application's builders and clients are of the same version.
 #[tokio::test]
 async fn the_reexported_reqwest_is_the_one_the_client_takes() {
-    let (url, _) = token_server(500, 300, 0).await;
+    let url = TokenEndpoint::start(300, Duration::ZERO).await.url;
     let (api, seen) = recording_api().await;
     let http: tower_bearer::client::reqwest::Client = tower_bearer::client::reqwest::Client::new();
     let client = AuthorizedClient::new(http.clone(), source(&url).build().unwrap());

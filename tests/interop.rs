@@ -14,7 +14,7 @@ use common::harness::Needs;
 use common::oidc_provider::{Idp, free_port};
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, ClientError, TokenSource};
 use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::RemoteJwks;
@@ -23,15 +23,12 @@ use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
 
 fn main() -> ExitCode {
     let needs = Needs::oidc_provider();
-    common::harness::run(vec![
-        needs.trial("oidc_provider_end_to_end", oidc_provider_end_to_end),
-        needs.trial("client_credentials_against_oidc_provider", client_credentials_against_oidc_provider),
-        needs.trial(
-            "opaque_tokens_against_oidc_provider_with_revocation",
-            opaque_tokens_against_oidc_provider_with_revocation,
-        ),
-        needs.trial("mixed_mode_with_oidc_provider", mixed_mode_with_oidc_provider),
-        needs.trial("introspection_from_the_environment", introspection_from_the_environment),
+    common::harness::run(trials![needs;
+        oidc_provider_end_to_end,
+        client_credentials_against_oidc_provider,
+        opaque_tokens_against_oidc_provider_with_revocation,
+        mixed_mode_with_oidc_provider,
+        introspection_from_the_environment,
     ])
 }
 
@@ -118,9 +115,7 @@ async fn oidc_provider_end_to_end() {
 }
 
 fn kid(token: &str) -> String {
-    use base64::Engine as _;
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
-    serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_owned()
+    common::b64::json_part(token, 0)["kid"].as_str().unwrap().to_owned()
 }
 
 // The client-credentials client against the real token endpoint.

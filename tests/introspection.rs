@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
+use common::api::redirecting;
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -231,24 +232,7 @@ async fn client_secret_post_and_custom_auth() {
 async fn introspection_is_not_sent_to_a_redirect_target() {
     let following = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(5)).build().unwrap();
     for status in [307u16, 308, 302, 303] {
-        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let s = seen.clone();
-        let target = Router::new().fallback(move |body: String| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(body);
-                json!({"active": true, "aud": "api", "exp": unix_now() + 60}).to_string()
-            }
-        });
-        let elsewhere = format!("{}/elsewhere", serve(target).await);
-        let app = Router::new().route(
-            "/introspect",
-            post(move || {
-                let to = elsewhere.clone();
-                std::future::ready((StatusCode::from_u16(status).unwrap(), [("location", to)], ""))
-            }),
-        );
-        let endpoint = format!("{}/introspect", serve(app).await);
+        let (endpoint, seen) = redirecting(status, "/introspect").await;
         let me = layer_over(&endpoint, |b| {
             b.http_client(following.clone())
                 .client_auth(ClientAuth::Post { client_id: "rs".into(), client_secret: "post-secret".into() })

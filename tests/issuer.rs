@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use common::{app, client, get_bearer, get_with};
+use common::{app, b64, client, get_bearer, get_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
@@ -38,16 +38,10 @@ async fn generated_keys_load_into_the_issuer_and_the_key_store() {
         } else {
             assert_eq!(key.public_jwks, json!({"keys": []}), "a secret is never published");
         }
-        let header: Value = decode_part(&token.access_token, 0);
+        let header: Value = b64::json_part(&token.access_token, 0);
         assert_eq!((header["typ"].as_str(), header["kid"].as_str()), (Some("at+jwt"), Some(kid.as_str())));
     }
     assert!(LocalIssuer::new("i", "{\"kty\":\"RSA\"}", "a").is_err(), "an unusable key is a configuration error");
-}
-
-fn decode_part(token: &str, i: usize) -> Value {
-    use base64::Engine as _;
-    let part = token.split('.').nth(i).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 /// The application's password check in these tests: only alice's password works.
@@ -125,7 +119,7 @@ async fn login_and_renew() {
     let token = body["access_token"].as_str().unwrap().to_owned();
     let r = get_bearer(&format!("{base}/admin"), &token).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(decode_part(&token, 1)["tenant"], "t1");
+    assert_eq!(b64::json_part(&token, 1)["tenant"], "t1");
 
     // Renew: a fresh token with the same identity and session start.
     clock.advance(Duration::from_secs(120));
@@ -134,7 +128,7 @@ async fn login_and_renew() {
     let renewed: Value = res.json().await.unwrap();
     let fresh = renewed["access_token"].as_str().unwrap();
     assert_ne!(fresh, token);
-    let (old, new) = (decode_part(&token, 1), decode_part(fresh, 1));
+    let (old, new) = (b64::json_part(&token, 1), b64::json_part(fresh, 1));
     assert_eq!(
         (new["sub"].clone(), new["scope"].clone(), new["roles"].clone()),
         (old["sub"].clone(), old["scope"].clone(), old["roles"].clone())
@@ -394,7 +388,7 @@ async fn renew_caps_exp_at_max_session_age() {
     let (base, _) = server(clock.clone(), LoginLimits::default()).await;
     let (status, body) = login(attempt_at(&format!("{base}/auth/login"), "alice", "correct horse")).await;
     assert_eq!(status, StatusCode::OK);
-    let auth_time = decode_part(body["access_token"].as_str().unwrap(), 1)["auth_time"].as_u64().unwrap();
+    let auth_time = b64::json_part(body["access_token"].as_str().unwrap(), 1)["auth_time"].as_u64().unwrap();
     let renew = |token: Value| client().post(format!("{base}/auth/renew")).bearer_auth(token.as_str().unwrap());
     clock.advance(Duration::from_secs(250));
     let (status, renewed) = login(renew(body["access_token"].clone())).await;
@@ -402,7 +396,7 @@ async fn renew_caps_exp_at_max_session_age() {
     clock.advance(Duration::from_secs(250));
     let (status, renewed) = login(renew(renewed["access_token"].clone())).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
-    let exp = decode_part(renewed["access_token"].as_str().unwrap(), 1)["exp"].as_u64().unwrap();
+    let exp = b64::json_part(renewed["access_token"].as_str().unwrap(), 1)["exp"].as_u64().unwrap();
     assert_eq!(exp, auth_time + 600, "exp is capped at auth_time + max_session_age");
     assert_eq!((renewed["expires"].as_u64(), renewed["expires_in"].as_u64()), (Some(exp), Some(100)));
 }

@@ -1,5 +1,7 @@
 //! Property tests: random and mutated input never panics and never passes.
 
+mod common;
+
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -16,11 +18,7 @@ fn verifier() -> JwtVerifier {
 }
 
 fn sign(header: &Value, claims: &str) -> String {
-    let jwk = tower_bearer::testing::PrivateJwk::from_json(
-        &json!({"kty":"oct","k": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, SECRET)})
-            .to_string(),
-    )
-    .unwrap();
+    let jwk = common::b64::oct_jwk(SECRET);
     compact_jws(&header.to_string(), claims, |i| sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap())
 }
 

@@ -2,8 +2,9 @@
 //! `Debug` output (SECURITY.md). Types that hold one and have no `Debug` at all are
 //! listed too, so gaining a derived `Debug` later fails here.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+mod common;
+
+use common::b64;
 use serde_json::{Value, json};
 use tower_bearer::client::{AccessToken, ClientCredentials, StoredToken};
 use tower_bearer::issue::{Credentials, KeyType, LocalIssuer, generate_key};
@@ -83,12 +84,12 @@ fn private_keys_are_redacted() {
     let secret = b"hmac-secret-material-0123456789abcdef";
     let encodings = [
         String::from_utf8(secret.to_vec()).unwrap(),
-        URL_SAFE_NO_PAD.encode(secret),
+        b64::encode(secret),
         secret.iter().map(|b| format!("{b:02x}")).collect(),
         format!("{secret:?}").trim_matches(['[', ']']).to_owned(),
     ];
     let from_bytes = VerificationKey::hmac_secret(secret, Some("h")).unwrap();
-    let jwk = json!({"kty": "oct", "kid": "h", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)});
+    let jwk = json!({"kty": "oct", "kid": "h", "alg": "HS256", "k": b64::encode(secret)});
     let from_jwk = VerificationKey::from_jwk(&jwk.to_string()).unwrap();
     for (what, key) in [("hmac_secret", from_bytes), ("from_jwk(oct)", from_jwk)] {
         let keys = StaticKeys::from(key.clone());

@@ -6,32 +6,23 @@
 mod common;
 
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::{get, post};
+use common::api::recording_api;
 use common::harness::Needs;
 use common::oidc_provider::free_port;
-use common::serve;
+use common::token_endpoint::TokenEndpoint;
 use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, TokenSource};
 
 fn main() -> ExitCode {
     let needs = Needs::redis_server();
-    common::harness::run(vec![
-        needs.trial("a_fleet_shares_one_token_through_redis", a_fleet_shares_one_token_through_redis),
-        needs.trial("refused_token_is_replaced_in_the_shared_store", refused_token_is_replaced_in_the_shared_store),
-        needs.trial(
-            "renewal_lock_is_owner_safe_and_covers_the_renewal",
-            renewal_lock_is_owner_safe_and_covers_the_renewal,
-        ),
-        needs.trial(
-            "a_stored_token_with_a_huge_expiry_does_not_panic",
-            a_stored_token_with_a_huge_expiry_does_not_panic,
-        ),
-        needs.trial("redis_store_compare_and_delete_is_owner_safe", redis_store_compare_and_delete_is_owner_safe),
+    common::harness::run(trials![needs;
+        a_fleet_shares_one_token_through_redis,
+        refused_token_is_replaced_in_the_shared_store,
+        renewal_lock_is_owner_safe_and_covers_the_renewal,
+        a_stored_token_with_a_huge_expiry_does_not_panic,
+        redis_store_compare_and_delete_is_owner_safe,
     ])
 }
 
@@ -78,20 +69,8 @@ async fn a_fleet_shares_one_token_through_redis() {
     let url = format!("redis://127.0.0.1:{port}");
     let store = connect(port).await;
 
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let app = Router::new().route(
-        "/token",
-        post(move || {
-            let c = c.clone();
-            async move {
-                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                json!({"access_token": format!("shared-{n}"), "token_type": "Bearer", "expires_in": 300}).to_string()
-            }
-        }),
-    );
-    let token_url = format!("{}/token", serve(app).await);
+    let endpoint = TokenEndpoint::start(300, Duration::from_millis(100)).await;
+    let token_url = endpoint.url.clone();
     // Two instances of one service: separate in-memory caches, one Redis.
     let instance = |store: RedisStore| {
         ClientCredentials::builder()
@@ -106,31 +85,13 @@ async fn a_fleet_shares_one_token_through_redis() {
     let (a, b) = (instance(store.clone()), instance(RedisStore::connect(&url, "test:").await.unwrap()));
     let tasks: Vec<_> = (0..20).map(|i| tokio::spawn(if i % 2 == 0 { a.token() } else { b.token() })).collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap().secret(), "shared-1");
+        assert_eq!(t.await.unwrap().unwrap().secret(), "token-1");
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "one token request for the whole fleet");
+    assert_eq!(endpoint.calls(), 1, "one token request for the whole fleet");
     // A third instance started later picks the stored token up.
     let c = instance(store);
-    assert_eq!(c.token().await.unwrap().secret(), "shared-1");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-}
-
-/// A token endpoint issuing `token-N`, each after `delay_ms`; counts requests.
-async fn token_endpoint(delay_ms: u64) -> (String, Arc<AtomicUsize>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let app = Router::new().route(
-        "/token",
-        post(move || {
-            let c = c.clone();
-            async move {
-                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": 300}).to_string()
-            }
-        }),
-    );
-    (format!("{}/token", serve(app).await), calls)
+    assert_eq!(c.token().await.unwrap().secret(), "token-1");
+    assert_eq!(endpoint.calls(), 1);
 }
 
 fn instance(token_url: &str, store: RedisStore) -> ClientCredentials {
@@ -142,27 +103,10 @@ fn instance(token_url: &str, store: RedisStore) -> ClientCredentials {
 async fn refused_token_is_replaced_in_the_shared_store() {
     let port = free_port();
     let _redis = start_redis(port);
-    let (token_url, calls) = token_endpoint(0).await;
+    let endpoint = TokenEndpoint::start(300, Duration::ZERO).await;
+    let token_url = endpoint.url.clone();
     // The API has revoked token-1.
-    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let s = seen.clone();
-    let api = Router::new().route(
-        "/",
-        get(move |headers: http::HeaderMap| {
-            let s = s.clone();
-            async move {
-                let auth = headers.get("authorization").unwrap().to_str().unwrap().to_owned();
-                s.lock().unwrap().push(auth.clone());
-                if auth == "Bearer token-1" {
-                    let challenge = r#"Bearer error="invalid_token", error_description="revoked""#;
-                    (http::StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)])
-                } else {
-                    (http::StatusCode::OK, [("x-ok", "1")])
-                }
-            }
-        }),
-    );
-    let api = serve(api).await;
+    let (api, seen) = recording_api().await;
     let (a, b) = (instance(&token_url, connect(port).await), instance(&token_url, connect(port).await));
     assert_eq!(a.token().await.unwrap().secret(), "token-1");
     assert_eq!(b.token().await.unwrap().secret(), "token-1", "from the store");
@@ -170,18 +114,22 @@ async fn refused_token_is_replaced_in_the_shared_store() {
     let client_a = AuthorizedClient::new(reqwest::Client::new(), a.clone());
     let res = client_a.send(client_a.get(&api)).await.unwrap();
     assert_eq!(res.status(), http::StatusCode::OK);
-    assert_eq!(seen.lock().unwrap().clone(), ["Bearer token-1", "Bearer token-2"], "the retry carries token-2");
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        ["GET / Bearer token-1  ", "GET / Bearer token-2  "],
+        "the retry carries token-2"
+    );
+    assert_eq!(endpoint.calls(), 2);
 
     // The other instance still holds token-1 in memory; refused, it takes token-2 from
     // the store and does not delete it (compare-and-delete), nor fetch a third.
     let client_b = AuthorizedClient::new(reqwest::Client::new(), b.clone());
     let res = client_b.send(client_b.get(&api)).await.unwrap();
     assert_eq!(res.status(), http::StatusCode::OK);
-    assert_eq!(seen.lock().unwrap()[2..], ["Bearer token-1", "Bearer token-2"]);
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "token-2 stayed in the store");
+    assert_eq!(seen.lock().unwrap()[2..], ["GET / Bearer token-1  ", "GET / Bearer token-2  "]);
+    assert_eq!(endpoint.calls(), 2, "token-2 stayed in the store");
     assert_eq!(instance(&token_url, connect(port).await).token().await.unwrap().secret(), "token-2");
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(endpoint.calls(), 2);
 }
 
 /// The renewal lock's key, once one exists.
@@ -201,7 +149,7 @@ async fn lock_key(port: u16) -> String {
 async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
     let port = free_port();
     let _redis = start_redis(port);
-    let (token_url, _) = token_endpoint(400).await;
+    let token_url = TokenEndpoint::start(300, Duration::from_millis(400)).await.url;
     let renewal = tokio::spawn(instance(&token_url, connect(port).await).token());
     let key = lock_key(port).await;
     let first_owner = cli(port, &["GET", &key]);
@@ -215,7 +163,7 @@ async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
 
     // A second renewal's lock value differs (not a constant) and is released by its owner.
     assert_eq!(cli(port, &["DEL", &key]), "1");
-    let (other_url, _) = token_endpoint(400).await;
+    let other_url = TokenEndpoint::start(300, Duration::from_millis(400)).await.url;
     let renewal = tokio::spawn(instance(&other_url, connect(port).await).token());
     let second_key = lock_key(port).await;
     let second_owner = cli(port, &["GET", &second_key]);
@@ -229,7 +177,8 @@ async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
 async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
     let port = free_port();
     let _redis = start_redis(port);
-    let (token_url, calls) = token_endpoint(0).await;
+    let endpoint = TokenEndpoint::start(300, Duration::ZERO).await;
+    let token_url = endpoint.url.clone();
     let a = instance(&token_url, connect(port).await);
     assert_eq!(a.token().await.unwrap().secret(), "token-1");
     let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
@@ -240,7 +189,7 @@ async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
     assert_eq!(token.secret(), "stored-huge");
     let left = token.expires_at().unwrap().saturating_duration_since(std::time::Instant::now());
     assert!(left <= Duration::from_secs(24 * 3600), "{left:?}");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(endpoint.calls(), 1);
 }
 
 // Items 7 and 8: the store's compare-and-delete primitives against redis-server.

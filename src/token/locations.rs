@@ -84,7 +84,6 @@ mod tests {
     fn header_extraction() {
         let s = Sources::default();
         assert_eq!(run(&s, &[("authorization", "Bearer abc.def-_~+/==")], "/"), Ok(Some("abc.def-_~+/==".into())));
-        assert_eq!(run(&s, &[("authorization", "bEaReR   x")], "/"), Ok(Some("x".into())));
         assert_eq!(run(&s, &[("authorization", "Basic Zm9vOmJhcg==")], "/"), Ok(None));
         assert_eq!(run(&s, &[], "/"), Ok(None));
         assert_eq!(run(&s, &[("authorization", "Bearer")], "/"), Err(InvalidRequest::MalformedHeader));
@@ -97,14 +96,6 @@ mod tests {
         );
         // Query is off by default.
         assert_eq!(run(&s, &[], "/?access_token=abc"), Ok(None));
-    }
-
-    #[test]
-    fn length_cap() {
-        let mut s = Sources::default();
-        s.set_max_len(8);
-        assert_eq!(run(&s, &[("authorization", "Bearer 12345678")], "/"), Ok(Some("12345678".into())));
-        assert_eq!(run(&s, &[("authorization", "Bearer 123456789")], "/"), Err(InvalidRequest::TokenTooLong));
     }
 
     #[test]

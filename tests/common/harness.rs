@@ -54,6 +54,14 @@ pub fn runs(program: &str) -> bool {
     Command::new(program).arg("--version").output().is_ok_and(|out| out.status.success())
 }
 
+/// One trial per test function, named after it: `trials![needs; first_test, second_test]`.
+#[macro_export]
+macro_rules! trials {
+    ($needs:expr; $($test:ident),+ $(,)?) => {
+        vec![$($needs.trial(stringify!($test), $test)),+]
+    };
+}
+
 /// Runs `trials` with the command-line arguments `cargo test` passed.
 pub fn run(trials: Vec<Trial>) -> ExitCode {
     libtest_mimic::run(&Arguments::from_args(), trials).exit_code()

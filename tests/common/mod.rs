@@ -1,18 +1,30 @@
 //! Shared helpers: a real axum server on 127.0.0.1 behind the layer, and a client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod api;
+pub mod b64;
 pub mod examples;
 pub mod harness;
 pub mod logs;
 pub mod oidc_provider;
+pub mod token_endpoint;
 
 use axum::Router;
 use axum::routing::get;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use tower_bearer::keys::RemoteJwks;
 use tower_bearer::policy::{role, scope};
-use tower_bearer::{BearerLayer, JsonResponder, VerifiedToken};
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
+use tower_bearer::{BearerLayer, Issuer, JsonResponder, JwtVerifier, VerifiedToken};
+
+/// The realm of the tests' layers where the challenge is compared whole.
+pub const REALM: &str = "test";
+
+/// The challenge for any invalid token from a layer with realm [`REALM`] (no details).
+pub const INVALID: &str =
+    r#"Bearer realm="test", error="invalid_token", error_description="the access token is invalid""#;
 
 /// Serves `app` on 127.0.0.1 and returns its base URL. The server lives as long as the runtime.
 pub async fn serve(app: Router) -> String {
@@ -20,6 +32,13 @@ pub async fn serve(app: Router) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
+}
+
+/// Serves [`app`] with `store` as `idp`'s keys; returns `/me`'s URL.
+pub async fn serve_with_keys(idp: &TestIssuer, store: RemoteJwks) -> String {
+    let verifier =
+        JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).keys(store)).audience(TEST_AUDIENCE).build().unwrap();
+    format!("{}/me", serve(app(BearerLayer::new(verifier))).await)
 }
 
 /// `/me` (any token), `/items` (scope read:items), `/admin` (role items.admin).
@@ -71,4 +90,11 @@ pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
 
 pub async fn get_bearer(url: &str, token: &str) -> Reply {
     get_with(url, &[("authorization", &format!("Bearer {token}"))]).await
+}
+
+/// Asserts that `url` (behind a layer with realm [`REALM`]) answers `token` with
+/// `401 invalid_token` and the generic description.
+pub async fn assert_invalid(url: &str, token: &str) {
+    let r = get_bearer(url, token).await;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID), "{}", r.body);
 }
