@@ -14,7 +14,9 @@ pub mod claims;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;
+mod error_chain;
 pub mod form;
+mod future;
 #[cfg(feature = "introspection")]
 pub mod introspect;
 #[cfg(feature = "issuer")]
@@ -22,6 +24,8 @@ pub mod issue;
 mod json;
 pub mod keys;
 pub mod layer;
+#[cfg(feature = "remote")]
+mod outbound;
 pub mod policy;
 pub mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
@@ -36,6 +40,7 @@ pub mod axum;
 
 pub use claims::{ClaimPath, RoleSet, ScopeSet, VerifiedToken};
 pub use error::ConfigError;
+pub use future::BoxFuture;
 pub use layer::{Bearer, BearerLayer, RequireLayer};
 pub use reject::{
     AuthError, Challenge, GrpcResponder, Insufficient, InvalidRequest, InvalidToken, JsonResponder, Rejector,
@@ -44,6 +49,9 @@ pub use reject::{
 pub use verify::{
     CacheStats, Clock, FixedClock, Issuer, JwtVerifier, JwtVerifierBuilder, SystemClock, Verification, Verifier,
 };
+
+#[cfg(any(feature = "client", feature = "introspection"))]
+pub use outbound::ClientAuth;
 
 /// The `jsonwebtoken` algorithm type, re-exported for key configuration.
 pub use jsonwebtoken::Algorithm;

@@ -49,7 +49,10 @@ async fn token_server(status: u16, expires_in: u64, delay_ms: u64) -> (String, T
 }
 
 fn source(url: &str) -> tower_bearer::client::ClientCredentialsBuilder {
-    ClientCredentials::builder().token_url(url).client_id("c").client_secret("s").skew(Duration::ZERO)
+    ClientCredentials::builder()
+        .token_url(url)
+        .client_auth(tower_bearer::ClientAuth::basic("c", "s"))
+        .skew(Duration::ZERO)
 }
 
 #[tokio::test]
@@ -323,8 +326,7 @@ async fn token_request_is_not_sent_to_a_redirect_target() {
     for status in [307, 308, 302, 303] {
         let (url, seen) = redirecting(status, "/token").await;
         let s = source(&url)
-            .client_auth(tower_bearer::client::ClientAuth::Post)
-            .client_secret("post-secret")
+            .client_auth(tower_bearer::ClientAuth::post("c", "post-secret"))
             .http_client(following.clone())
             .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
             .build()
@@ -420,4 +422,23 @@ async fn the_reexported_reqwest_is_the_one_the_client_takes() {
     let builder: tower_bearer::client::reqwest::RequestBuilder = http.post(format!("{api}/own")).body("x");
     assert_eq!(client.send(builder).await.unwrap().status(), StatusCode::OK);
     assert_eq!(seen.lock().unwrap().last().unwrap(), "POST /own Bearer token-2  x");
+}
+
+// Issue 14 item 2: a discovered token endpoint that fails is looked up again, as the
+// JWKS URL is (the server may have moved it).
+#[tokio::test]
+async fn a_discovered_token_endpoint_is_looked_up_again_after_a_failure() {
+    let idp = common::Moving::start("token_endpoint", || async {
+        axum::Json(json!({"access_token": "from-new", "token_type": "Bearer", "expires_in": 300}))
+    })
+    .await;
+    let s = ClientCredentials::builder()
+        .discover(&idp.issuer)
+        .client_auth(tower_bearer::ClientAuth::basic("c", "s"))
+        .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    assert!(matches!(s.token().await, Err(ClientError::Unavailable(_))), "the old endpoint answers 500");
+    idp.relocate();
+    assert_eq!(s.token().await.expect("discovered again").secret(), "from-new");
 }

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             a_stored_token_with_a_huge_expiry_does_not_panic,
         ),
         needs.trial("redis_store_compare_and_delete_is_owner_safe", redis_store_compare_and_delete_is_owner_safe),
+        needs.trial("an_oversized_stored_token_is_not_read", an_oversized_stored_token_is_not_read),
     ])
 }
 
@@ -96,8 +97,7 @@ async fn a_fleet_shares_one_token_through_redis() {
     let instance = |store: RedisStore| {
         ClientCredentials::builder()
             .token_url(&token_url)
-            .client_id("svc")
-            .client_secret("s")
+            .client_auth(tower_bearer::ClientAuth::basic("svc", "s"))
             .scope("read")
             .store(store)
             .build()
@@ -134,7 +134,12 @@ async fn token_endpoint(delay_ms: u64) -> (String, Arc<AtomicUsize>) {
 }
 
 fn instance(token_url: &str, store: RedisStore) -> ClientCredentials {
-    ClientCredentials::builder().token_url(token_url).client_id("svc").client_secret("s").store(store).build().unwrap()
+    ClientCredentials::builder()
+        .token_url(token_url)
+        .client_auth(tower_bearer::ClientAuth::basic("svc", "s"))
+        .store(store)
+        .build()
+        .unwrap()
 }
 
 // Item 7: a refused token is removed from the store (only if it is still the stored
@@ -241,6 +246,32 @@ async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
     let left = token.expires_at().unwrap().saturating_duration_since(std::time::Instant::now());
     assert!(left <= Duration::from_secs(24 * 3600), "{left:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+// Issue 14 item 2: the stored token is read under the same cap as a token answer
+// (64 KiB): a polluted entry is not loaded whole, nor sent to APIs.
+async fn an_oversized_stored_token_is_not_read() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let (token_url, calls) = token_endpoint(0).await;
+    let a = instance(&token_url, connect(port).await);
+    assert_eq!(a.token().await.unwrap().secret(), "token-1");
+    let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
+    let oversized = json!({"access_token": "x".repeat(1024 * 1024), "expires_at": u64::MAX}).to_string();
+    let mut set = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "-x", "SET", &key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), oversized.as_bytes()).unwrap();
+    assert!(set.wait().unwrap().success());
+    assert_eq!(cli(port, &["STRLEN", &key]), oversized.len().to_string());
+    let b = instance(&token_url, connect(port).await);
+    let token = b.token().await.unwrap();
+    assert_eq!(token.secret().len(), "token-2".len(), "the oversized entry was used");
+    assert_eq!(token.secret(), "token-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 // Items 7 and 8: the store's compare-and-delete primitives against redis-server.

@@ -28,9 +28,9 @@ pub(crate) use time::TimeClaims;
 #[cfg(feature = "introspection")]
 pub(crate) use time::TimeRules;
 
+use crate::BoxFuture;
 use crate::claims::VerifiedToken;
 use crate::error::AuthError;
-use crate::keys::BoxFuture;
 use crate::token::BearerToken;
 
 /// The cache key of a token: SHA-256 of the whole token.
