@@ -5,12 +5,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use tower_bearer::Verifier;
 use tower_bearer::client::{AccessToken, ClientCredentials, StoredToken};
 use tower_bearer::issue::{Credentials, KeyType, LocalIssuer, generate_key};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::testing::TestIssuer;
 use tower_bearer::token::BearerToken;
-use tower_bearer::Verifier;
 
 /// Fails if `debug` shows `secret`, or a token's signature.
 #[track_caller]

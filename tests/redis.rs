@@ -230,14 +230,20 @@ async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
     assert_eq!(cli(port, &["EXISTS", &second_key]), "0", "released by its owner");
 }
 
-// Item 9: a stored `expires_at` far in the future does not panic (checked arithmetic).
-async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
-    let port = free_port();
-    let _redis = start_redis(port);
+/// A token endpoint, and the key under which a first instance stored its `token-1`.
+async fn one_stored_token(port: u16) -> (String, Arc<AtomicUsize>, String) {
     let (token_url, calls) = token_endpoint(0).await;
     let a = instance(&token_url, connect(port).await);
     assert_eq!(a.token().await.unwrap().secret(), "token-1");
     let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
+    (token_url, calls, key)
+}
+
+// Item 9: a stored `expires_at` far in the future does not panic (checked arithmetic).
+async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let (token_url, calls, key) = one_stored_token(port).await;
     let huge = json!({"access_token": "stored-huge", "expires_at": u64::MAX}).to_string();
     assert_eq!(cli(port, &["SET", &key, &huge]), "OK");
     let b = instance(&token_url, connect(port).await);
@@ -253,10 +259,7 @@ async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
 async fn an_oversized_stored_token_is_not_read() {
     let port = free_port();
     let _redis = start_redis(port);
-    let (token_url, calls) = token_endpoint(0).await;
-    let a = instance(&token_url, connect(port).await);
-    assert_eq!(a.token().await.unwrap().secret(), "token-1");
-    let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
+    let (token_url, calls, key) = one_stored_token(port).await;
     let oversized = json!({"access_token": "x".repeat(1024 * 1024), "expires_at": u64::MAX}).to_string();
     let mut set = Command::new("redis-cli")
         .args(["-p", &port.to_string(), "-x", "SET", &key])

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{AnswerExpiry, AnswerPredicate, Inner, IntrospectionVerifier};
 use crate::claims::{ClaimPath, RoleSources};
 use crate::error::ConfigError;
-use crate::outbound::{self, ClientAuth, Endpoint, Rules, UrlUse};
+use crate::outbound::{self, ClientAuth, EndpointConfig, Rules, UrlUse};
 use crate::verify::{Clock, SystemClock, TimeRules};
 
 /// An RFC 7662 introspection endpoint, in refusals.
@@ -17,12 +17,6 @@ const INTROSPECTION_ENDPOINT: UrlUse = UrlUse::new(
     "introspection_endpoint",
     ["IntrospectionVerifier::builder().dangerous_allow_http(true)"; 2],
 );
-
-/// The endpoint as configured.
-enum EndpointConfig {
-    Url(String),
-    Discover(String),
-}
 
 /// Configures an [`IntrospectionVerifier`].
 #[must_use]
@@ -192,14 +186,11 @@ impl IntrospectionVerifierBuilder {
 
     /// Checks the configuration. No I/O happens here.
     pub fn build(self) -> Result<IntrospectionVerifier, ConfigError> {
-        let endpoint = match self.endpoint {
-            None => return Err(ConfigError::new("introspection needs an endpoint or a discovery issuer")),
-            Some(EndpointConfig::Url(url)) => Endpoint::url(&url, INTROSPECTION_ENDPOINT, self.allow_http),
-            Some(EndpointConfig::Discover(issuer)) => {
-                Endpoint::discover(&issuer, INTROSPECTION_ENDPOINT, Rules::allowing_http(self.allow_http))
-            }
-        }
-        .map_err(ConfigError::new)?;
+        let endpoint = self
+            .endpoint
+            .ok_or_else(|| ConfigError::new("introspection needs an endpoint or a discovery issuer"))?
+            .build(INTROSPECTION_ENDPOINT, Rules::allowing_http(self.allow_http))
+            .map_err(ConfigError::new)?;
         if self.audiences.is_empty() && !self.any_audience {
             return Err(ConfigError::new(
                 "no audience configured; add .audience(..) or call .dangerous_accept_any_audience()",

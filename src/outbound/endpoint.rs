@@ -19,6 +19,24 @@ pub(crate) struct Endpoint {
     discovered: ArcSwapOption<Url>,
 }
 
+/// An endpoint as a builder holds it until `build`: a URL, or an issuer to discover it from.
+#[derive(Debug, Clone)]
+pub(crate) enum EndpointConfig {
+    Url(String),
+    Discover(String),
+}
+
+impl EndpointConfig {
+    /// The checked endpoint for `used_for`; `rules.allow_http` applies to a configured
+    /// URL too.
+    pub(crate) fn build(self, used_for: UrlUse, rules: Rules) -> Result<Endpoint, String> {
+        match self {
+            Self::Url(url) => Endpoint::url(&url, used_for, rules.allow_http),
+            Self::Discover(issuer) => Endpoint::discover(&issuer, used_for, rules),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Source {
     Url(Url),
@@ -27,7 +45,7 @@ enum Source {
 
 impl Endpoint {
     /// A fixed URL for `used_for`; it must pass [`check_url`].
-    pub(crate) fn url(url: &str, used_for: UrlUse, allow_http: bool) -> Result<Self, String> {
+    fn url(url: &str, used_for: UrlUse, allow_http: bool) -> Result<Self, String> {
         let parsed = Url::parse(url).map_err(|e| format!("{} {url:?} is not a URL: {e}", used_for.what()))?;
         check_url(&parsed, allow_http, used_for)?;
         let source = Source::Url(parsed);
@@ -35,7 +53,7 @@ impl Endpoint {
     }
 
     /// The URL of `used_for` in `issuer`'s discovery document, found under `rules`.
-    pub(crate) fn discover(issuer: &str, used_for: UrlUse, rules: Rules) -> Result<Self, String> {
+    fn discover(issuer: &str, used_for: UrlUse, rules: Rules) -> Result<Self, String> {
         let url = Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
         check_url(&url, rules.allow_http, used_for.issuer())?;
         let source = Source::Discover { issuer: issuer.to_owned() };

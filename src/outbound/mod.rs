@@ -28,7 +28,7 @@ mod url_check;
 #[cfg(any(feature = "client", feature = "introspection"))]
 pub use client_auth::ClientAuth;
 pub(crate) use discovery::Rules;
-pub(crate) use endpoint::Endpoint;
+pub(crate) use endpoint::{Endpoint, EndpointConfig};
 pub(crate) use error::OutboundError;
 pub(crate) use get::{Fetched, get};
 pub(crate) use http_client::{CONNECT_TIMEOUT, http_client};

@@ -9,7 +9,7 @@ use arc_swap::ArcSwapOption;
 use super::{ClientCredentials, Inner, RetryPolicy};
 use crate::client::TokenStore;
 use crate::error::ConfigError;
-use crate::outbound::{self, ClientAuth, Endpoint, Rules, UrlUse};
+use crate::outbound::{self, ClientAuth, EndpointConfig, Rules, UrlUse};
 use crate::single_flight::SingleFlight;
 
 /// An OAuth token endpoint, in refusals.
@@ -31,12 +31,6 @@ pub struct ClientCredentialsBuilder {
     allow_http: bool,
     timeout: Duration,
     store: Option<Arc<dyn TokenStore>>,
-}
-
-/// The endpoint as configured.
-enum EndpointConfig {
-    Url(String),
-    Discover(String),
 }
 
 impl ClientCredentials {
@@ -145,14 +139,11 @@ impl ClientCredentialsBuilder {
 
     /// Checks the configuration. No I/O happens here.
     pub fn build(self) -> Result<ClientCredentials, ConfigError> {
-        let endpoint = match self.endpoint {
-            None => return Err(ConfigError::new("client credentials need a token_url or a discovery issuer")),
-            Some(EndpointConfig::Url(url)) => Endpoint::url(&url, TOKEN_ENDPOINT, self.allow_http),
-            Some(EndpointConfig::Discover(issuer)) => {
-                Endpoint::discover(&issuer, TOKEN_ENDPOINT, Rules::allowing_http(self.allow_http))
-            }
-        }
-        .map_err(ConfigError::new)?;
+        let endpoint = self
+            .endpoint
+            .ok_or_else(|| ConfigError::new("client credentials need a token_url or a discovery issuer"))?
+            .build(TOKEN_ENDPOINT, Rules::allowing_http(self.allow_http))
+            .map_err(ConfigError::new)?;
         // RFC 6749 §4.4: the client authenticates, with its id and secret.
         let (auth, client_id) = match self.auth {
             Some(auth) => match auth.client_id() {

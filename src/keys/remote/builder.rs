@@ -10,7 +10,7 @@ use super::RemoteJwks;
 use super::state::{Counters, Inner, Status};
 use crate::error::ConfigError;
 use crate::keys::jwk::DEFAULT_MAX_KEYS;
-use crate::outbound::{self, Endpoint, Rules, UrlUse};
+use crate::outbound::{self, EndpointConfig, Rules, UrlUse};
 use crate::single_flight::SingleFlight;
 
 /// A JWK set's URL, in refusals.
@@ -27,16 +27,9 @@ const JWKS: UrlUse = UrlUse::new(
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RemoteJwksBuilder {
-    source: Option<Source>,
+    source: Option<EndpointConfig>,
     client: Option<reqwest::Client>,
     opts: Options,
-}
-
-/// Where the set is, as configured.
-#[derive(Debug, Clone)]
-enum Source {
-    Url(String),
-    Discovery(String),
 }
 
 #[derive(Debug, Clone)]
@@ -95,14 +88,14 @@ impl RemoteJwks {
 impl RemoteJwksBuilder {
     /// Fetch the key set from this URL.
     pub fn jwks_url(mut self, url: &str) -> Self {
-        self.source = Some(Source::Url(url.to_owned()));
+        self.source = Some(EndpointConfig::Url(url.to_owned()));
         self
     }
 
     /// Find the key set through `issuer`'s discovery document
     /// (`/.well-known/openid-configuration`, then RFC 8414).
     pub fn discovery(mut self, issuer: &str) -> Self {
-        self.source = Some(Source::Discovery(issuer.to_owned()));
+        self.source = Some(EndpointConfig::Discover(issuer.to_owned()));
         self
     }
 
@@ -195,15 +188,12 @@ impl RemoteJwksBuilder {
         o.min_ttl = o.min_ttl.max(FLOOR);
         o.max_ttl = o.max_ttl.max(o.min_ttl);
         let o = &self.opts;
-        let endpoint = match self.source {
-            None => return Err(ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer")),
-            Some(Source::Url(url)) => Endpoint::url(&url, JWKS, o.allow_http),
-            Some(Source::Discovery(issuer)) => {
-                let rules = Rules { allow_http: o.allow_http, same_origin: o.same_origin, max_body: o.max_body };
-                Endpoint::discover(&issuer, JWKS, rules)
-            }
-        }
-        .map_err(ConfigError::new)?;
+        let rules = Rules { allow_http: o.allow_http, same_origin: o.same_origin, max_body: o.max_body };
+        let endpoint = self
+            .source
+            .ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?
+            .build(JWKS, rules)
+            .map_err(ConfigError::new)?;
         let client = outbound::http_client(self.client, o.timeout, o.connect_timeout)?;
         let negative = moka::sync::Cache::builder()
             .max_capacity(self.opts.negative_capacity)
