@@ -442,3 +442,31 @@ async fn a_discovered_token_endpoint_is_looked_up_again_after_a_failure() {
     idp.relocate();
     assert_eq!(s.token().await.expect("discovered again").secret(), "from-new");
 }
+
+/// The error's chain down to its root cause.
+fn causes<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source()).collect()
+}
+
+// Issue 14 item 4: a failed token request says what failed and leads, through
+// `source()`, to the reqwest error underneath; the secret appears nowhere.
+#[tokio::test]
+async fn token_errors_lead_to_the_underlying_error() {
+    let s = ClientCredentials::builder()
+        .token_url("http://127.0.0.1:9/token") // nothing listens on the discard port
+        .client_auth(tower_bearer::ClientAuth::basic("c", "chain-Secret-1"))
+        .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    let err = s.token().await.unwrap_err();
+    assert!(matches!(err, ClientError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("POST http://127.0.0.1:9/token"), "{err}");
+    let chain = causes(&err);
+    assert!(chain.iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{chain:?}");
+    let all = chain.iter().map(|e| format!("{e} {e:?}")).collect::<String>();
+    assert!(!all.contains("chain-Secret-1"), "{all}");
+
+    let api = AuthorizedClient::new(reqwest::Client::new(), s);
+    let err = api.get("http://127.0.0.1:9/items").send().await.unwrap_err();
+    assert!(causes(&err).iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
+}

@@ -112,6 +112,13 @@ fn client_tokens_and_secrets_are_redacted() {
         .build()
         .unwrap();
     assert_hidden("ClientCredentials", &format!("{client:?}"), "client-Secret-42");
+    // The outgoing-token layer and its service show no token.
+    let layer =
+        tower_bearer::client::AddTokenLayer::new(tower_bearer::client::StaticToken::new(AccessToken::new(token, None)));
+    let service = tower::Layer::layer(&layer, ());
+    assert_hidden("AddTokenLayer", &format!("{layer:?}"), token);
+    assert_hidden("AddToken", &format!("{service:?}"), token);
+    assert_eq!(service.get_ref(), &());
     for auth in [
         tower_bearer::ClientAuth::basic("svc", "client-Secret-42"),
         tower_bearer::ClientAuth::post("svc", "client-Secret-42"),
