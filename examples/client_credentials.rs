@@ -29,8 +29,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     };
     let mut builder = ClientCredentials::builder()
-        .client_id(var("CLIENT_ID").unwrap_or_else(|| "demo-client".into()))
-        .client_secret(var("CLIENT_SECRET").unwrap_or_default())
+        .client_auth(tower_bearer::ClientAuth::basic(
+            var("CLIENT_ID").unwrap_or_else(|| "demo-client".into()),
+            var("CLIENT_SECRET").unwrap_or_default(),
+        ))
         .scope(var("SCOPE").unwrap_or_else(|| "read:items".into()));
     builder = match (token_url, issuer) {
         (Some(url), _) => builder.token_url(&url),

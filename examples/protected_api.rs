@@ -23,7 +23,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Value, json};
-use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
+use tower_bearer::ClientAuth;
+use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::{KeyHealth, RemoteJwks};
 use tower_bearer::policy::{role, scope};
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier, VerifiedToken};
@@ -84,7 +85,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let jwt = builder.build()?;
     let auth = match introspection(&issuers, &audiences, dev)? {
-        Some((remote, mode)) => BearerLayer::new(Dispatch::new(jwt, remote, mode)),
+        Some((remote, mode)) => BearerLayer::new(CombinedVerifier::new(jwt, remote, mode)),
         None => BearerLayer::new(jwt),
     }
     .realm("protected-api");
@@ -131,8 +132,8 @@ fn introspection(
     let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
     let mode = match var("INTROSPECT").as_deref() {
         None => return Ok(None),
-        Some("opaque") => IntrospectMode::Opaque,
-        Some("always") => IntrospectMode::Always,
+        Some("opaque") => IntrospectMode::OpaqueOnly,
+        Some("always") => IntrospectMode::EveryToken,
         Some(other) => return Err(format!("INTROSPECT must be `opaque` or `always`, not {other:?}").into()),
     };
     let mut b = IntrospectionVerifier::builder();
@@ -143,7 +144,7 @@ fn introspection(
     };
     if let Some(client_id) = var("INTROSPECTION_CLIENT_ID") {
         let client_secret = var("INTROSPECTION_CLIENT_SECRET").unwrap_or_default();
-        b = b.client_auth(ClientAuth::Basic { client_id, client_secret });
+        b = b.client_auth(ClientAuth::basic(client_id, client_secret));
     }
     for aud in audiences {
         b = b.audience(aud);

@@ -17,6 +17,8 @@ mod claims;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
+mod error_chain;
+mod future;
 #[cfg(feature = "introspection")]
 pub mod introspect;
 #[cfg(feature = "issuer")]
@@ -24,6 +26,8 @@ pub mod issue;
 mod json;
 pub mod keys;
 mod layer;
+#[cfg(feature = "remote")]
+mod outbound;
 pub mod policy;
 mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
@@ -38,6 +42,7 @@ pub mod axum;
 
 pub use claims::{ClaimPath, NameSet, VerifiedToken};
 pub use error::ConfigError;
+pub use future::BoxFuture;
 pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 pub use reject::{
     AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidRequest, InvalidToken, JsonResponder,
@@ -46,6 +51,9 @@ pub use reject::{
 pub use verify::{
     CacheStats, Clock, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, SystemClock, Verification, Verifier,
 };
+
+#[cfg(any(feature = "client", feature = "introspection"))]
+pub use outbound::ClientAuth;
 
 /// The `jsonwebtoken` algorithm type, re-exported for key configuration.
 pub use jsonwebtoken::Algorithm;

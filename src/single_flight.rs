@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::FutureExt as _;
 use futures_util::future::Shared;
 
-use crate::keys::BoxFuture;
+use crate::BoxFuture;
 
 /// The shared handle callers await.
 pub(crate) type Flight<T> = Shared<BoxFuture<T>>;

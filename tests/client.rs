@@ -20,7 +20,10 @@ use tower_bearer::client::{
 };
 
 fn source(url: &str) -> tower_bearer::client::ClientCredentialsBuilder {
-    ClientCredentials::builder().token_url(url).client_id("c").client_secret("s").skew(Duration::ZERO)
+    ClientCredentials::builder()
+        .token_url(url)
+        .client_auth(tower_bearer::ClientAuth::basic("c", "s"))
+        .skew(Duration::ZERO)
 }
 
 #[tokio::test]
@@ -250,8 +253,7 @@ async fn token_request_is_not_sent_to_a_redirect_target() {
     for status in [307, 308, 302, 303] {
         let (url, seen) = redirecting(status, "/token").await;
         let s = source(&url)
-            .client_auth(tower_bearer::client::ClientAuth::Post)
-            .client_secret("post-secret")
+            .client_auth(tower_bearer::ClientAuth::post("c", "post-secret"))
             .http_client(following.clone())
             .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
             .build()
@@ -326,4 +328,51 @@ async fn the_reexported_reqwest_is_the_one_the_client_takes() {
     let builder: tower_bearer::client::reqwest::RequestBuilder = http.post(format!("{api}/own")).body("x");
     assert_eq!(client.send(builder).await.unwrap().status(), StatusCode::OK);
     assert_eq!(seen.lock().unwrap().last().unwrap(), "POST /own Bearer token-2  x");
+}
+
+// Issue 14 item 2: a discovered token endpoint that fails is looked up again, as the
+// JWKS URL is (the server may have moved it).
+#[tokio::test]
+async fn a_discovered_token_endpoint_is_looked_up_again_after_a_failure() {
+    let idp = common::Moving::start("token_endpoint", || async {
+        axum::Json(json!({"access_token": "from-new", "token_type": "Bearer", "expires_in": 300}))
+    })
+    .await;
+    let s = ClientCredentials::builder()
+        .discover(&idp.issuer)
+        .client_auth(tower_bearer::ClientAuth::basic("c", "s"))
+        .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    assert!(matches!(s.token().await, Err(ClientError::Unavailable(_))), "the old endpoint answers 500");
+    idp.relocate();
+    assert_eq!(s.token().await.expect("discovered again").secret(), "from-new");
+}
+
+/// The error's chain down to its root cause.
+fn causes<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source()).collect()
+}
+
+// Issue 14 item 4: a failed token request says what failed and leads, through
+// `source()`, to the reqwest error underneath; the secret appears nowhere.
+#[tokio::test]
+async fn token_errors_lead_to_the_underlying_error() {
+    let s = ClientCredentials::builder()
+        .token_url("http://127.0.0.1:9/token") // nothing listens on the discard port
+        .client_auth(tower_bearer::ClientAuth::basic("c", "chain-Secret-1"))
+        .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    let err = s.token().await.unwrap_err();
+    assert!(matches!(err, ClientError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("POST http://127.0.0.1:9/token"), "{err}");
+    let chain = causes(&err);
+    assert!(chain.iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{chain:?}");
+    let all = chain.iter().map(|e| format!("{e} {e:?}")).collect::<String>();
+    assert!(!all.contains("chain-Secret-1"), "{all}");
+
+    let api = AuthorizedClient::new(reqwest::Client::new(), s);
+    let err = api.get("http://127.0.0.1:9/items").send().await.unwrap_err();
+    assert!(causes(&err).iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
 }

@@ -15,8 +15,9 @@ use common::oidc_provider::{Idp, free_port};
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::json;
+use tower_bearer::ClientAuth;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, ClientError, TokenSource};
-use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
+use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::RemoteJwks;
 use tower_bearer::policy::claim;
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
@@ -129,8 +130,7 @@ async fn client_credentials_against_oidc_provider() {
     let api = serve(app(BearerLayer::new(verifier))).await;
     let source = ClientCredentials::builder()
         .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("admin-client-secret")
+        .client_auth(tower_bearer::ClientAuth::basic("admin-client", "admin-client-secret"))
         .scope("read:items")
         .resource("https://api.example.com")
         .build()
@@ -145,8 +145,7 @@ async fn client_credentials_against_oidc_provider() {
     // A wrong secret is a typed OAuth error, not retried.
     let bad = ClientCredentials::builder()
         .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("nope")
+        .client_auth(tower_bearer::ClientAuth::basic("admin-client", "nope"))
         .build()
         .unwrap();
     match bad.token().await {
@@ -161,8 +160,7 @@ async fn client_credentials_against_oidc_provider() {
     // Renewal after expiry with the real server: its 2-second tokens, no skew.
     let short = ClientCredentials::builder()
         .discover(&idp.issuer())
-        .client_id("admin-client")
-        .client_secret("admin-client-secret")
+        .client_auth(tower_bearer::ClientAuth::basic("admin-client", "admin-client-secret"))
         .resource("https://short.example.com")
         .skew(Duration::ZERO)
         .build()
@@ -176,7 +174,7 @@ async fn client_credentials_against_oidc_provider() {
 const OPAQUE_API: &str = "https://opaque.example.com";
 
 fn rs_auth() -> ClientAuth {
-    ClientAuth::Basic { client_id: "resource-server".into(), client_secret: "resource-server-secret".into() }
+    ClientAuth::basic("resource-server", "resource-server-secret")
 }
 
 fn introspection(idp: &Idp) -> tower_bearer::introspect::IntrospectionVerifierBuilder {
@@ -226,7 +224,10 @@ async fn mixed_mode_with_oidc_provider() {
             .unwrap()
     };
     let remote = introspection(&idp).audience(OPAQUE_API).no_cache().build().unwrap();
-    let me = format!("{}/me", serve(app(BearerLayer::new(Dispatch::new(jwt(), remote, IntrospectMode::Opaque)))).await);
+    let me = format!(
+        "{}/me",
+        serve(app(BearerLayer::new(CombinedVerifier::new(jwt(), remote, IntrospectMode::OpaqueOnly)))).await
+    );
 
     // JWTs are verified locally (oidc-provider refuses to introspect its JWT access
     // tokens: `unsupported_token_type`; the "always" mode is covered with a loopback

@@ -14,7 +14,8 @@ use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower_bearer::BearerLayer;
-use tower_bearer::introspect::{ClientAuth, Dispatch, IntrospectMode, IntrospectionVerifier};
+use tower_bearer::ClientAuth;
+use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::testing::{TestIssuer, unix_now};
 
 /// A loopback introspection endpoint that counts calls and misbehaves on request.
@@ -69,7 +70,7 @@ async fn layer_over(
 ) -> String {
     let b = IntrospectionVerifier::builder()
         .endpoint(endpoint)
-        .client_auth(ClientAuth::Basic { client_id: "rs".into(), client_secret: "s:e/cret".into() })
+        .client_auth(ClientAuth::basic("rs", "s:e/cret"))
         .audience("api")
         .timeout(Duration::from_millis(300));
     format!("{}/me", serve(app(BearerLayer::new(tweak(b).build().unwrap()))).await)
@@ -158,14 +159,14 @@ async fn jwt_always_mode_checks_locally_first() {
     *f.mode.lock().unwrap() = Mode::Answer(active("api"));
     let remote = IntrospectionVerifier::builder()
         .endpoint(&endpoint)
-        .client_auth(ClientAuth::Basic { client_id: "rs".into(), client_secret: "x".into() })
+        .client_auth(ClientAuth::basic("rs", "x"))
         .audience("api")
         .no_cache()
         .build()
         .unwrap();
     let me = format!(
         "{}/me",
-        serve(app(BearerLayer::new(Dispatch::new(idp.verifier(), remote, IntrospectMode::Always)))).await
+        serve(app(BearerLayer::new(CombinedVerifier::new(idp.verifier(), remote, IntrospectMode::EveryToken)))).await
     );
     assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::OK);
     assert_eq!(f.calls.load(Ordering::SeqCst), 1);
@@ -207,7 +208,7 @@ async fn client_secret_post_and_custom_auth() {
     };
     use tower_bearer::Verifier as _;
     let token = tower_bearer::token::BearerToken::new("opaque-1");
-    let post = check(ClientAuth::Post { client_id: "rs".into(), client_secret: "p@ss".into() });
+    let post = check(ClientAuth::post("rs", "p@ss"));
     let seen = post.verify(&token).resolve().await.unwrap();
     let body = seen.claim("seen_body").unwrap().as_str().unwrap().to_owned();
     assert!(
@@ -215,12 +216,10 @@ async fn client_secret_post_and_custom_auth() {
         "{body}"
     );
     assert_eq!(seen.claim("seen_basic").unwrap(), "");
-    let hook = check(ClientAuth::Custom(Arc::new(|req: reqwest::RequestBuilder| {
-        req.header("x-client-assertion", "signed-jwt")
-    })));
+    let hook = check(ClientAuth::custom(|req: reqwest::RequestBuilder| req.header("x-client-assertion", "signed-jwt")));
     let seen = hook.verify(&token).resolve().await.unwrap();
     assert_eq!(seen.claim("seen_custom").unwrap(), "signed-jwt");
-    let basic = check(ClientAuth::Basic { client_id: "r s".into(), client_secret: "a:b".into() });
+    let basic = check(ClientAuth::basic("r s", "a:b"));
     let seen = basic.verify(&token).resolve().await.unwrap();
     // RFC 6749 §2.3.1: form-encoded, then Basic: "r+s:a%3Ab".
     assert_eq!(seen.claim("seen_basic").unwrap(), "Basic citzOmElM0Fi");
@@ -234,9 +233,7 @@ async fn introspection_is_not_sent_to_a_redirect_target() {
     for status in [307u16, 308, 302, 303] {
         let (endpoint, seen) = redirecting(status, "/introspect").await;
         let me = layer_over(&endpoint, |b| {
-            b.http_client(following.clone())
-                .client_auth(ClientAuth::Post { client_id: "rs".into(), client_secret: "post-secret".into() })
-                .no_cache()
+            b.http_client(following.clone()).client_auth(ClientAuth::post("rs", "post-secret")).no_cache()
         })
         .await;
         let r = get_bearer(&me, "the-users-token").await;
@@ -361,4 +358,21 @@ async fn time_claims_follow_the_jwt_rules() {
         }
         assert_eq!(jwt_status, remote_status, "{name}: {value}");
     }
+}
+
+// Issue 14 item 2: a discovered introspection endpoint that fails is looked up again.
+#[tokio::test]
+async fn a_discovered_introspection_endpoint_is_looked_up_again_after_a_failure() {
+    let idp = common::Moving::start("introspection_endpoint", || async { axum::Json(active("api")) }).await;
+    let remote = IntrospectionVerifier::builder()
+        .discover(&idp.issuer)
+        .client_auth(ClientAuth::basic("rs", "x"))
+        .audience("api")
+        .no_cache()
+        .build()
+        .unwrap();
+    let me = format!("{}/me", serve(app(BearerLayer::new(remote))).await);
+    assert_eq!(get_bearer(&me, "opaque").await.status, StatusCode::SERVICE_UNAVAILABLE, "the old endpoint fails");
+    idp.relocate();
+    assert_eq!(get_bearer(&me, "opaque").await.status, StatusCode::OK, "discovered again");
 }

@@ -439,8 +439,7 @@ async fn discovery_advertises_only_endpoints_it_serves() {
     }
     let client = tower_bearer::client::ClientCredentials::builder()
         .discover(issuer.issuer())
-        .client_id("svc")
-        .client_secret("s")
+        .client_auth(tower_bearer::ClientAuth::basic("svc", "s"))
         .retry(tower_bearer::client::RetryPolicy { max_attempts: 1, ..Default::default() })
         .build()
         .unwrap();

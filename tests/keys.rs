@@ -304,3 +304,17 @@ async fn health_reports_cooldown_and_counters() {
     assert!(h.cooldown_remaining_secs > 25 && h.cooldown_remaining_secs <= 30, "{h:?}");
     assert_eq!(h.jwks_url.as_deref(), Some(idp.jwks_url().as_str()));
 }
+
+// Issue 14 item 4: an unreachable JWKS URL is a `KeyError` whose `source()` chain leads
+// to the reqwest error; the health report names the whole cause.
+#[tokio::test]
+async fn key_errors_lead_to_the_underlying_error() {
+    let store = RemoteJwks::from_url("http://127.0.0.1:9/jwks").unwrap(); // nothing listens there
+    let err = store.prefetch().await.unwrap_err();
+    assert!(err.to_string().contains("GET http://127.0.0.1:9/jwks"), "{err}");
+    let chain: Vec<&(dyn std::error::Error + 'static)> =
+        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| e.source()).collect();
+    assert!(chain.iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
+    let last_error = store.health().last_error.unwrap();
+    assert!(last_error.starts_with("GET http://127.0.0.1:9/jwks: could not connect: "), "{last_error}");
+}

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         renewal_lock_is_owner_safe_and_covers_the_renewal,
         a_stored_token_with_a_huge_expiry_does_not_panic,
         redis_store_compare_and_delete_is_owner_safe,
+        an_oversized_stored_token_is_not_read,
     ])
 }
 
@@ -75,8 +76,7 @@ async fn a_fleet_shares_one_token_through_redis() {
     let instance = |store: RedisStore| {
         ClientCredentials::builder()
             .token_url(&token_url)
-            .client_id("svc")
-            .client_secret("s")
+            .client_auth(tower_bearer::ClientAuth::basic("svc", "s"))
             .scope("read")
             .store(store)
             .build()
@@ -95,7 +95,12 @@ async fn a_fleet_shares_one_token_through_redis() {
 }
 
 fn instance(token_url: &str, store: RedisStore) -> ClientCredentials {
-    ClientCredentials::builder().token_url(token_url).client_id("svc").client_secret("s").store(store).build().unwrap()
+    ClientCredentials::builder()
+        .token_url(token_url)
+        .client_auth(tower_bearer::ClientAuth::basic("svc", "s"))
+        .store(store)
+        .build()
+        .unwrap()
 }
 
 // Item 7: a refused token is removed from the store (only if it is still the stored
@@ -173,23 +178,51 @@ async fn renewal_lock_is_owner_safe_and_covers_the_renewal() {
     assert_eq!(cli(port, &["EXISTS", &second_key]), "0", "released by its owner");
 }
 
+/// A token endpoint, and the key under which a first instance stored its `token-1`.
+async fn one_stored_token(port: u16) -> (TokenEndpoint, String) {
+    let endpoint = TokenEndpoint::start(300, Duration::ZERO).await;
+    let a = instance(&endpoint.url, connect(port).await);
+    assert_eq!(a.token().await.unwrap().secret(), "token-1");
+    let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
+    (endpoint, key)
+}
+
 // Item 9: a stored `expires_at` far in the future does not panic (checked arithmetic).
 async fn a_stored_token_with_a_huge_expiry_does_not_panic() {
     let port = free_port();
     let _redis = start_redis(port);
-    let endpoint = TokenEndpoint::start(300, Duration::ZERO).await;
-    let token_url = endpoint.url.clone();
-    let a = instance(&token_url, connect(port).await);
-    assert_eq!(a.token().await.unwrap().secret(), "token-1");
-    let key = cli(port, &["--scan", "--pattern", "test:tower-bearer:token:*"]);
+    let (endpoint, key) = one_stored_token(port).await;
     let huge = json!({"access_token": "stored-huge", "expires_at": u64::MAX}).to_string();
     assert_eq!(cli(port, &["SET", &key, &huge]), "OK");
-    let b = instance(&token_url, connect(port).await);
+    let b = instance(&endpoint.url, connect(port).await);
     let token = b.token().await.unwrap();
     assert_eq!(token.secret(), "stored-huge");
     let left = token.expires_at().unwrap().saturating_duration_since(std::time::Instant::now());
     assert!(left <= Duration::from_secs(24 * 3600), "{left:?}");
     assert_eq!(endpoint.calls(), 1);
+}
+
+// Issue 14 item 2: the stored token is read under the same cap as a token answer
+// (64 KiB): a polluted entry is not loaded whole, nor sent to APIs.
+async fn an_oversized_stored_token_is_not_read() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let (endpoint, key) = one_stored_token(port).await;
+    let oversized = json!({"access_token": "x".repeat(1024 * 1024), "expires_at": u64::MAX}).to_string();
+    let mut set = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "-x", "SET", &key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), oversized.as_bytes()).unwrap();
+    assert!(set.wait().unwrap().success());
+    assert_eq!(cli(port, &["STRLEN", &key]), oversized.len().to_string());
+    let b = instance(&endpoint.url, connect(port).await);
+    let token = b.token().await.unwrap();
+    assert_eq!(token.secret().len(), "token-2".len(), "the oversized entry was used");
+    assert_eq!(token.secret(), "token-2");
+    assert_eq!(endpoint.calls(), 2);
 }
 
 // Items 7 and 8: the store's compare-and-delete primitives against redis-server.

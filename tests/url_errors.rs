@@ -7,8 +7,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use serde_json::json;
+use tower_bearer::ClientAuth;
 use tower_bearer::client::{ClientCredentials, RetryPolicy, TokenSource};
-use tower_bearer::introspect::{ClientAuth, IntrospectionVerifier};
+use tower_bearer::introspect::IntrospectionVerifier;
 use tower_bearer::keys::RemoteJwks;
 use tower_bearer::{Issuer, JwtVerifier};
 
@@ -23,14 +24,14 @@ fn verifier_error(issuer: Issuer) -> String {
 }
 
 fn client_error(builder: tower_bearer::client::ClientCredentialsBuilder) -> String {
-    match builder.client_id("c").client_secret("s").build() {
+    match builder.client_auth(tower_bearer::ClientAuth::basic("c", "s")).build() {
         Ok(_) => panic!("built"),
         Err(e) => e.to_string(),
     }
 }
 
 fn introspection_error(builder: tower_bearer::introspect::IntrospectionVerifierBuilder) -> String {
-    let auth = ClientAuth::Basic { client_id: "rs".into(), client_secret: "s".into() };
+    let auth = ClientAuth::basic("rs", "s");
     match builder.client_auth(auth).audience("api").build() {
         Ok(_) => panic!("built"),
         Err(e) => e.to_string(),
@@ -147,8 +148,12 @@ async fn a_discovered_http_endpoint_names_the_discovery_document() {
     assert!(message.contains("http://keycloak:8080/certs") && message.contains("jwks_uri"), "{message}");
 
     let once = RetryPolicy { max_attempts: 1, base_delay: Duration::from_millis(1), ..RetryPolicy::default() };
-    let tokens =
-        ClientCredentials::builder().discover(&issuer).client_id("c").client_secret("s").retry(once).build().unwrap();
+    let tokens = ClientCredentials::builder()
+        .discover(&issuer)
+        .client_auth(tower_bearer::ClientAuth::basic("c", "s"))
+        .retry(once)
+        .build()
+        .unwrap();
     let message = tokens.token().await.unwrap_err().to_string();
     assert_http_refused(&message, "token endpoint", "ClientCredentials::builder().dangerous_allow_http(true)");
     assert!(message.contains("http://keycloak:8080/token") && message.contains("token_endpoint"), "{message}");

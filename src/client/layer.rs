@@ -10,7 +10,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{TokenSource, token_refused};
-use crate::keys::BoxFuture;
+use crate::BoxFuture;
 
 /// The error of [`AddToken`]: the inner service's, or no token.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -34,6 +34,13 @@ impl AddTokenLayer {
     }
 }
 
+/// Shows no token: the source is named only.
+impl std::fmt::Debug for AddTokenLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddTokenLayer").field("source", &"dyn TokenSource").finish()
+    }
+}
+
 impl<S> Layer<S> for AddTokenLayer {
     type Service = AddToken<S>;
 
@@ -47,6 +54,17 @@ impl<S> Layer<S> for AddTokenLayer {
 pub struct AddToken<S> {
     inner: S,
     source: Arc<dyn TokenSource>,
+}
+
+impl<S> AddToken<S> {
+    inner_service_accessors!();
+}
+
+/// Shows the wrapped service, never a token.
+impl<S: std::fmt::Debug> std::fmt::Debug for AddToken<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddToken").field("inner", &self.inner).field("source", &"dyn TokenSource").finish()
+    }
 }
 
 impl<S, B, ResBody> Service<Request<B>> for AddToken<S>

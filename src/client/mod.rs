@@ -13,11 +13,12 @@ mod layer;
 mod reqwest_client;
 mod store;
 
+use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use credentials::{ClientAuth, ClientCredentials, ClientCredentialsBuilder, RetryPolicy};
+pub use credentials::{ClientCredentials, ClientCredentialsBuilder, RetryPolicy};
 pub use layer::BoxError;
 pub use layer::{AddToken, AddTokenLayer};
 /// The reqwest crate [`AuthorizedClient`] is built on: use it as
@@ -28,7 +29,8 @@ pub use reqwest_client::{AuthorizedClient, AuthorizedRequest, CallError};
 pub use store::RedisStore;
 pub use store::{StoredToken, TokenStore};
 
-use crate::keys::BoxFuture;
+use crate::BoxFuture;
+use crate::outbound::OutboundError;
 
 /// An access token for outgoing requests. `Debug` never shows it.
 #[derive(Clone)]
@@ -56,7 +58,7 @@ impl AccessToken {
     /// `Bearer <token>` as a header value.
     pub(crate) fn header_value(&self) -> Result<http::HeaderValue, ClientError> {
         let mut v = http::HeaderValue::try_from(format!("Bearer {}", self.secret))
-            .map_err(|_| ClientError::Protocol("the access token is not a valid header value".into()))?;
+            .map_err(|_| ClientError::protocol(OutboundError::new("the access token is not a valid header value")))?;
         v.set_sensitive(true);
         Ok(v)
     }
@@ -75,7 +77,10 @@ impl PartialEq for AccessToken {
 }
 
 /// Why no token could be had.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Display` says what failed (never a secret or a token); `source()` leads to the
+/// underlying error (reqwest, serde_json) when there is one.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ClientError {
     /// The authorization server refused (RFC 6749 §5.2): not retried.
@@ -87,10 +92,20 @@ pub enum ClientError {
         /// `error_uri`.
         uri: Option<String>,
     },
-    /// The server could not be reached or kept failing (after retries).
-    Unavailable(String),
-    /// The answer did not follow the protocol.
-    Protocol(String),
+    /// The server could not be reached or kept failing (after retries): what failed.
+    Unavailable(Arc<dyn Error + Send + Sync>),
+    /// The answer did not follow the protocol: what was wrong with it.
+    Protocol(Arc<dyn Error + Send + Sync>),
+}
+
+impl ClientError {
+    pub(crate) fn unavailable(error: OutboundError) -> Self {
+        Self::Unavailable(error.shared())
+    }
+
+    pub(crate) fn protocol(error: OutboundError) -> Self {
+        Self::Protocol(error.shared())
+    }
 }
 
 impl fmt::Display for ClientError {
@@ -109,7 +124,16 @@ impl fmt::Display for ClientError {
     }
 }
 
-impl std::error::Error for ClientError {}
+/// The inner error's message is part of this one's `Display`, so `source()` continues
+/// with the inner error's cause.
+impl Error for ClientError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::OAuth { .. } => None,
+            Self::Unavailable(e) | Self::Protocol(e) => e.source(),
+        }
+    }
+}
 
 /// Something that hands out access tokens for outgoing requests.
 pub trait TokenSource: Send + Sync + 'static {

@@ -57,7 +57,15 @@ impl std::fmt::Display for CallError {
     }
 }
 
-impl std::error::Error for CallError {}
+/// `Display` is the inner error's, so `source()` continues with its cause.
+impl std::error::Error for CallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Token(e) => e.source(),
+            Self::Http(e) => e.source(),
+        }
+    }
+}
 
 impl AuthorizedClient {
     /// Wraps `client`, taking tokens from `source`.

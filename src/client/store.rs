@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::BoxFuture;
+use crate::BoxFuture;
 
 /// A token as kept in a shared store. Wall-clock expiry, so other processes can use it.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -54,7 +54,9 @@ pub trait TokenStore: Send + Sync + 'static {
 
 /// A Redis-backed [`TokenStore`] (feature `redis`). Tokens are JSON under
 /// `<prefix><key>` with a `PX` expiry; the lock is `<prefix><key>:lock`, taken with
-/// `SET NX PX`; compare-and-delete runs as a Lua script (`EVAL`), so it is atomic.
+/// `SET NX PX`; compare-and-delete runs as a Lua script (`EVAL`), so it is atomic. An
+/// entry larger than a token answer may be (64 KiB) is not read: the client fetches
+/// its own token instead.
 #[cfg(feature = "redis")]
 #[derive(Clone)]
 pub struct RedisStore {
@@ -65,11 +67,9 @@ pub struct RedisStore {
 #[cfg(feature = "redis")]
 impl RedisStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); keys start with `prefix`.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::ConfigError> {
-        let client = redis::Client::open(url).map_err(|e| crate::ConfigError::new(format!("redis: {e}")))?;
-        let connection = redis::aio::ConnectionManager::new(client)
-            .await
-            .map_err(|e| crate::ConfigError::new(format!("redis: {e}")))?;
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let connection = redis::aio::ConnectionManager::new(client).await?;
         Ok(Self { connection, prefix: prefix.to_owned() })
     }
 }
@@ -79,7 +79,14 @@ impl TokenStore for RedisStore {
     fn get(&self, key: &str) -> BoxFuture<Option<StoredToken>> {
         let (mut c, key) = (self.connection.clone(), format!("{}{key}", self.prefix));
         Box::pin(async move {
-            let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut c).await.ok()?;
+            let raw: Option<String> = redis::cmd("EVAL")
+                .arg(GET_IF_SMALL)
+                .arg(1)
+                .arg(&key)
+                .arg(super::credentials::MAX_TOKEN_ANSWER)
+                .query_async(&mut c)
+                .await
+                .ok()?;
             serde_json::from_str(&raw?).ok()
         })
     }
@@ -129,6 +136,12 @@ impl TokenStore for RedisStore {
         })
     }
 }
+
+/// `KEYS[1]` if it holds at most `ARGV[1]` bytes, else nothing: a polluted entry is
+/// never sent to us whole.
+#[cfg(feature = "redis")]
+const GET_IF_SMALL: &str =
+    "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end return redis.call('GET', KEYS[1])";
 
 /// Deletes `KEYS[1]` if it holds `ARGV[1]`.
 #[cfg(feature = "redis")]

@@ -10,10 +10,10 @@
 //!   refreshed ahead of expiry, rate-limited on unknown `kid`s, single-flight, and
 //!   serving the last good keys through an outage.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::BoxFuture;
 
 mod jwk;
 mod key_set;
@@ -21,8 +21,6 @@ mod key_set;
 mod parsed;
 mod static_keys;
 
-#[cfg(feature = "remote")]
-pub(crate) mod fetch;
 #[cfg(feature = "remote")]
 mod health;
 #[cfg(feature = "remote")]
@@ -42,9 +40,6 @@ pub use health::{KeyHealth, KeyState};
 #[cfg(feature = "remote")]
 pub use remote::{RefreshTask, RemoteJwks, RemoteJwksBuilder};
 
-/// A boxed future, as returned by [`KeyStore::refresh`].
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
 /// Why the verifier asks a store for keys it does not have at hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh<'a> {
@@ -57,33 +52,58 @@ pub enum Refresh<'a> {
 }
 
 /// Why a store could not provide keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The `kid` is not (and, for now, will not be looked up again) in the set: `401`.
     UnknownKid,
     /// No usable keys at all, e.g. the JWKS endpoint is down and nothing is cached:
-    /// `503` with `Retry-After`.
+    /// `503` with `Retry-After`. Build it with [`KeyError::unavailable`].
+    #[non_exhaustive]
     Unavailable {
         /// When a retry might succeed.
         retry_after: Duration,
-        /// What went wrong (for logs).
-        reason: String,
+        /// What went wrong: its `Display` is the reason (for logs), its `source()` the
+        /// underlying error (reqwest, serde_json...) when there is one.
+        cause: Arc<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl KeyError {
+    /// No usable keys because of `cause` (a message or an error); retry after `retry_after`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::keys::KeyError;
+    /// let e = KeyError::unavailable(Duration::from_secs(5), "the key vault is sealed");
+    /// assert_eq!(e.to_string(), "keys unavailable (retry in 5s): the key vault is sealed");
+    /// ```
+    pub fn unavailable(retry_after: Duration, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable { retry_after, cause: Arc::from(cause.into()) }
+    }
 }
 
 impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::UnknownKid => f.write_str("no key with this kid"),
-            Self::Unavailable { reason, retry_after } => {
-                write!(f, "keys unavailable (retry in {}s): {reason}", retry_after.as_secs())
+            Self::Unavailable { cause, retry_after } => {
+                write!(f, "keys unavailable (retry in {}s): {cause}", retry_after.as_secs())
             }
         }
     }
 }
 
-impl std::error::Error for KeyError {}
+/// The cause's own message is part of this error's `Display`, so `source()` continues
+/// with the cause's cause.
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::UnknownKid => None,
+            Self::Unavailable { cause, .. } => cause.source(),
+        }
+    }
+}
 
 /// A source of verification keys for one issuer.
 ///
@@ -92,7 +112,8 @@ impl std::error::Error for KeyError {}
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_bearer::keys::{BoxFuture, KeyError, KeySet, KeyStore, Refresh};
+/// use tower_bearer::BoxFuture;
+/// use tower_bearer::keys::{KeyError, KeySet, KeyStore, Refresh};
 ///
 /// /// Keys that an application swaps itself, e.g. from a config watcher.
 /// struct MyKeys(Arc<KeySet>);

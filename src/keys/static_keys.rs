@@ -6,7 +6,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::jwk::{Origin, hmac_algorithms, parse_key, parse_set};
 use super::key_set::{AlgorithmSet, KeySet, VerificationKey};
-use super::{BoxFuture, KeyError, KeyStore, Refresh};
+use super::{KeyError, KeyStore, Refresh};
+use crate::BoxFuture;
 use crate::error::ConfigError;
 
 /// A fixed set of keys: PEM files, JWKs, a JWK set, or an HMAC secret.

@@ -8,8 +8,8 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::shared::Shared;
+use crate::BoxFuture;
 use crate::claims::VerifiedToken;
-use crate::keys::BoxFuture;
 use crate::reject::{AuthError, Responder};
 
 pin_project! {

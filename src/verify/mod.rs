@@ -29,8 +29,8 @@ pub(crate) use time::TimeClaims;
 #[cfg(feature = "introspection")]
 pub(crate) use time::TimeRules;
 
+use crate::BoxFuture;
 use crate::claims::VerifiedToken;
-use crate::keys::BoxFuture;
 use crate::reject::AuthError;
 use crate::token::BearerToken;
 

@@ -98,3 +98,40 @@ pub async fn assert_invalid(url: &str, token: &str) {
     let r = get_bearer(url, token).await;
     assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, INVALID), "{}", r.body);
 }
+
+/// An authorization server whose discovery document names `field` at a path that can
+/// move: `/old` answers `500` (the endpoint went away), `/new` runs `handler`.
+/// [`Moving::relocate`] points the document at `/new`; the issuer is the base URL.
+pub struct Moving {
+    pub issuer: String,
+    path: std::sync::Arc<std::sync::Mutex<&'static str>>,
+}
+
+impl Moving {
+    pub async fn start<H, T>(field: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, ()>,
+        T: 'static,
+    {
+        use axum::routing::post;
+        let path = std::sync::Arc::new(std::sync::Mutex::new("/old"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let (p, iss) = (path.clone(), issuer.clone());
+        let doc = move || {
+            let at = format!("{iss}{}", p.lock().unwrap());
+            std::future::ready(axum::Json(json!({"issuer": iss, field: at})))
+        };
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(doc))
+            .route("/old", post(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+            .route("/new", post(handler));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { issuer, path }
+    }
+
+    /// The document now names `/new`.
+    pub fn relocate(&self) {
+        *self.path.lock().unwrap() = "/new";
+    }
+}

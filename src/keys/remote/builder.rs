@@ -5,28 +5,31 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use url::Url;
 
 use super::RemoteJwks;
 use super::state::{Counters, Inner, Status};
 use crate::error::ConfigError;
-use crate::keys::fetch;
 use crate::keys::jwk::DEFAULT_MAX_KEYS;
+use crate::outbound::{self, EndpointConfig, Rules, UrlUse};
 use crate::single_flight::SingleFlight;
+
+/// A JWK set's URL, in refusals.
+const JWKS: UrlUse = UrlUse::new(
+    "JWKS URL",
+    "jwks_uri",
+    [
+        "Issuer::keys(RemoteJwks::builder().jwks_url(..).dangerous_allow_http(true).build()?)",
+        "Issuer::keys(RemoteJwks::builder().discovery(..).dangerous_allow_http(true).build()?)",
+    ],
+);
 
 /// Configures a [`RemoteJwks`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RemoteJwksBuilder {
-    source: Option<Result<Source, String>>,
+    source: Option<EndpointConfig>,
     client: Option<reqwest::Client>,
     opts: Options,
-}
-
-#[derive(Debug, Clone)]
-pub(super) enum Source {
-    Url(Url),
-    Discovery { issuer: String },
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +57,7 @@ impl Default for Options {
             cooldown: Duration::from_secs(30),
             max_stale: Duration::from_secs(24 * 3600),
             timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
+            connect_timeout: outbound::CONNECT_TIMEOUT,
             max_body: 1024 * 1024,
             max_keys: DEFAULT_MAX_KEYS,
             negative_capacity: 10_000,
@@ -85,14 +88,14 @@ impl RemoteJwks {
 impl RemoteJwksBuilder {
     /// Fetch the key set from this URL.
     pub fn jwks_url(mut self, url: &str) -> Self {
-        self.source = Some(Url::parse(url).map(Source::Url).map_err(|e| format!("jwks_url {url:?}: {e}")));
+        self.source = Some(EndpointConfig::Url(url.to_owned()));
         self
     }
 
     /// Find the key set through `issuer`'s discovery document
     /// (`/.well-known/openid-configuration`, then RFC 8414).
     pub fn discovery(mut self, issuer: &str) -> Self {
-        self.source = Some(Ok(Source::Discovery { issuer: issuer.to_owned() }));
+        self.source = Some(EndpointConfig::Discover(issuer.to_owned()));
         self
     }
 
@@ -184,49 +187,28 @@ impl RemoteJwksBuilder {
         o.ttl = o.ttl.max(FLOOR);
         o.min_ttl = o.min_ttl.max(FLOOR);
         o.max_ttl = o.max_ttl.max(o.min_ttl);
-        let source = match self.source {
-            None => return Err(ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer")),
-            Some(Err(e)) => return Err(ConfigError::new(e)),
-            Some(Ok(Source::Url(url))) => {
-                fetch::check_url(&url, self.opts.allow_http, fetch::JWKS).map_err(ConfigError::new)?;
-                Source::Url(url)
-            }
-            Some(Ok(Source::Discovery { issuer })) => {
-                let url = Url::parse(&issuer).map_err(|e| ConfigError::new(format!("issuer {issuer:?}: {e}")))?;
-                fetch::check_url(&url, self.opts.allow_http, fetch::JWKS.issuer()).map_err(ConfigError::new)?;
-                Source::Discovery { issuer }
-            }
-        };
-        let client = match self.client {
-            Some(c) => c,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(self.opts.connect_timeout)
-                .timeout(self.opts.timeout)
-                .build()
-                .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?,
-        };
+        let o = &self.opts;
+        let rules = Rules { allow_http: o.allow_http, same_origin: o.same_origin, max_body: o.max_body };
+        let endpoint = self
+            .source
+            .ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?
+            .build(JWKS, rules)
+            .map_err(ConfigError::new)?;
+        let client = outbound::http_client(self.client, o.timeout, o.connect_timeout)?;
         let negative = moka::sync::Cache::builder()
             .max_capacity(self.opts.negative_capacity)
             .time_to_live(self.opts.ttl.max(self.opts.cooldown))
             .build();
-        let status = Status {
-            jwks_url: match &source {
-                Source::Url(u) => Some(u.clone()),
-                Source::Discovery { .. } => None,
-            },
-            ..Status::default()
-        };
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
-                source,
+                endpoint,
                 client,
                 opts: self.opts,
                 snapshot: ArcSwapOption::empty(),
                 inflight: SingleFlight::default(),
                 failing: ArcSwapOption::empty(),
                 refreshing: AtomicBool::new(false),
-                status: Mutex::new(status),
+                status: Mutex::new(Status::default()),
                 negative,
                 counters: Counters::default(),
             }),

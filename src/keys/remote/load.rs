@@ -11,12 +11,15 @@ use tracing::Instrument as _;
 use url::Url;
 
 use super::RemoteJwks;
-use super::builder::Source;
 use super::state::{Failing, Inner, SharedFetch, Snapshot};
-use crate::keys::fetch::{self, Fetched, JWKS_ACCEPT};
+use crate::error_chain::error_chain;
 use crate::keys::jwk::{Origin, parse_set};
 use crate::keys::key_set::KeySet;
 use crate::keys::{KeyError, KeyStore};
+use crate::outbound::{self, Fetched, OutboundError};
+
+/// Accept header for JWK sets (RFC 7517 §8.5).
+const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
 
 /// A `kid` is attacker-chosen text: log at most 64 characters of it, escaped.
 fn truncated(kid: &str) -> &str {
@@ -107,26 +110,18 @@ impl Inner {
     /// Joins the fetch in flight, or starts one.
     pub(super) fn fetch_shared(self: &Arc<Self>) -> SharedFetch {
         let this = self.clone();
-        let span = tracing::debug_span!("jwks_fetch", source = ?self.source);
+        let span = tracing::debug_span!("jwks_fetch", source = ?self.endpoint);
         self.inflight.join_or_start(
             move || async move { this.fetch_once().await }.instrument(span),
-            |e| {
-                Err(KeyError::Unavailable {
-                    retry_after: Duration::from_secs(1),
-                    reason: format!("JWKS fetch task: {e}"),
-                })
-            },
+            |e| Err(KeyError::unavailable(Duration::from_secs(1), format!("JWKS fetch task: {e}"))),
         )
     }
 
     async fn fetch_once(&self) -> Result<Arc<Snapshot>, KeyError> {
         let started = Instant::now();
-        let (url, etag) = {
-            let mut st = self.status();
-            st.last_attempt = Some(started);
-            (st.jwks_url.clone(), self.snapshot.load().as_ref().and_then(|s| s.etag.clone()))
-        };
-        let result = self.fetch_inner(url, etag).await;
+        self.status().last_attempt = Some(started);
+        let etag = self.snapshot.load().as_ref().and_then(|s| s.etag.clone());
+        let result = self.fetch_inner(etag).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(snap) => {
@@ -138,15 +133,17 @@ impl Inner {
                 }
                 let st = self.status();
                 self.failing.store(None);
-                tracing::debug!(url = ?st.jwks_url.as_ref().map(Url::as_str), keys = snap.keys.len(), elapsed_ms, "JWKS fetched");
                 drop(st);
+                let url = self.endpoint.current();
+                tracing::debug!(url = ?url.as_ref().map(Url::as_str), keys = snap.keys.len(), elapsed_ms, "JWKS fetched");
                 self.snapshot.store(Some(snap.clone()));
                 Ok(snap)
             }
-            Err(reason) => {
+            Err(error) => {
+                let error = error.shared();
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
-                let mut st = self.status();
+                let st = self.status();
                 let prev = self.failing.load_full();
                 let backoff = (prev.as_ref().map_or(Duration::ZERO, |f| f.backoff) * 2)
                     .clamp(Duration::from_secs(1), self.opts.cooldown.max(Duration::from_secs(1)));
@@ -154,48 +151,38 @@ impl Inner {
                     since: prev.as_ref().map_or(now, |f| f.since),
                     next_retry: now + backoff,
                     backoff,
-                    last_error: reason.clone(),
+                    last_error: error.clone(),
                 };
-                if matches!(self.source, Source::Discovery { .. }) {
-                    // The IdP may have moved its JWKS: discover again on the next try.
-                    st.jwks_url = None;
-                }
+                // The IdP may have moved its JWKS: discover again on the next try.
+                self.endpoint.forget();
                 // Published while `status` is held, so concurrent writers cannot interleave.
                 self.failing.store(Some(Arc::new(failing)));
                 drop(st);
-                tracing::warn!(error = %reason, elapsed_ms, "JWKS fetch failed");
-                Err(self.unavailable(reason))
+                tracing::warn!(error = %error_chain(&*error), elapsed_ms, "JWKS fetch failed");
+                Err(self.unavailable(error))
             }
         }
     }
 
-    async fn fetch_inner(&self, url: Option<Url>, etag: Option<String>) -> Result<Arc<Snapshot>, String> {
-        let url = match (url, &self.source) {
-            (Some(url), _) => url,
-            (None, Source::Discovery { issuer }) => {
-                let o = &self.opts;
-                let url =
-                    fetch::discover(&self.client, issuer, o.allow_http, o.same_origin, o.max_body, o.timeout).await?;
-                self.status().jwks_url = Some(url.clone());
-                url
-            }
-            (None, Source::Url(url)) => url.clone(),
-        };
-        let fetched =
-            fetch::get(&self.client, &url, JWKS_ACCEPT, etag.as_deref(), self.opts.max_body, self.opts.timeout).await?;
+    async fn fetch_inner(&self, etag: Option<String>) -> Result<Arc<Snapshot>, OutboundError> {
+        let (client, o) = (&self.client, &self.opts);
+        let url = self.endpoint.resolve(client, o.timeout).await?;
+        let fetched = outbound::get(client, &url, JWKS_ACCEPT, etag.as_deref(), o.max_body, o.timeout).await?;
         let now = Instant::now();
         let (keys, etag, max_age) = match fetched {
             Fetched::Body { body, etag, max_age } => {
-                let set =
-                    parse_set(&body, Origin::Remote, self.opts.max_keys).map_err(|e| format!("JWKS at {url}: {e}"))?;
+                let set = parse_set(&body, Origin::Remote, self.opts.max_keys)
+                    .map_err(|e| OutboundError::new(format!("JWKS at {url}: {e}")))?;
                 if set.is_empty() {
-                    return Err(format!("JWKS at {url} holds no usable key"));
+                    return Err(OutboundError::new(format!("JWKS at {url} holds no usable key")));
                 }
                 (Arc::new(set), etag, max_age)
             }
             Fetched::NotModified { max_age } => {
                 let guard = self.snapshot.load();
-                let prev = guard.as_ref().ok_or_else(|| format!("JWKS at {url}: 304 without a cached copy"))?;
+                let prev = guard
+                    .as_ref()
+                    .ok_or_else(|| OutboundError::new(format!("JWKS at {url}: 304 without a cached copy")))?;
                 (prev.keys.clone(), prev.etag.clone(), max_age)
             }
         };

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 
 use super::health::KeyHealth;
 use super::key_set::KeySet;
-use super::{BoxFuture, KeyError, KeyStore, Refresh};
+use super::{KeyError, KeyStore, Refresh};
+use crate::BoxFuture;
 
 mod builder;
 mod keep_warm;
@@ -69,7 +70,7 @@ impl RemoteJwks {
 
 impl std::fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteJwks").field("source", &self.inner.source).finish_non_exhaustive()
+        f.debug_struct("RemoteJwks").field("source", &self.inner.endpoint).finish_non_exhaustive()
     }
 }
 

@@ -2,25 +2,28 @@
 //! reads it: the stale window, the `503` answer, the health report.
 //!
 //! One source of truth per fact: the key set in `snapshot`, the failure (since when,
-//! next retry, why) in `failing`, both swapped whole; the JWKS URL in use and the
-//! last fetch attempt, read and written only off the hot path, in `status`.
+//! next retry, why) in `failing`, both swapped whole; the last fetch attempt, read and
+//! written only off the hot path, in `status`; the JWKS URL (configured, or discovered
+//! and forgotten after a failure) in `endpoint`.
 
+use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
-use url::Url;
 
-use super::builder::{Options, Source};
+use super::builder::Options;
+use crate::error_chain::error_chain;
 use crate::keys::KeyError;
 use crate::keys::health::{KeyHealth, KeyState};
 use crate::keys::key_set::KeySet;
+use crate::outbound::Endpoint;
 use crate::single_flight::{Flight, SingleFlight};
 
 pub(super) struct Inner {
-    pub(super) source: Source,
+    pub(super) endpoint: Endpoint,
     pub(super) client: reqwest::Client,
     pub(super) opts: Options,
     /// The last good set; swapped whole, read without locks.
@@ -52,12 +55,11 @@ pub(super) struct Failing {
     pub(super) since: Instant,
     pub(super) next_retry: Instant,
     pub(super) backoff: Duration,
-    pub(super) last_error: String,
+    pub(super) last_error: Arc<dyn Error + Send + Sync>,
 }
 
 #[derive(Default)]
 pub(super) struct Status {
-    pub(super) jwks_url: Option<Url>,
     pub(super) last_attempt: Option<Instant>,
 }
 
@@ -86,12 +88,12 @@ impl Inner {
         (Instant::now() < snap.expires_at + self.opts.max_stale).then(|| snap.keys.clone())
     }
 
-    pub(super) fn unavailable(&self, reason: String) -> KeyError {
+    pub(super) fn unavailable(&self, cause: Arc<dyn Error + Send + Sync>) -> KeyError {
         let now = Instant::now();
         let failing = self.failing.load();
         let retry_after =
             failing.as_ref().map_or(Duration::from_secs(1), |f| f.next_retry.saturating_duration_since(now));
-        KeyError::Unavailable { retry_after: retry_after.max(Duration::from_secs(1)), reason }
+        KeyError::Unavailable { retry_after: retry_after.max(Duration::from_secs(1)), cause }
     }
 
     pub(super) fn health(&self) -> KeyHealth {
@@ -113,8 +115,8 @@ impl Inner {
             cooldown_remaining_secs: st
                 .last_attempt
                 .map_or(0, |t| (t + self.opts.cooldown).saturating_duration_since(now).as_secs()),
-            jwks_url: st.jwks_url.as_ref().map(|u| u.to_string()),
-            last_error: failing.as_ref().map(|f| f.last_error.clone()),
+            jwks_url: self.endpoint.current().map(|u| u.to_string()),
+            last_error: failing.as_ref().map(|f| error_chain(&*f.last_error)),
             fetches_ok: self.counters.ok.load(Ordering::Relaxed),
             fetches_failed: self.counters.failed.load(Ordering::Relaxed),
             unknown_kid_refetches: self.counters.unknown_kid_refetches.load(Ordering::Relaxed),

@@ -1,4 +1,5 @@
-//! One layer for both kinds of tokens.
+//! One layer for both kinds of tokens: JWTs verified locally, opaque tokens (and,
+//! if asked, JWTs too) introspected.
 
 use crate::claims::VerifiedToken;
 use crate::reject::AuthError;
@@ -7,32 +8,35 @@ use crate::verify::{JwtVerifier, Verification, Verifier};
 
 use super::IntrospectionVerifier;
 
-/// When a [`Dispatch`] calls the introspection endpoint.
+/// Which tokens a [`CombinedVerifier`] introspects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntrospectMode {
-    /// JWTs are verified locally; only opaque tokens are introspected.
-    Opaque,
-    /// JWTs are verified locally and then introspected too (revocation check, cached);
-    /// opaque tokens are introspected.
-    Always,
+    /// Only opaque tokens are introspected; JWTs are verified locally.
+    OpaqueOnly,
+    /// Every token is introspected: JWTs after they pass the local checks (a
+    /// revocation check, cached), opaque tokens directly.
+    EveryToken,
 }
 
-/// Verifies JWTs locally and introspects opaque tokens (or both), behind one layer.
+/// A [`JwtVerifier`] and an [`IntrospectionVerifier`] behind one layer: JWTs are
+/// verified locally, opaque tokens introspected, and with
+/// [`IntrospectMode::EveryToken`] JWTs are introspected too.
 ///
 /// ```no_run
 /// # fn f(jwt: tower_bearer::JwtVerifier, introspection: tower_bearer::introspect::IntrospectionVerifier) {
-/// use tower_bearer::introspect::{Dispatch, IntrospectMode};
-/// let layer = tower_bearer::BearerLayer::new(Dispatch::new(jwt, introspection, IntrospectMode::Opaque));
+/// use tower_bearer::introspect::{CombinedVerifier, IntrospectMode};
+/// let verifier = CombinedVerifier::new(jwt, introspection, IntrospectMode::OpaqueOnly);
+/// let layer = tower_bearer::BearerLayer::new(verifier);
 /// # let _ = layer; }
 /// ```
 #[derive(Clone)]
-pub struct Dispatch {
+pub struct CombinedVerifier {
     jwt: JwtVerifier,
     introspection: IntrospectionVerifier,
     mode: IntrospectMode,
 }
 
-impl Dispatch {
+impl CombinedVerifier {
     /// Combines the two verifiers.
     pub fn new(jwt: JwtVerifier, introspection: IntrospectionVerifier, mode: IntrospectMode) -> Self {
         Self { jwt, introspection, mode }
@@ -54,14 +58,14 @@ fn looks_like_jwt(token: &str) -> bool {
         .is_some_and(|h| h.get("alg").is_some())
 }
 
-impl Verifier for Dispatch {
+impl Verifier for CombinedVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
         if !looks_like_jwt(token.as_str()) {
             return self.introspection.verify(token);
         }
         match self.mode {
-            IntrospectMode::Opaque => self.jwt.verify(token),
-            IntrospectMode::Always => {
+            IntrospectMode::OpaqueOnly => self.jwt.verify(token),
+            IntrospectMode::EveryToken => {
                 let local = self.jwt.verify(token);
                 let remote = self.introspection.clone();
                 let token = token.clone();
