@@ -317,4 +317,19 @@ async fn key_errors_lead_to_the_underlying_error() {
     assert!(chain.iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
     let last_error = store.health().last_error.unwrap();
     assert!(last_error.starts_with("GET http://127.0.0.1:9/jwks: could not connect: "), "{last_error}");
+
+    // The verifier's 503 keeps the chain: its error names the fetch and leads to reqwest.
+    let idp = TestIssuer::start().await;
+    let verifier = JwtVerifier::builder()
+        .issuer(Issuer::new(idp.issuer()).keys(RemoteJwks::from_url("http://127.0.0.1:9/jwks").unwrap()))
+        .audience(TEST_AUDIENCE)
+        .build()
+        .unwrap();
+    let token = tower_bearer::token::BearerToken::new(idp.token().sign());
+    let err = tower_bearer::Verifier::verify(&verifier, &token).resolve().await.unwrap_err();
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(err.to_string().contains("GET http://127.0.0.1:9/jwks"), "{err}");
+    let chain: Vec<&(dyn std::error::Error + 'static)> =
+        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| e.source()).collect();
+    assert!(chain.iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
 }

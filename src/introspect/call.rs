@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{Answer, Inner};
-use crate::error_chain::error_chain;
 use crate::outbound::{OutboundError, Posted, post_form};
 use crate::reject::{AuthError, Unavailable};
 use crate::token::BearerToken;
@@ -19,9 +18,9 @@ impl Inner {
             Ok(answer) => answer,
             Err(error) => {
                 self.endpoint.forget();
-                let reason = error_chain(&error);
-                tracing::error!(%reason, "token introspection failed");
-                return Err(AuthError::Unavailable(Unavailable { retry_after: Duration::from_secs(5), reason }));
+                let unavailable = Unavailable::caused_by(Duration::from_secs(5), std::sync::Arc::new(error));
+                tracing::error!(reason = %unavailable.reason(), "token introspection failed");
+                return Err(AuthError::Unavailable(unavailable));
             }
         };
         let outcome = self.judge(answer, token.as_str().len());

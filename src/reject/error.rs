@@ -1,6 +1,8 @@
 //! Why a request was refused, and which HTTP status that maps to.
 
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a request was not let through.
@@ -198,17 +200,26 @@ impl Insufficient {
 /// let outage = tower_bearer::Unavailable::new(Duration::from_secs(5), "JWKS endpoint unreachable");
 /// assert_eq!(outage.retry_after(), Duration::from_secs(5));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Unavailable {
     pub(crate) retry_after: Duration,
     pub(crate) reason: String,
+    cause: Option<Arc<dyn Error + Send + Sync>>,
 }
 
 impl Unavailable {
     /// The verifier cannot decide now; `reason` is for logs and never sent to clients.
     pub fn new(retry_after: Duration, reason: impl Into<String>) -> Self {
-        Self { retry_after, reason: reason.into() }
+        Self { retry_after, reason: reason.into(), cause: None }
+    }
+
+    /// The verifier cannot decide now because of `cause` (an unreachable endpoint, a
+    /// refused answer): [`AuthError`]'s `Display` names it and its
+    /// [`source`](Error::source) continues with the cause's own cause; the reason for
+    /// logs is the whole chain on one line.
+    pub fn caused_by(retry_after: Duration, cause: Arc<dyn Error + Send + Sync>) -> Self {
+        Self { retry_after, reason: crate::error_chain::error_chain(&*cause), cause: Some(cause) }
     }
 
     /// Suggested wait before retrying, rendered as `Retry-After` in whole seconds.
@@ -221,6 +232,16 @@ impl Unavailable {
         &self.reason
     }
 }
+
+impl PartialEq for Unavailable {
+    /// Equal when they say the same (the cause is a trait object, compared by its text
+    /// through `reason`).
+    fn eq(&self, other: &Self) -> bool {
+        self.retry_after == other.retry_after && self.reason == other.reason
+    }
+}
+
+impl Eq for Unavailable {}
 
 impl AuthError {
     /// The HTTP status this error is answered with.
@@ -281,9 +302,19 @@ impl fmt::Display for AuthError {
             Self::InvalidRequest(r) => f.write_str(r.description()),
             Self::InvalidToken(r) => f.write_str(r.detail()),
             Self::Forbidden(i) => f.write_str(&i.description),
+            Self::Unavailable(Unavailable { cause: Some(cause), .. }) => write!(f, "verification unavailable: {cause}"),
             Self::Unavailable(u) => write!(f, "verification unavailable: {}", u.reason),
         }
     }
 }
 
-impl std::error::Error for AuthError {}
+impl Error for AuthError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            // The cause's own message is in this error's `Display` (as for `KeyError`), so
+            // the chain continues with the cause's cause.
+            Self::Unavailable(Unavailable { cause: Some(cause), .. }) => cause.source(),
+            _ => None,
+        }
+    }
+}

@@ -207,9 +207,9 @@ impl JwtVerifier {
 fn key_error(e: KeyError) -> AuthError {
     match e {
         KeyError::UnknownKid => AuthError::InvalidToken(InvalidToken::UnknownKey),
+        // The log line names the whole cause: `GET …: could not connect: … refused`.
         KeyError::Unavailable { retry_after, cause, .. } => {
-            // The log line names the whole cause: `GET …: could not connect: … refused`.
-            AuthError::Unavailable(Unavailable { retry_after, reason: crate::error_chain::error_chain(&*cause) })
+            AuthError::Unavailable(Unavailable::caused_by(retry_after, cause))
         }
     }
 }
