@@ -1,4 +1,33 @@
 #![doc = include_str!("../README.md")]
+//!
+//! ## Module map
+//!
+//! One concept, one module. Modules marked *(root)* are private: their types are
+//! exported at the crate root, so each type has exactly one path.
+//!
+//! | concept | module |
+//! |---|---|
+//! | where the token is in a request ([`token::TokenLocation`], [`token::FormBodyLayer`]) | [`token`] |
+//! | the layer and its route requirements ([`BearerLayer`], [`RequireLayer`]) | `layer` *(root)* |
+//! | deciding whether a token is good ([`JwtVerifier`], [`Issuer`], [`Verifier`], the verified-token cache, the clock) | `verify` *(root)* |
+//! | where verification keys come from ([`keys::KeyStore`], [`keys::StaticKeys`], [`keys::RemoteJwks`]) | [`keys`] |
+//! | what a verified token says ([`VerifiedToken`], [`ClaimPath`], [`NameSet`]) | `claims` *(root)* |
+//! | what a route needs ([`policy::Requirement`]) | [`policy`] |
+//! | refusing ([`AuthError`], [`Challenge`], [`Responder`], [`Rejector`], the log line) | `reject` *(root)* |
+//! | configuration mistakes ([`ConfigError`]) | `error` *(root)* |
+//! | talking to an authorization server (one HTTP client, bounded GET/POST, no redirects, [`ClientAuth`], discovery) | `outbound` *(private)* |
+//! | axum extractors; tonic helpers | [`axum`], [`tonic`] |
+//! | opaque tokens, RFC 7662 | [`introspect`] |
+//! | calling protected APIs with client credentials | [`client`] |
+//! | keys and JWS signing; a local issuer; a test identity provider | [`signing`], [`issue`], [`testing`] |
+//!
+//! A request's path: [`Bearer`] (the service) asks `token` for the credential, hands
+//! it to the [`Verifier`] (`verify`: cache lookup, then header, key from `keys`,
+//! signature, time and claim rules), gets a [`VerifiedToken`] (`claims`), checks the
+//! layer's [`policy::Requirement`], and calls the inner service with the token in the
+//! request's extensions. Every refusal on the way goes through `reject`: one log line,
+//! the RFC 6750 challenge, and the responder's answer. Key sets, discovery,
+//! introspection and client tokens are fetched through `outbound`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 // Library code never panics on input; the few justified exceptions carry a comment.
