@@ -25,7 +25,8 @@ pub mod layer;
 pub mod policy;
 pub mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
-mod signing;
+#[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer"))))]
+pub mod signing;
 #[cfg(feature = "remote")]
 mod single_flight;
 pub mod token;

@@ -15,8 +15,9 @@ use josekit::jwk::KeyPair as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
-use tower_bearer::testing::{PrivateJwk, TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
-use tower_bearer::{Algorithm, BearerLayer};
+use tower_bearer::signing::{PrivateJwk, compact_jws};
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
+use tower_bearer::{Algorithm, BearerLayer, Clock as _, SystemClock};
 
 const INVALID: &str = r#"Bearer realm="t", error="invalid_token", error_description="the access token is invalid""#;
 
@@ -37,7 +38,8 @@ async fn target() -> Target {
 
 impl Target {
     fn claims(&self) -> String {
-        json!({"iss": self.idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": unix_now() + 300}).to_string()
+        json!({"iss": self.idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": SystemClock.now() + 300})
+            .to_string()
     }
 
     fn kid(&self) -> String {
@@ -72,7 +74,7 @@ fn signature_of(token: &str) -> Vec<u8> {
 
 fn hmac_token(header: &Value, claims: &str, secret: &[u8], alg: Algorithm) -> String {
     let key = PrivateJwk::from_json(&json!({"kty": "oct", "k": b64(secret)}).to_string()).unwrap();
-    compact_jws(&header.to_string(), claims, |input| sign_with_jwk(&key, alg, input).unwrap())
+    compact_jws(&header.to_string(), claims, |input| key.sign(alg, input).unwrap())
 }
 
 #[tokio::test]
@@ -117,7 +119,7 @@ async fn header_alg_differs_from_signature_alg() {
     let key = t.idp.private_jwk(&t.kid()).unwrap();
     for (label, signed_as) in [("RS256", Algorithm::PS256), ("PS256", Algorithm::RS256), ("RS512", Algorithm::RS256)] {
         let token = compact_jws(&json!({"alg": label, "kid": t.kid()}).to_string(), &t.claims(), |i| {
-            sign_with_jwk(&key, signed_as, i).unwrap()
+            key.sign(signed_as, i).unwrap()
         });
         t.refused(&token).await;
     }
@@ -198,8 +200,7 @@ async fn keys_in_jwk_jku_x5u_x5c_headers_are_never_used_or_fetched() {
     ];
     let private = attacker.private_jwk(&attacker.current_kid()).unwrap();
     for header in headers {
-        let token =
-            compact_jws(&header.to_string(), &t.claims(), |i| sign_with_jwk(&private, Algorithm::RS256, i).unwrap());
+        let token = compact_jws(&header.to_string(), &t.claims(), |i| private.sign(Algorithm::RS256, i).unwrap());
         t.refused(&token).await;
     }
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a URL from a token header was fetched");
@@ -220,7 +221,7 @@ async fn unknown_crit() {
 #[tokio::test]
 async fn expired() {
     let t = target().await;
-    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!(unix_now() - 61)).sign()).await;
+    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!(SystemClock.now() - 61)).sign()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.challenge().contains(r#"error_description="the access token expired""#));
 }
@@ -228,13 +229,13 @@ async fn expired() {
 #[tokio::test]
 async fn expired_but_inside_leeway() {
     let t = target().await;
-    t.accepted(&t.idp.token().claim("exp", json!(unix_now() - 50)).sign()).await;
+    t.accepted(&t.idp.token().claim("exp", json!(SystemClock.now() - 50)).sign()).await;
 }
 
 #[tokio::test]
 async fn nbf_in_the_future() {
     let t = target().await;
-    t.refused(&t.idp.token().claim("nbf", json!(unix_now() + 120)).sign()).await;
+    t.refused(&t.idp.token().claim("nbf", json!(SystemClock.now() + 120)).sign()).await;
 }
 
 #[tokio::test]
@@ -243,7 +244,7 @@ async fn iat_far_in_the_future_with_max_age() {
     let verifier = idp.verifier_builder().max_age(Duration::from_secs(3600)).build().unwrap();
     let base = serve(app(BearerLayer::new(verifier).realm("t"))).await;
     let t = Target { me: format!("{base}/me"), idp };
-    t.refused(&t.idp.token().issued_at(unix_now() + 86_400).sign()).await;
+    t.refused(&t.idp.token().issued_at(SystemClock.now() + 86_400).sign()).await;
 }
 
 #[tokio::test]
@@ -294,14 +295,14 @@ async fn missing_exp() {
 #[tokio::test]
 async fn exp_as_string_float_negative_huge() {
     let t = target().await;
-    let future = unix_now() + 300;
+    let future = SystemClock.now() + 300;
     for bad in [json!(future.to_string()), json!(-1), json!(-1.5), json!(1e20), json!(u64::MAX), json!(f64::MAX)] {
         t.refused(&t.idp.token().claim("exp", bad).sign()).await;
     }
     // RFC 7519 §2: a NumericDate may be fractional, so a future float is valid and a
     // past one is expired.
     t.accepted(&t.idp.token().claim("exp", json!(future as f64 + 0.25)).sign()).await;
-    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!((unix_now() - 120) as f64 + 0.5)).sign()).await;
+    let r = get_bearer(&t.me, &t.idp.token().claim("exp", json!((SystemClock.now() - 120) as f64 + 0.5)).sign()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -401,7 +402,7 @@ async fn three_thousand_nested_json_arrays() {
     let nested = format!(
         r#"{{"iss":"{}","aud":"{TEST_AUDIENCE}","exp":{},"x":{}{}}}"#,
         t.idp.issuer(),
-        unix_now() + 60,
+        SystemClock.now() + 60,
         "[".repeat(3000),
         "]".repeat(3000)
     );
@@ -497,6 +498,7 @@ async fn tampered_payload_keeps_the_old_signature() {
     let good = t.idp.token().sign();
     let parts: Vec<&str> = good.split('.').collect();
     let forged =
-        b64(json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"}).to_string());
+        b64(json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": SystemClock.now() + 60, "scope": "admin"})
+            .to_string());
     t.refused(&format!("{}.{forged}.{}", parts[0], parts[2])).await;
 }
