@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::keys::{StaticKeys, VerificationKey};
 use crate::signing::access_token::{ClaimsDraft, header};
@@ -246,7 +246,7 @@ impl LocalIssuer {
 
     /// Starts a token for this issuer's audience, valid for the configured lifetime.
     pub fn token(&self) -> LocalTokenBuilder<'_> {
-        LocalTokenBuilder { issuer: self, draft: ClaimsDraft::default(), lifetime: None, not_after: None }
+        LocalTokenBuilder { issuer: self, draft: ClaimsDraft::new(Map::new()), lifetime: None, not_after: None }
     }
 
     pub(crate) fn session_age_limit(&self) -> Duration {

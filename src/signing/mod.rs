@@ -46,6 +46,7 @@ mod sign;
 pub use error::SigningError;
 pub use jwk::PrivateJwk;
 pub use jws::compact_jws;
+#[cfg(feature = "issuer")]
 pub(crate) use jws::try_compact_jws;
 
 /// `len` bytes from the backend's secure random generator.
