@@ -13,8 +13,10 @@ mod local;
 mod login;
 mod renew;
 mod router;
+mod token;
 
 pub use keygen::{IssuerKey, KeyType};
 pub use limits::LoginLimits;
-pub use local::{IssuedToken, LocalIssuer, LocalTokenBuilder};
+pub use local::LocalIssuer;
 pub use login::{Credentials, Identity};
+pub use token::{IssuedToken, LocalTokenBuilder};
