@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::json;
 use tower::ServiceExt as _;
 use tower_bearer::keys::{StaticKeys, VerificationKey};
-use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
+use tower_bearer::signing::{PrivateJwk, compact_jws};
 use tower_bearer::token::BearerToken;
-use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier, Verifier};
+use tower_bearer::{Algorithm, BearerLayer, Clock as _, Issuer, JwtVerifier, SystemClock, Verifier};
 
 struct Counting;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -46,13 +46,12 @@ fn count<T>(n: usize, mut f: impl FnMut() -> T) -> f64 {
 }
 
 fn main() {
-    let private = generate_jwk(Algorithm::RS256, "k").unwrap();
-    let key = VerificationKey::from_jwk(&public_jwk(&private).to_string()).unwrap();
+    let private = PrivateJwk::generate(Algorithm::RS256, "k").unwrap();
+    let key = VerificationKey::from_jwk(&serde_json::Value::Object(private.public().unwrap()).to_string()).unwrap();
     let token_for = |i: u64| {
-        let claims =
-            json!({"iss":"i","aud":"a","sub":"u","exp": unix_now() + 3600,"jti": i,"scope":"read write","roles":["r"]});
+        let claims = json!({"iss":"i","aud":"a","sub":"u","exp": SystemClock.now() + 3600,"jti": i,"scope":"read write","roles":["r"]});
         compact_jws(&json!({"alg":"RS256","kid":"k"}).to_string(), &claims.to_string(), |m| {
-            sign_with_jwk(&private, Algorithm::RS256, m).unwrap()
+            private.sign(Algorithm::RS256, m).unwrap()
         })
     };
     let build = |cache: bool| {

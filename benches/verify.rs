@@ -13,9 +13,9 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::json;
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::{all, role, scope};
-use tower_bearer::testing::{compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
+use tower_bearer::signing::{PrivateJwk, compact_jws};
 use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenLocation};
-use tower_bearer::{Algorithm, Issuer, JwtVerifier, Verification, Verifier};
+use tower_bearer::{Algorithm, Clock as _, Issuer, JwtVerifier, SystemClock, Verification, Verifier};
 
 struct Fixture {
     alg: Algorithm,
@@ -24,15 +24,15 @@ struct Fixture {
 }
 
 fn fixture(alg: Algorithm) -> Fixture {
-    let private = generate_jwk(alg, "bench").unwrap();
+    let private = PrivateJwk::generate(alg, "bench").unwrap();
     let claims = json!({
         "iss": "https://idp.example.com", "aud": "api", "sub": "user-1", "client_id": "c",
-        "iat": unix_now(), "exp": unix_now() + 3600, "jti": "j-1",
+        "iat": SystemClock.now(), "exp": SystemClock.now() + 3600, "jti": "j-1",
         "scope": "read:items write:items", "roles": ["items.admin"],
     });
     let header = json!({"alg": format!("{alg:?}"), "typ": "at+jwt", "kid": "bench"});
-    let token = compact_jws(&header.to_string(), &claims.to_string(), |i| sign_with_jwk(&private, alg, i).unwrap());
-    Fixture { alg, token, public: public_jwk(&private) }
+    let token = compact_jws(&header.to_string(), &claims.to_string(), |i| private.sign(alg, i).unwrap());
+    Fixture { alg, token, public: serde_json::Value::Object(private.public().unwrap()) }
 }
 
 fn verifier(f: &Fixture, cached: bool) -> JwtVerifier {
@@ -92,8 +92,8 @@ fn benches(c: &mut Criterion) {
     group.bench_function("cached/RS256", |b| b.iter(|| black_box(verify_ready(&cached, black_box(&token)))));
 
     // 10 000 distinct tokens in rotation, all cached: the working set of a busy service.
-    let private = generate_jwk(Algorithm::ES256, "rot").unwrap();
-    let rot_key = VerificationKey::from_jwk(&public_jwk(&private).to_string()).unwrap();
+    let private = PrivateJwk::generate(Algorithm::ES256, "rot").unwrap();
+    let rot_key = VerificationKey::from_jwk(&serde_json::Value::Object(private.public().unwrap()).to_string()).unwrap();
     let rotating_verifier = JwtVerifier::builder()
         .issuer(Issuer::new("https://idp.example.com").keys(StaticKeys::from(rot_key)))
         .audience("api")
@@ -101,9 +101,9 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     let tokens: Vec<BearerToken> = (0..10_000)
         .map(|i| {
-            let claims = json!({"iss": "https://idp.example.com", "aud": "api", "sub": format!("u{i}"), "exp": unix_now() + 3600, "scope": "read:items write:items", "roles": ["items.admin"]});
+            let claims = json!({"iss": "https://idp.example.com", "aud": "api", "sub": format!("u{i}"), "exp": SystemClock.now() + 3600, "scope": "read:items write:items", "roles": ["items.admin"]});
             let header = json!({"alg": "ES256", "kid": "rot"}).to_string();
-            BearerToken::new(compact_jws(&header, &claims.to_string(), |m| sign_with_jwk(&private, Algorithm::ES256, m).unwrap()))
+            BearerToken::new(compact_jws(&header, &claims.to_string(), |m| private.sign(Algorithm::ES256, m).unwrap()))
         })
         .collect();
     for t in tokens.iter().chain(tokens.iter()) {

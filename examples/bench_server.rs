@@ -19,8 +19,8 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::scope;
-use tower_bearer::testing::{PrivateJwk, compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
-use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier};
+use tower_bearer::signing::{PrivateJwk, compact_jws};
+use tower_bearer::{Algorithm, BearerLayer, Clock as _, Issuer, JwtVerifier, SystemClock};
 
 const ISSUER: &str = "https://idp.bench.local";
 const AUDIENCE: &str = "bench-api";
@@ -35,8 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn mint(dir: &str, rs256: usize, es256: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let rsa = generate_jwk(Algorithm::RS256, "rsa-1")?;
-    let ec = generate_jwk(Algorithm::ES256, "ec-1")?;
+    let rsa = PrivateJwk::generate(Algorithm::RS256, "rsa-1")?;
+    let ec = PrivateJwk::generate(Algorithm::ES256, "ec-1")?;
     let keys = json!([Value::Object(rsa.as_map().clone()), Value::Object(ec.as_map().clone())]);
     std::fs::write(format!("{dir}/key.json"), keys.to_string())?;
     for (name, key, alg, n) in [("rs256", &rsa, Algorithm::RS256, rs256), ("es256", &ec, Algorithm::ES256, es256)] {
@@ -47,11 +47,11 @@ fn mint(dir: &str, rs256: usize, es256: usize) -> Result<(), Box<dyn std::error:
             // Shaped like a typical IdP access token (about 800 bytes for RS256).
             let claims = json!({
                 "iss": ISSUER, "aud": AUDIENCE, "sub": format!("user-{i}"), "client_id": "bench-client",
-                "iat": unix_now(), "exp": unix_now() + 3 * 3600, "jti": format!("jti-{i}-{}", std::process::id()),
+                "iat": SystemClock.now(), "exp": SystemClock.now() + 3 * 3600, "jti": format!("jti-{i}-{}", std::process::id()),
                 "scope": "openid profile read:items write:items", "roles": ["items.reader", "items.writer"],
                 "name": "Bench User", "email": "bench@example.com",
             });
-            let token = compact_jws(&header, &claims.to_string(), |m| sign_with_jwk(key, alg, m).unwrap_or_default());
+            let token = compact_jws(&header, &claims.to_string(), |m| key.sign(alg, m).unwrap_or_default());
             writeln!(out, "{token}")?;
         }
     }
@@ -75,7 +75,8 @@ fn serve(mode: &str, dir: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         "reference" => {
             let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-            let public = public_jwk(&PrivateJwk::from_map(keys[0].as_object().cloned().unwrap_or_default())?);
+            let private = PrivateJwk::from_map(keys[0].as_object().cloned().unwrap_or_default())?;
+            let public = Value::Object(private.public().ok_or("the RSA key has a public half")?);
             let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(public)?;
             let key = Arc::new(DecodingKey::from_jwk(&jwk)?);
             let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);

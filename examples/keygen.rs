@@ -5,7 +5,7 @@
 //! secret (it loads into `LocalIssuer::new`), publish the set (it loads into
 //! `StaticKeys::from_jwks`). Without `--kid`, the kid is the key's RFC 7638 thumbprint.
 
-use tower_bearer::issue::{KeyType, generate_key};
+use tower_bearer::issue::{IssuerKey, KeyType};
 
 fn main() {
     if let Err(e) = run() {
@@ -29,8 +29,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let kty = KeyType::from_parts(kty.as_deref().unwrap_or("RSA"), bits, crv.as_deref())?;
-    let key = generate_key(kty, kid.as_deref())?;
-    let out = serde_json::json!({ "private_jwk": key.private_jwk, "public_jwks": key.public_jwks });
+    let key = IssuerKey::generate(kty, kid.as_deref())?;
+    let out = serde_json::json!({ "private_jwk": key.private_jwk().as_map(), "public_jwks": key.public_jwks() });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

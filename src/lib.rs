@@ -60,7 +60,8 @@ mod outbound;
 pub mod policy;
 mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
-mod signing;
+#[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer"))))]
+pub mod signing;
 #[cfg(feature = "remote")]
 mod single_flight;
 pub mod token;

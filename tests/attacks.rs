@@ -15,8 +15,10 @@ use common::{REALM, app, assert_invalid, b64, get_bearer, serve};
 use josekit::jwk::KeyPair as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer, compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::signing::compact_jws;
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 use tower_bearer::{Algorithm, BearerLayer};
+use tower_bearer::{Clock as _, SystemClock};
 
 struct Target {
     idp: TestIssuer,
@@ -39,7 +41,8 @@ async fn target() -> Target {
 
 impl Target {
     fn claims(&self) -> String {
-        json!({"iss": self.idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": unix_now() + 300}).to_string()
+        json!({"iss": self.idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": SystemClock.now() + 300})
+            .to_string()
     }
 
     fn kid(&self) -> String {
@@ -65,7 +68,7 @@ fn with_signature(token: &str, sig: &[u8]) -> String {
 
 fn hmac_token(header: &Value, claims: &str, secret: &[u8], alg: Algorithm) -> String {
     let key = b64::oct_jwk(secret);
-    compact_jws(&header.to_string(), claims, |input| sign_with_jwk(&key, alg, input).unwrap())
+    compact_jws(&header.to_string(), claims, |input| key.sign(alg, input).unwrap())
 }
 
 #[tokio::test]
@@ -111,7 +114,7 @@ async fn header_alg_differs_from_signature_alg() {
     let key = t.idp.private_jwk(&t.kid()).unwrap();
     for (label, signed_as) in [("RS256", Algorithm::PS256), ("PS256", Algorithm::RS256), ("RS512", Algorithm::RS256)] {
         let token = compact_jws(&json!({"alg": label, "kid": t.kid()}).to_string(), &t.claims(), |i| {
-            sign_with_jwk(&key, signed_as, i).unwrap()
+            key.sign(signed_as, i).unwrap()
         });
         t.refused(&token).await;
     }
@@ -194,8 +197,7 @@ async fn keys_in_jwk_jku_x5u_x5c_headers_are_never_used_or_fetched() {
     ];
     let private = attacker.private_jwk(&attacker.current_kid()).unwrap();
     for header in headers {
-        let token =
-            compact_jws(&header.to_string(), &t.claims(), |i| sign_with_jwk(&private, Algorithm::RS256, i).unwrap());
+        let token = compact_jws(&header.to_string(), &t.claims(), |i| private.sign(Algorithm::RS256, i).unwrap());
         t.refused(&token).await;
     }
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a URL from a token header was fetched");
@@ -320,7 +322,8 @@ async fn tampered_payload_keeps_the_old_signature() {
     let good = t.idp.token().sign();
     let parts: Vec<&str> = good.split('.').collect();
     let forged = b64::encode(
-        json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": unix_now() + 60, "scope": "admin"}).to_string(),
+        json!({"iss": t.idp.issuer(), "aud": TEST_AUDIENCE, "exp": SystemClock.now() + 60, "scope": "admin"})
+            .to_string(),
     );
     t.refused(&format!("{}.{forged}.{}", parts[0], parts[2])).await;
 }

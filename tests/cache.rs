@@ -7,8 +7,9 @@ use std::time::Duration;
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::json;
-use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer, unix_now};
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier, ManualClock, Verifier, token::BearerToken};
+use tower_bearer::{Clock as _, SystemClock};
 
 #[tokio::test]
 async fn repeated_tokens_hit_the_cache() {
@@ -26,7 +27,7 @@ async fn repeated_tokens_hit_the_cache() {
 #[tokio::test]
 async fn an_entry_never_outlives_exp() {
     let idp = TestIssuer::start().await;
-    let clock = ManualClock::at(unix_now());
+    let clock = ManualClock::at(SystemClock.now());
     let verifier = idp.verifier_builder().clock(clock.clone()).leeway(Duration::from_secs(5)).build().unwrap();
     let me = format!("{}/me", serve(app(BearerLayer::new(verifier.clone()))).await);
     let token = idp.token().expires_in(Duration::from_secs(60)).sign();

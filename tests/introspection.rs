@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tower_bearer::BearerLayer;
 use tower_bearer::ClientAuth;
 use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
-use tower_bearer::testing::{TestIssuer, unix_now};
+use tower_bearer::testing::TestIssuer;
+use tower_bearer::{Clock as _, SystemClock};
 
 /// A loopback introspection endpoint that counts calls and misbehaves on request.
 #[derive(Clone)]
@@ -59,7 +60,7 @@ async fn fake() -> (String, Fake) {
 }
 
 fn active(aud: &str) -> Value {
-    json!({"active": true, "sub": "u1", "aud": aud, "scope": "read:items", "exp": unix_now() + 300, "client_id": "c"})
+    json!({"active": true, "sub": "u1", "aud": aud, "scope": "read:items", "exp": SystemClock.now() + 300, "client_id": "c"})
 }
 
 async fn layer_over(
@@ -109,8 +110,8 @@ async fn answers_are_checked_like_jwts() {
         (json!({"active": "true", "aud": "api"}), StatusCode::UNAUTHORIZED),
         (active("other-api"), StatusCode::UNAUTHORIZED),
         (json!({"active": true, "scope": "read:items"}), StatusCode::UNAUTHORIZED), // no aud
-        (json!({"active": true, "aud": "api", "exp": unix_now() - 3600}), StatusCode::UNAUTHORIZED),
-        (json!({"active": true, "aud": "api", "nbf": unix_now() + 3600}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": "api", "exp": SystemClock.now() - 3600}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": "api", "nbf": SystemClock.now() + 3600}), StatusCode::UNAUTHORIZED),
         (json!({"active": true, "aud": ["x", "api"], "iss": "https://evil.example.com"}), StatusCode::UNAUTHORIZED),
         (json!({"active": true, "aud": ["x", "api"], "iss": "https://as.example.com"}), StatusCode::OK),
         (active("api"), StatusCode::OK),
@@ -190,7 +191,7 @@ async fn client_secret_post_and_custom_auth() {
             let length = headers.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             assert_eq!(length, body.len().to_string());
             let answer = json!({
-                "active": true, "aud": "api", "exp": unix_now() + 60,
+                "active": true, "aud": "api", "exp": SystemClock.now() + 60,
                 "seen_body": body, "seen_basic": basic, "seen_custom": custom,
             });
             answer.to_string()
@@ -316,7 +317,7 @@ async fn time_claims_follow_the_jwt_rules() {
     let jwt_me = format!("{}/me", serve(app(BearerLayer::new(idp.verifier()))).await);
     let (endpoint, f) = fake().await;
     let remote_me = layer_over(&endpoint, |b| b.no_cache().audience(TEST_AUDIENCE)).await;
-    let now = unix_now();
+    let now = SystemClock.now();
     let cases = [
         ("exp", json!(now + 300)),
         ("exp", json!(now as f64 + 300.5)),

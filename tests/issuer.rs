@@ -10,35 +10,35 @@ use axum::Router;
 use common::{app, b64, client, get_bearer, get_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
+use tower_bearer::issue::{Credentials, Identity, IssuerKey, KeyType, LocalIssuer, LoginLimits};
 use tower_bearer::keys::StaticKeys;
-use tower_bearer::testing::unix_now;
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier, ManualClock, Verifier, token::BearerToken};
+use tower_bearer::{Clock as _, SystemClock};
 
 #[tokio::test]
 async fn generated_keys_load_into_the_issuer_and_the_key_store() {
     for kty in [KeyType::Rsa(2048), KeyType::P256, KeyType::P384, KeyType::Ed25519, KeyType::Oct] {
-        let key = generate_key(kty, None).unwrap();
-        let kid = key.private_jwk["kid"].as_str().unwrap().to_owned();
+        let key = IssuerKey::generate(kty, None).unwrap();
+        let kid = key.private_jwk().kid().unwrap().to_owned();
         assert_eq!(kid.len(), 43, "an RFC 7638 thumbprint");
-        let issuer = LocalIssuer::new("https://me.example.com", &key.private_jwk.to_string(), "api").unwrap();
+        let issuer = LocalIssuer::new("https://me.example.com", &key.private_jwk().to_json(), "api").unwrap();
         let token = issuer.token().subject("ann").scope("read").sign().unwrap();
         // Verified by the issuer's own verifier (no network)...
-        let verified = issuer.verifier().verify(&BearerToken::new(token.access_token.as_str())).resolve().await;
+        let verified = issuer.verifier().verify(&BearerToken::new(token.access_token())).resolve().await;
         assert_eq!(verified.unwrap().subject(), Some("ann"), "{kty:?}");
         // ...and, for public keys, by a static key store loaded from the published set.
         if kty != KeyType::Oct {
-            let keys = StaticKeys::from_jwks(&key.public_jwks.to_string()).unwrap();
+            let keys = StaticKeys::from_jwks(&key.public_jwks().to_string()).unwrap();
             let v = JwtVerifier::builder()
                 .issuer(Issuer::new("https://me.example.com").keys(keys))
                 .audience("api")
                 .build()
                 .unwrap();
-            assert!(v.verify(&BearerToken::new(token.access_token.as_str())).resolve().await.is_ok(), "{kty:?}");
+            assert!(v.verify(&BearerToken::new(token.access_token())).resolve().await.is_ok(), "{kty:?}");
         } else {
-            assert_eq!(key.public_jwks, json!({"keys": []}), "a secret is never published");
+            assert_eq!(key.public_jwks(), &json!({"keys": []}), "a secret is never published");
         }
-        let header: Value = b64::json_part(&token.access_token, 0);
+        let header: Value = b64::json_part(token.access_token(), 0);
         assert_eq!((header["typ"].as_str(), header["kid"].as_str()), (Some("at+jwt"), Some(kid.as_str())));
     }
     assert!(LocalIssuer::new("i", "{\"kty\":\"RSA\"}", "a").is_err(), "an unusable key is a configuration error");
@@ -73,8 +73,8 @@ where
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let key = generate_key(KeyType::P256, None).unwrap();
-    let issuer = LocalIssuer::new(format!("{base}/auth"), &key.private_jwk.to_string(), "api")
+    let key = IssuerKey::generate(KeyType::P256, None).unwrap();
+    let issuer = LocalIssuer::new(format!("{base}/auth"), &key.private_jwk().to_json(), "api")
         .unwrap()
         .lifetime(Duration::from_secs(300))
         .max_session_age(Duration::from_secs(600))
@@ -98,7 +98,7 @@ async fn login(body: reqwest::RequestBuilder) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn login_and_renew() {
-    let clock = ManualClock::at(unix_now());
+    let clock = ManualClock::at(SystemClock.now());
     let (base, _issuer) = server(clock.clone(), LoginLimits::default()).await;
     let url = format!("{base}/auth/login");
     // Form and JSON bodies.
@@ -159,7 +159,7 @@ async fn login_and_renew() {
 #[tokio::test]
 async fn failed_logins_and_rate_limit() {
     let limits = LoginLimits::default().max_failures(3).window(Duration::from_secs(60));
-    let (base, _) = server(ManualClock::at(unix_now()), limits).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), limits).await;
     let url = format!("{base}/auth/login");
     let attempt = |login: &'static str, password: &'static str| {
         client().post(&url).form(&[("login", login), ("password", password)])
@@ -181,13 +181,13 @@ async fn failed_logins_and_rate_limit() {
 
 #[tokio::test]
 async fn discovery_and_keys_are_served_for_other_services() {
-    let (base, issuer) = server(ManualClock::at(unix_now()), LoginLimits::default()).await;
+    let (base, issuer) = server(ManualClock::at(SystemClock.now()), LoginLimits::default()).await;
     let doc = get_with(&format!("{base}/auth/.well-known/openid-configuration"), &[]).await.json();
     assert_eq!(doc["issuer"], issuer.issuer());
     assert_eq!(doc["jwks_uri"], format!("{base}/auth/jwks"));
     // Another service verifies this issuer's tokens through discovery over HTTP.
     let other = JwtVerifier::builder().issuer(Issuer::new(issuer.issuer()).discover()).audience("api").build().unwrap();
-    let token = issuer.token().subject("svc").sign().unwrap().access_token;
+    let token = issuer.token().subject("svc").sign().unwrap().access_token().to_owned();
     assert!(other.verify(&BearerToken::new(token.as_str())).resolve().await.is_ok());
 }
 
@@ -228,7 +228,7 @@ async fn login_limit_holds_under_parallel_guesses() {
             alice_check(c).await
         }
     };
-    let (base, _) = server_with(ManualClock::at(unix_now()), limits(5), false, check).await;
+    let (base, _) = server_with(ManualClock::at(SystemClock.now()), limits(5), false, check).await;
     let url = format!("{base}/auth/login");
     let answers = send_all((0..50).map(|i| attempt_at(&url, "alice", &format!("guess {i}")))).await;
     let mut refused = 0;
@@ -250,7 +250,7 @@ async fn login_limit_holds_under_parallel_guesses() {
 // Item 2: one budget per person, however the name is spelled.
 #[tokio::test]
 async fn login_limit_shares_one_budget_across_spellings() {
-    let (base, _) = server(ManualClock::at(unix_now()), limits(3)).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), limits(3)).await;
     let url = format!("{base}/auth/login");
     for spelling in ["ALICE", " alice", "Alice "] {
         assert_eq!(login(attempt_at(&url, spelling, "wrong")).await.0, StatusCode::UNAUTHORIZED, "{spelling:?}");
@@ -260,7 +260,7 @@ async fn login_limit_shares_one_budget_across_spellings() {
     assert_eq!(res.headers()["retry-after"], "60");
 
     // The application's own rule replaces the default: here, names are case-sensitive.
-    let (base, _) = server(ManualClock::at(unix_now()), limits(1).normalize(str::to_owned)).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), limits(1).normalize(str::to_owned)).await;
     let url = format!("{base}/auth/login");
     assert_eq!(login(attempt_at(&url, "ALICE", "wrong")).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(login(attempt_at(&url, "alice", "correct horse")).await.0, StatusCode::OK);
@@ -269,7 +269,7 @@ async fn login_limit_shares_one_budget_across_spellings() {
 // Item 2: one address spraying many names hits the per-address limit (default 20).
 #[tokio::test]
 async fn login_limit_per_client_address() {
-    let (base, _) = server_with(ManualClock::at(unix_now()), LoginLimits::default(), true, alice_check).await;
+    let (base, _) = server_with(ManualClock::at(SystemClock.now()), LoginLimits::default(), true, alice_check).await;
     let url = format!("{base}/auth/login");
     for i in 0..20 {
         assert_eq!(login(attempt_at(&url, &format!("user{i}"), "wrong")).await.0, StatusCode::UNAUTHORIZED, "{i}");
@@ -284,7 +284,7 @@ async fn login_limit_per_client_address() {
     let by_header = LoginLimits::default()
         .max_failures_per_client(2)
         .client_key(|headers, _| headers.get("x-client")?.to_str().ok().map(str::to_owned));
-    let (base, _) = server_with(ManualClock::at(unix_now()), by_header, false, alice_check).await;
+    let (base, _) = server_with(ManualClock::at(SystemClock.now()), by_header, false, alice_check).await;
     let url = format!("{base}/auth/login");
     let from = |client: &str, name: &str| attempt_at(&url, name, "wrong").header("x-client", client);
     assert_eq!(login(from("a", "n1")).await.0, StatusCode::UNAUTHORIZED);
@@ -295,7 +295,7 @@ async fn login_limit_per_client_address() {
     // No address known (no ConnectInfo, no header): never a 500; the per-client limit
     // cannot apply, the per-login one still does.
     let no_address = LoginLimits::default().max_failures_per_client(1).max_failures(2);
-    let (base, _) = server_with(ManualClock::at(unix_now()), no_address, false, alice_check).await;
+    let (base, _) = server_with(ManualClock::at(SystemClock.now()), no_address, false, alice_check).await;
     let url = format!("{base}/auth/login");
     for name in ["n1", "n2", "n3"] {
         assert_eq!(login(attempt_at(&url, name, "wrong")).await.0, StatusCode::UNAUTHORIZED, "{name}");
@@ -308,7 +308,7 @@ async fn login_limit_per_client_address() {
 #[tokio::test]
 async fn login_limit_global_ceiling() {
     // No ConnectInfo here: addresses are unknown, so only the per-login and global limits apply.
-    let (base, _) = server(ManualClock::at(unix_now()), LoginLimits::default()).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), LoginLimits::default()).await;
     let url = format!("{base}/auth/login");
     for chunk in (0..1000).collect::<Vec<_>>().chunks(50) {
         let sent = chunk.iter().map(|i| attempt_at(&url, &format!("user{i}"), "wrong"));
@@ -322,7 +322,7 @@ async fn login_limit_global_ceiling() {
 
     // A configured ceiling, across addresses.
     let ceiling = LoginLimits::default().max_failures_total(3);
-    let (base, _) = server_with(ManualClock::at(unix_now()), ceiling, true, alice_check).await;
+    let (base, _) = server_with(ManualClock::at(SystemClock.now()), ceiling, true, alice_check).await;
     let url = format!("{base}/auth/login");
     for name in ["n1", "n2", "n3"] {
         assert_eq!(login(attempt_at(&url, name, "wrong")).await.0, StatusCode::UNAUTHORIZED);
@@ -334,7 +334,7 @@ async fn login_limit_global_ceiling() {
     let by_header = LoginLimits::default()
         .max_failures_total(3)
         .client_key(|headers, _| headers.get("x-client").and_then(|v| v.to_str().ok()).map(str::to_owned));
-    let (base, _) = server_with(ManualClock::at(unix_now()), by_header, false, alice_check).await;
+    let (base, _) = server_with(ManualClock::at(SystemClock.now()), by_header, false, alice_check).await;
     let url = format!("{base}/auth/login");
     let from = |client: &str, name: &str, password: &str| attempt_at(&url, name, password).header("x-client", client);
     for name in ["n1", "n2", "n3"] {
@@ -350,7 +350,7 @@ async fn login_limit_global_ceiling() {
 // anything is stored or the password check runs.
 #[tokio::test]
 async fn login_field_length_is_capped() {
-    let (base, _) = server(ManualClock::at(unix_now()), LoginLimits::default()).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), LoginLimits::default()).await;
     let url = format!("{base}/auth/login");
     let (status, body) = login(attempt_at(&url, &"a".repeat(257), "wrong")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -367,7 +367,7 @@ fn rss_bytes() -> usize {
 // Item 3: failed names are not kept whole for the window.
 #[tokio::test]
 async fn login_cache_stays_bounded_after_many_long_names() {
-    let (base, _) = server(ManualClock::at(unix_now()), LoginLimits::default()).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), LoginLimits::default()).await;
     let url = format!("{base}/auth/login");
     let before = rss_bytes();
     for chunk in (0..10_000).collect::<Vec<_>>().chunks(50) {
@@ -384,7 +384,7 @@ async fn login_cache_stays_bounded_after_many_long_names() {
 // Item 4: /renew never extends a session past `max_session_age` (600 s here).
 #[tokio::test]
 async fn renew_caps_exp_at_max_session_age() {
-    let clock = ManualClock::at(unix_now());
+    let clock = ManualClock::at(SystemClock.now());
     let (base, _) = server(clock.clone(), LoginLimits::default()).await;
     let (status, body) = login(attempt_at(&format!("{base}/auth/login"), "alice", "correct horse")).await;
     assert_eq!(status, StatusCode::OK);
@@ -404,7 +404,7 @@ async fn renew_caps_exp_at_max_session_age() {
 // Item 4: /renew reads the token exactly as the layer does (length cap, one credential).
 #[tokio::test]
 async fn renew_uses_the_layers_token_extraction() {
-    let (base, _) = server(ManualClock::at(unix_now()), LoginLimits::default()).await;
+    let (base, _) = server(ManualClock::at(SystemClock.now()), LoginLimits::default()).await;
     let too_long = "a".repeat(tower_bearer::token::DEFAULT_MAX_TOKEN_LEN + 1);
     let cases: [&[(&str, &str)]; 2] = [
         &[("authorization", &format!("Bearer {too_long}"))],
@@ -428,7 +428,7 @@ async fn renew_uses_the_layers_token_extraction() {
 // its field stands for; the crate's own client is not sent to the password form.
 #[tokio::test]
 async fn discovery_advertises_only_endpoints_it_serves() {
-    let (base, issuer) = server(ManualClock::at(unix_now()), LoginLimits::default()).await;
+    let (base, issuer) = server(ManualClock::at(SystemClock.now()), LoginLimits::default()).await;
     let doc = get_with(&format!("{base}/auth/.well-known/openid-configuration"), &[]).await.json();
     assert!(doc.get("token_endpoint").is_none(), "/login is a password form, not an OAuth token endpoint: {doc}");
     for (field, value) in doc.as_object().unwrap() {

@@ -8,8 +8,9 @@ use common::{REALM, app, assert_invalid, get_bearer, serve, serve_with_keys};
 use reqwest::StatusCode;
 use serde_json::json;
 use tower::ServiceExt as _;
-use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer, unix_now};
+use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
+use tower_bearer::{Clock as _, SystemClock};
 
 #[tokio::test]
 async fn token_length() {
@@ -52,7 +53,7 @@ async fn token_length() {
 
 /// Claims that pass every check, for tokens signed as raw JSON text.
 fn good_claims(idp: &TestIssuer) -> String {
-    json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": unix_now() + 300}).to_string()
+    json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "sub": "mallory", "exp": SystemClock.now() + 300}).to_string()
 }
 
 #[tokio::test]
@@ -92,7 +93,7 @@ async fn json_nesting_depth() {
     let nested = format!(
         r#"{{"iss":"{}","aud":"{TEST_AUDIENCE}","exp":{},"x":{}{}}}"#,
         idp.issuer(),
-        unix_now() + 60,
+        SystemClock.now() + 60,
         "[".repeat(3000),
         "]".repeat(3000)
     );

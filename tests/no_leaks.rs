@@ -7,9 +7,10 @@ use common::logs::Capture;
 use common::{app, get_bearer, get_with, serve};
 use serde_json::json;
 use tower_bearer::keys::{StaticKeys, VerificationKey};
-use tower_bearer::testing::{Outage, TestIssuer, compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::signing::compact_jws;
+use tower_bearer::testing::{Outage, TestIssuer};
 use tower_bearer::token::BearerToken;
-use tower_bearer::{Algorithm, BearerLayer, Issuer, JwtVerifier, Verifier};
+use tower_bearer::{Algorithm, BearerLayer, Clock as _, Issuer, JwtVerifier, SystemClock, Verifier};
 
 #[tokio::test(flavor = "current_thread")]
 async fn nothing_secret_in_trace_logs_or_errors() {
@@ -30,7 +31,7 @@ async fn nothing_secret_in_trace_logs_or_errors() {
     // Accepted, rejected for every kind of reason, and unavailable keys.
     let valid = remember(&idp.token().scope("read").sign());
     get_bearer(&me, &valid).await;
-    let expired = remember(&idp.token().claim("exp", json!(unix_now() - 3600)).sign());
+    let expired = remember(&idp.token().claim("exp", json!(SystemClock.now() - 3600)).sign());
     get_bearer(&me, &expired).await;
     let wrong_aud = remember(&idp.token().audience("x").sign());
     get_bearer(&me, &wrong_aud).await;
@@ -58,8 +59,8 @@ async fn nothing_secret_in_trace_logs_or_errors() {
     let jwk = common::b64::oct_jwk(secret);
     let hs = remember(&compact_jws(
         &json!({"alg":"HS256","kid":"h"}).to_string(),
-        &json!({"iss":"local","aud":"b","exp": unix_now() + 60}).to_string(),
-        |i| sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap(),
+        &json!({"iss":"local","aud":"b","exp": SystemClock.now() + 60}).to_string(),
+        |i| jwk.sign(Algorithm::HS256, i).unwrap(),
     ));
     let outcome = verifier.verify(&BearerToken::new(hs.as_str())).resolve().await;
     let error_text =
@@ -82,12 +83,12 @@ async fn nothing_secret_in_trace_logs_or_errors() {
 // typed into the wrong field; neither reaches the log.
 #[tokio::test(flavor = "current_thread")]
 async fn failed_login_names_never_reach_logs() {
-    use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
+    use tower_bearer::issue::{Credentials, Identity, IssuerKey, KeyType, LocalIssuer, LoginLimits};
 
     let (capture, _guard) = Capture::start();
 
-    let key = generate_key(KeyType::P256, None).unwrap();
-    let issuer = LocalIssuer::new("http://127.0.0.1/auth", &key.private_jwk.to_string(), "api").unwrap();
+    let key = IssuerKey::generate(KeyType::P256, None).unwrap();
+    let issuer = LocalIssuer::new("http://127.0.0.1/auth", &key.private_jwk().to_json(), "api").unwrap();
     let router =
         issuer.router("http://127.0.0.1/auth", LoginLimits::default(), |_: Credentials| async { None::<Identity> });
     let base = serve(axum::Router::new().nest("/auth", router)).await;

@@ -7,8 +7,8 @@ use common::{app, get_bearer, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower_bearer::policy::{Requirement, role, role_in};
-use tower_bearer::testing::{TestIssuer, unix_now};
-use tower_bearer::{BearerLayer, Issuer, JwtVerifier};
+use tower_bearer::testing::TestIssuer;
+use tower_bearer::{BearerLayer, Clock as _, Issuer, JwtVerifier, SystemClock};
 
 /// Serves `/me` behind `issuer` (with the test issuer's keys) and returns its URL.
 async fn me_url(idp: &TestIssuer, issuer: Issuer, audience: Option<&str>) -> String {
@@ -167,7 +167,7 @@ async fn cognito() {
     let access = json!({
         "sub": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "cognito:groups": ["items.admin"], "iss": iss,
         "version": 2, "client_id": client, "origin_jti": "x", "event_id": "y", "token_use": "access",
-        "scope": "aws.cognito.signin.user.admin read:items", "auth_time": unix_now(), "username": "alice",
+        "scope": "aws.cognito.signin.user.admin read:items", "auth_time": SystemClock.now(), "username": "alice",
     });
     let r = get_bearer(&me, &mint(&idp, access.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

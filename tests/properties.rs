@@ -6,9 +6,10 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
-use tower_bearer::testing::{compact_jws, sign_with_jwk, unix_now};
+use tower_bearer::signing::compact_jws;
 use tower_bearer::token::{AuthorizationHeader, BearerToken, RequestHead, TokenLocation};
 use tower_bearer::{Algorithm, Issuer, JwtVerifier, Verification, Verifier};
+use tower_bearer::{Clock as _, SystemClock};
 
 const SECRET: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 
@@ -19,13 +20,13 @@ fn verifier() -> JwtVerifier {
 
 fn sign(header: &Value, claims: &str) -> String {
     let jwk = common::b64::oct_jwk(SECRET);
-    compact_jws(&header.to_string(), claims, |i| sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap())
+    compact_jws(&header.to_string(), claims, |i| jwk.sign(Algorithm::HS256, i).unwrap())
 }
 
 fn valid_token() -> String {
     sign(
         &json!({"alg":"HS256","kid":"k","typ":"at+jwt"}),
-        &json!({"iss":"iss","aud":"aud","exp": unix_now() + 600,"sub":"s"}).to_string(),
+        &json!({"iss":"iss","aud":"aud","exp": SystemClock.now() + 600,"sub":"s"}).to_string(),
     )
 }
 
@@ -86,8 +87,8 @@ proptest! {
 
     #[test]
     fn signed_random_claims_pass_only_when_every_rule_holds(
-        exp in prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), any::<f64>().prop_map(|f| json!(f)), ".{0,12}".prop_map(Value::from), Just(json!(unix_now() + 60))],
-        nbf in prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), Just(json!(unix_now() - 10))],
+        exp in prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), any::<f64>().prop_map(|f| json!(f)), ".{0,12}".prop_map(Value::from), Just(json!(SystemClock.now() + 60))],
+        nbf in prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), Just(json!(SystemClock.now() - 10))],
         aud in prop_oneof![Just(json!("aud")), Just(json!(["x", "aud"])), ".{0,6}".prop_map(Value::from), Just(Value::Null), any::<i64>().prop_map(Value::from)],
         iss in prop_oneof![Just(json!("iss")), ".{0,6}".prop_map(Value::from), Just(Value::Null)],
         scope in prop_oneof![Just(Value::Null), ".{0,20}".prop_map(Value::from), any::<i32>().prop_map(Value::from), Just(json!(["a", 1, null]))],
@@ -98,7 +99,7 @@ proptest! {
         }
         let token = sign(&json!({"alg":"HS256","kid":"k"}), &Value::Object(claims).to_string());
         if passes(&verifier(), &token) {
-            let now = unix_now();
+            let now = SystemClock.now();
             prop_assert!(exp.as_f64().is_some_and(|e| e >= 0.0 && (e as u64) + 60 > now));
             prop_assert!(nbf.is_null() || nbf.as_i64().is_some_and(|n| n <= (now + 60) as i64));
             prop_assert!(aud == json!("aud") || aud == json!(["x", "aud"]));

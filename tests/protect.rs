@@ -9,10 +9,12 @@ use axum::routing::get;
 use common::{INVALID, REALM, app, assert_invalid, b64, get_bearer, get_with, serve};
 use reqwest::StatusCode;
 use serde_json::json;
+use tower_bearer::SystemClock;
 use tower_bearer::axum::{Authorized, Claims, Guard};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::policy::{Requirement, claim, role};
-use tower_bearer::testing::{Outage, TEST_AUDIENCE, TestIssuer, compact_jws, unix_now};
+use tower_bearer::signing::compact_jws;
+use tower_bearer::testing::{Outage, TEST_AUDIENCE, TestIssuer};
 use tower_bearer::token::QueryParameter;
 use tower_bearer::{Algorithm, BearerLayer, Clock, Issuer, JwtVerifier, ManualClock, VerifiedToken};
 
@@ -58,7 +60,7 @@ async fn rs384_rs512_ps384_ps512_verify_with_an_rsa_key() {
         .unwrap();
     let base = serve(app(BearerLayer::new(verifier))).await;
     for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
-        let now = unix_now();
+        let now = SystemClock.now();
         let header = json!({"alg": alg, "kid": idp.current_kid()}).to_string();
         let payload = json!({"iss": idp.issuer(), "aud": TEST_AUDIENCE, "exp": now + 60, "sub": "x"}).to_string();
         let a: Algorithm = alg.parse().unwrap();
@@ -71,7 +73,7 @@ async fn rs384_rs512_ps384_ps512_verify_with_an_rsa_key() {
 /// signer ignores the JWK's own `alg`).
 fn sign_as(idp: &TestIssuer, alg: Algorithm, header: &str, payload: &str) -> String {
     let private = idp.private_jwk(&idp.current_kid()).unwrap();
-    compact_jws(header, payload, |input| tower_bearer::testing::sign_with_jwk(&private, alg, input).unwrap())
+    compact_jws(header, payload, |input| private.sign(alg, input).unwrap())
 }
 
 #[tokio::test]
@@ -124,7 +126,7 @@ async fn scheme_is_case_insensitive() {
 async fn time_claims() {
     let idp = TestIssuer::start().await;
     let base = setup(&idp).await;
-    let now = unix_now();
+    let now = SystemClock.now();
     let me = format!("{base}/me");
     // Expired beyond the 60 s leeway: the one reason said out loud.
     let expired = r#"Bearer realm="test", error="invalid_token", error_description="the access token expired""#;
@@ -173,7 +175,7 @@ async fn time_claims() {
 #[tokio::test]
 async fn injected_clock_and_max_age() {
     let idp = TestIssuer::start().await;
-    let clock = ManualClock::at(unix_now());
+    let clock = ManualClock::at(SystemClock.now());
     let verifier = idp.verifier_builder().clock(clock.clone()).max_age(Duration::from_secs(600)).build().unwrap();
     let base = serve(app(BearerLayer::new(verifier).realm(REALM))).await;
     let me = format!("{base}/me");
@@ -184,12 +186,12 @@ async fn injected_clock_and_max_age() {
     clock.advance(Duration::from_secs(600 + 61));
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED, "older than max age");
     // max_age makes iat required.
-    clock.set(unix_now());
+    clock.set(SystemClock.now());
     let no_iat = idp.token().claim("iat", json!(null)).sign();
     assert_eq!(get_bearer(&me, &no_iat).await.status, StatusCode::UNAUTHORIZED);
     // iat far in the future.
     for ahead in [3600, 86_400] {
-        assert_invalid(&me, &idp.token().issued_at(unix_now() + ahead).sign()).await;
+        assert_invalid(&me, &idp.token().issued_at(SystemClock.now() + ahead).sign()).await;
     }
     clock.advance(Duration::from_secs(3000));
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED, "expired by the clock");
@@ -386,10 +388,8 @@ async fn hmac_only_with_a_local_secret() {
         .unwrap();
     let base = serve(app(BearerLayer::new(verifier))).await;
     let jwk = b64::oct_jwk(&secret);
-    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
-    let hs256 = compact_jws(&json!({"alg": "HS256"}).to_string(), &payload, |i| {
-        tower_bearer::testing::sign_with_jwk(&jwk, Algorithm::HS256, i).unwrap()
-    });
+    let payload = json!({"iss":"local","aud":"a","exp": SystemClock.now() + 60}).to_string();
+    let hs256 = compact_jws(&json!({"alg": "HS256"}).to_string(), &payload, |i| jwk.sign(Algorithm::HS256, i).unwrap());
     assert_eq!(get_bearer(&format!("{base}/me"), &hs256).await.status, StatusCode::OK);
     // A 32-byte secret is too short for HS384/HS512 (RFC 7518 §3.2): refused before
     // any signature work.
@@ -518,7 +518,7 @@ async fn static_pem_keys_of_each_type() {
     let ec = josekit::jws::ES384.generate_key_pair().unwrap();
     let ed = josekit::jws::EdDSA.generate_key_pair(EdCurve::Ed25519).unwrap();
     // Keys from another implementation (josekit/OpenSSL), signed by the test kit.
-    let native = |jwk: josekit::jwk::Jwk| tower_bearer::testing::PrivateJwk::from_map(jwk.into()).unwrap();
+    let native = |jwk: josekit::jwk::Jwk| tower_bearer::signing::PrivateJwk::from_map(jwk.into()).unwrap();
     let cases = [
         (
             VerificationKey::from_rsa_pem(&rsa.to_pem_public_key(), Some("r")).unwrap(),
@@ -543,15 +543,15 @@ async fn static_pem_keys_of_each_type() {
     let verifier =
         JwtVerifier::builder().issuer(Issuer::new("local").keys(StaticKeys::new(keys))).audience("a").build().unwrap();
     let base = serve(app(BearerLayer::new(verifier))).await;
-    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
+    let payload = json!({"iss":"local","aud":"a","exp": SystemClock.now() + 60}).to_string();
     for (_, private, kid, alg) in &cases {
         let header = json!({"alg": format!("{alg:?}"), "kid": kid}).to_string();
-        let t = compact_jws(&header, &payload, |i| tower_bearer::testing::sign_with_jwk(private, *alg, i).unwrap());
+        let t = compact_jws(&header, &payload, |i| private.sign(*alg, i).unwrap());
         assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::OK, "{alg:?}");
         // The same signature under another kid's key fails.
         let other = if *kid == "r" { "e" } else { "r" };
         let header = json!({"alg": format!("{alg:?}"), "kid": other}).to_string();
-        let t = compact_jws(&header, &payload, |i| tower_bearer::testing::sign_with_jwk(private, *alg, i).unwrap());
+        let t = compact_jws(&header, &payload, |i| private.sign(*alg, i).unwrap());
         assert_eq!(get_bearer(&format!("{base}/me"), &t).await.status, StatusCode::UNAUTHORIZED, "{alg:?} via {other}");
     }
     // A JWK set with private parts loads as public keys.
@@ -579,7 +579,7 @@ async fn tokens_signed_by_an_independent_implementation_verify() {
         }};
     }
     let cases = [case!(RS256, rsa), case!(PS384, pss), case!(ES256, p256), case!(ES384, p384), case!(EdDSA, ed)];
-    let payload = json!({"iss":"local","aud":"a","exp": unix_now() + 60}).to_string();
+    let payload = json!({"iss":"local","aud":"a","exp": SystemClock.now() + 60}).to_string();
     for (alg, public, signer) in cases {
         let key = VerificationKey::from_jwk(&public.to_string()).unwrap();
         let verifier = JwtVerifier::builder()
@@ -590,7 +590,7 @@ async fn tokens_signed_by_an_independent_implementation_verify() {
         let base = serve(app(BearerLayer::new(verifier))).await;
         let token = compact_jws(&json!({"alg": alg}).to_string(), &payload, |i| signer.sign(i).unwrap());
         assert_eq!(get_bearer(&format!("{base}/me"), &token).await.status, StatusCode::OK, "{alg}");
-        let other = json!({"iss":"local","aud":"a","exp": unix_now() + 61}).to_string();
+        let other = json!({"iss":"local","aud":"a","exp": SystemClock.now() + 61}).to_string();
         let forged = compact_jws(&json!({"alg": alg}).to_string(), &other, |_| b64::signature(&token));
         assert_eq!(get_bearer(&format!("{base}/me"), &forged).await.status, StatusCode::UNAUTHORIZED, "{alg}");
     }

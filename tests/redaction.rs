@@ -8,7 +8,7 @@ use common::b64;
 use serde_json::{Value, json};
 use tower_bearer::Verifier;
 use tower_bearer::client::{AccessToken, ClientCredentials, StoredToken};
-use tower_bearer::issue::{Credentials, KeyType, LocalIssuer, generate_key};
+use tower_bearer::issue::{Credentials, IssuerKey, KeyType, LocalIssuer};
 use tower_bearer::keys::{StaticKeys, VerificationKey};
 use tower_bearer::testing::TestIssuer;
 use tower_bearer::token::BearerToken;
@@ -24,19 +24,15 @@ fn assert_hidden(what: &str, debug: &str, secret: &str) {
 
 #[tokio::test]
 async fn issued_tokens_and_login_credentials_are_redacted() {
-    let key = generate_key(KeyType::P256, None).unwrap();
-    let issuer = LocalIssuer::new("https://me.example.com", &key.private_jwk.to_string(), "api").unwrap();
+    let key = IssuerKey::generate(KeyType::P256, None).unwrap();
+    let issuer = LocalIssuer::new("https://me.example.com", &key.private_jwk().to_json(), "api").unwrap();
     let issued = issuer.token().subject("ann").sign().unwrap();
-    assert_hidden("IssuedToken", &format!("{issued:?}"), &issued.access_token);
+    assert_hidden("IssuedToken", &format!("{issued:?}"), issued.access_token());
     assert!(format!("{issued:?}").contains("expires_in"), "the rest is still shown");
 
-    let verified = issuer.verifier().verify(&BearerToken::new(issued.access_token.as_str())).resolve().await.unwrap();
-    assert_hidden("VerifiedToken", &format!("{verified:?}"), &issued.access_token);
-    assert_hidden(
-        "BearerToken",
-        &format!("{:?}", BearerToken::new(issued.access_token.as_str())),
-        &issued.access_token,
-    );
+    let verified = issuer.verifier().verify(&BearerToken::new(issued.access_token())).resolve().await.unwrap();
+    assert_hidden("VerifiedToken", &format!("{verified:?}"), issued.access_token());
+    assert_hidden("BearerToken", &format!("{:?}", BearerToken::new(issued.access_token())), issued.access_token());
 
     let credentials: Credentials = serde_json::from_value(json!({"login": "ann", "password": "pw-Secret-1"})).unwrap();
     assert_hidden("Credentials", &format!("{credentials:?}"), "pw-Secret-1");
@@ -69,14 +65,49 @@ async fn test_issuer_private_jwks_are_redacted() {
     }
 }
 
+/// The issuers and their token builders show names, `kid`s and claims, never a key.
+#[tokio::test]
+async fn issuers_and_token_builders_are_redacted() {
+    use tower_bearer::Algorithm;
+    const PRIVATE: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+    for kty in [KeyType::Rsa(2048), KeyType::P256, KeyType::Ed25519, KeyType::Oct] {
+        let key = IssuerKey::generate(kty, None).unwrap();
+        let issuer = LocalIssuer::new("https://me.example.com", &key.private_jwk().to_json(), "api").unwrap();
+        let builder = issuer.token().subject("ann");
+        for (what, debug) in [("LocalIssuer", format!("{issuer:?}")), ("LocalTokenBuilder", format!("{builder:?}"))] {
+            for private in PRIVATE {
+                if let Some(v) = key.private_jwk().str(private) {
+                    assert_hidden(&format!("{what} {kty:?} `{private}`"), &debug, v);
+                }
+            }
+        }
+        assert!(format!("{issuer:?}").contains(key.private_jwk().kid().unwrap()), "the kid is still shown");
+    }
+
+    let idp = TestIssuer::start().await;
+    let kids: Vec<String> = [Algorithm::ES384, Algorithm::EdDSA, Algorithm::HS256].map(|a| idp.add_key(a)).into();
+    let builder = idp.token().scope("read");
+    for (what, debug) in [("TestIssuer", format!("{idp:?}")), ("TestTokenBuilder", format!("{builder:?}"))] {
+        for kid in &kids {
+            let jwk = idp.private_jwk(kid).unwrap();
+            for private in PRIVATE {
+                if let Some(v) = jwk.str(private) {
+                    assert_hidden(&format!("{what} `{private}` of {kid}"), &debug, v);
+                }
+            }
+        }
+    }
+    assert!(format!("{idp:?}").contains(&kids[0]), "the kids are still shown");
+}
+
 #[test]
 fn private_keys_are_redacted() {
     for kty in [KeyType::Rsa(2048), KeyType::P256, KeyType::Ed25519, KeyType::Oct] {
-        let key = generate_key(kty, None).unwrap();
+        let key = IssuerKey::generate(kty, None).unwrap();
         let debug = format!("{key:?}");
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-            if let Some(v) = key.private_jwk[private].as_str() {
-                assert_hidden(&format!("GeneratedKey {kty:?} `{private}`"), &debug, v);
+            if let Some(v) = key.private_jwk().str(private) {
+                assert_hidden(&format!("IssuerKey {kty:?} `{private}`"), &debug, v);
             }
         }
     }
@@ -175,7 +206,6 @@ fn secret_holders_without_debug_stay_without() {
         ("StaticToken", has_debug!(tower_bearer::client::StaticToken)),
         ("RedisStore", has_debug!(tower_bearer::client::RedisStore)),
         ("JwtVerifier", has_debug!(tower_bearer::JwtVerifier)),
-        ("TestIssuer", has_debug!(TestIssuer)),
     ];
     for (name, debug) in without {
         assert!(!debug, "{name} gained Debug: make it redact its secret and check it in this file");

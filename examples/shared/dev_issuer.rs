@@ -8,7 +8,7 @@ use axum::{Form, Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower_bearer::issue::{Credentials, Identity, KeyType, LocalIssuer, LoginLimits, generate_key};
+use tower_bearer::issue::{Credentials, Identity, IssuerKey, KeyType, LocalIssuer, LoginLimits};
 
 /// The audience of tokens from the embedded dev issuer.
 pub(crate) const DEV_AUDIENCE: &str = "protected-api";
@@ -17,8 +17,8 @@ pub(crate) const DEV_AUDIENCE: &str = "protected-api";
 /// (login `dev`, password `dev`), `/renew`, and `POST /token` minting any scopes and
 /// roles asked for. Never use it in production.
 pub(crate) fn dev_issuer_routes<S: Clone + Send + Sync + 'static>(issuer: String) -> Result<Router<S>, Box<dyn Error>> {
-    let key = generate_key(KeyType::Rsa(2048), None)?;
-    let local = LocalIssuer::new(&issuer, &key.private_jwk.to_string(), DEV_AUDIENCE)?;
+    let key = IssuerKey::generate(KeyType::Rsa(2048), None)?;
+    let local = LocalIssuer::new(&issuer, &key.private_jwk().to_json(), DEV_AUDIENCE)?;
     let endpoints = local.router(&issuer, LoginLimits::default(), |c: Credentials| async move {
         (c.login == "dev" && c.password == "dev").then(|| Identity {
             subject: "dev".into(),
@@ -61,7 +61,7 @@ fn mint(issuer: &LocalIssuer, form: TokenForm) -> (StatusCode, Json<Value>) {
     match token.sign() {
         Ok(t) => (
             StatusCode::OK,
-            Json(json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in })),
+            Json(json!({ "access_token": t.access_token(), "token_type": "Bearer", "expires_in": t.expires_in() })),
         ),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error"}))),
     }

@@ -1,19 +1,17 @@
-//! Key generation: a private JWK and its public JWK set, ready for
-//! [`StaticKeys`](crate::keys::StaticKeys) and [`LocalIssuer`](super::LocalIssuer).
+//! [`IssuerKey`]: provisioning a [`LocalIssuer`](super::LocalIssuer)'s key (josekit),
+//! a private JWK to keep and the public JWK set to publish.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jwk::alg::ec::EcCurve;
 use josekit::jwk::alg::ed::EdCurve;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::ConfigError;
-use crate::signing::{PrivateJwk, public_jwk};
+use crate::signing::{PrivateJwk, SigningError};
 
 /// What kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyType {
     /// RSA with this many bits (2048, 3072 or 4096); signs RS256.
     Rsa(u32),
@@ -55,85 +53,73 @@ impl KeyType {
     }
 }
 
-/// A generated key: the private JWK (keep it secret) and the public JWK set to publish.
+/// A key for a [`LocalIssuer`](super::LocalIssuer), made once and stored: the private
+/// JWK (keep it secret, pass it to [`LocalIssuer::new`](super::LocalIssuer::new)) and
+/// the public JWK set to publish. `Debug` shows only the public set.
+///
+/// For a throwaway key of one JWS algorithm (tests, benchmarks), see
+/// [`PrivateJwk::generate`].
 #[derive(Clone)]
-pub struct GeneratedKey {
-    /// The private JWK, with `kid`, `alg` and `use`.
-    pub private_jwk: Value,
-    /// `{"keys": [public JWK]}` (for `oct`, empty: a secret is never published).
-    pub public_jwks: Value,
+pub struct IssuerKey {
+    private: PrivateJwk,
+    public_jwks: Value,
 }
 
-impl std::fmt::Debug for GeneratedKey {
+impl std::fmt::Debug for IssuerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedKey").field("public_jwks", &self.public_jwks).finish_non_exhaustive()
+        f.debug_struct("IssuerKey").field("public_jwks", &self.public_jwks).finish_non_exhaustive()
     }
 }
 
-/// Generates a key; without `kid`, the kid is the key's RFC 7638 thumbprint.
-///
-/// ```
-/// use tower_bearer::issue::{KeyType, generate_key};
-/// use tower_bearer::keys::StaticKeys;
-///
-/// let key = generate_key(KeyType::P256, None).unwrap();
-/// let keys = StaticKeys::from_jwks(&key.public_jwks.to_string()).unwrap();
-/// assert_eq!(keys.key_set().len(), 1);
-/// ```
-pub fn generate_key(kty: KeyType, kid: Option<&str>) -> Result<GeneratedKey, ConfigError> {
-    let err = |e: josekit::JoseError| ConfigError::new(format!("key generation: {e}"));
-    let mut jwk = match kty {
-        KeyType::Rsa(bits) => Jwk::generate_rsa_key(bits),
-        KeyType::P256 => Jwk::generate_ec_key(EcCurve::P256),
-        KeyType::P384 => Jwk::generate_ec_key(EcCurve::P384),
-        KeyType::Ed25519 => Jwk::generate_ed_key(EdCurve::Ed25519),
-        KeyType::Oct => Jwk::generate_oct_key(64),
+impl IssuerKey {
+    /// Generates a key of type `kty` with josekit, `kid`, `alg` and `use: sig` set;
+    /// without `kid`, the kid is the key's RFC 7638 thumbprint.
+    ///
+    /// ```
+    /// use tower_bearer::issue::{IssuerKey, KeyType, LocalIssuer};
+    /// use tower_bearer::keys::StaticKeys;
+    ///
+    /// let key = IssuerKey::generate(KeyType::P256, None).unwrap();
+    /// let keys = StaticKeys::from_jwks(&key.public_jwks().to_string()).unwrap();
+    /// assert_eq!(keys.key_set().len(), 1);
+    /// let issuer = LocalIssuer::new("https://api.example.com", &key.private_jwk().to_json(), "my-api").unwrap();
+    /// # let _ = issuer;
+    /// ```
+    pub fn generate(kty: KeyType, kid: Option<&str>) -> Result<Self, SigningError> {
+        let mut jwk = match kty {
+            KeyType::Rsa(bits) => Jwk::generate_rsa_key(bits),
+            KeyType::P256 => Jwk::generate_ec_key(EcCurve::P256),
+            KeyType::P384 => Jwk::generate_ec_key(EcCurve::P384),
+            KeyType::Ed25519 => Jwk::generate_ed_key(EdCurve::Ed25519),
+            KeyType::Oct => Jwk::generate_oct_key(64),
+        }
+        .map_err(|e| SigningError::caused_by(format!("key generation: {kty:?}"), e))?;
+        jwk.set_algorithm(kty.alg());
+        jwk.set_key_use("sig");
+        let mut private = PrivateJwk::from_map(jwk.into())?;
+        let kid = match kid {
+            Some(k) => k.to_owned(),
+            None => private.thumbprint().ok_or_else(|| SigningError::new("key generation: no thumbprint"))?,
+        };
+        private.set("kid", Value::String(kid));
+        let public = if kty == KeyType::Oct { None } else { private.public() };
+        Ok(Self { private, public_jwks: json!({ "keys": public.into_iter().collect::<Vec<_>>() }) })
     }
-    .map_err(err)?;
-    let kid = match kid {
-        Some(k) => k.to_owned(),
-        None => thumbprint(jwk.as_ref()).ok_or_else(|| ConfigError::new("key generation: no thumbprint"))?,
-    };
-    jwk.set_key_id(kid);
-    jwk.set_algorithm(kty.alg());
-    jwk.set_key_use("sig");
-    let private = PrivateJwk::from_map(jwk.into())?;
-    let public = if kty == KeyType::Oct { Vec::new() } else { vec![public_jwk(&private)] };
-    Ok(GeneratedKey { private_jwk: Value::Object(private.into_map()), public_jwks: json!({ "keys": public }) })
-}
 
-/// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in
-/// lexicographic order, no whitespace.
-pub fn thumbprint(jwk: &serde_json::Map<String, Value>) -> Option<String> {
-    let members: &[&str] = match jwk.get("kty")?.as_str()? {
-        "RSA" => &["e", "kty", "n"],
-        "EC" => &["crv", "kty", "x", "y"],
-        "OKP" => &["crv", "kty", "x"],
-        "oct" => &["k", "kty"],
-        _ => return None,
-    };
-    let mut canonical = serde_json::Map::new();
-    for m in members {
-        canonical.insert((*m).to_owned(), Value::String(jwk.get(*m)?.as_str()?.to_owned()));
+    /// The private JWK, with `kid`, `alg` and `use`: a secret.
+    pub fn private_jwk(&self) -> &PrivateJwk {
+        &self.private
     }
-    // serde_json's map is ordered by key, which is the order RFC 7638 requires.
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(Value::Object(canonical).to_string().as_bytes())))
+
+    /// `{"keys": [public JWK]}` (for `oct`, empty: a secret is never published).
+    pub fn public_jwks(&self) -> &Value {
+        &self.public_jwks
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc7638_example_thumbprint() {
-        // RFC 7638 §3.1.
-        let jwk = json!({
-            "kty": "RSA",
-            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
-            "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"
-        });
-        assert_eq!(thumbprint(jwk.as_object().unwrap()).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
-    }
 
     #[test]
     fn settings() {

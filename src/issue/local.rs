@@ -3,79 +3,59 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::LocalTokenBuilder;
 use crate::keys::{StaticKeys, VerificationKey};
-use crate::signing::{PrivateJwk, compact_jws, public_jwk, random_bytes, sign_with_jwk, unix_now};
+use crate::signing::PrivateJwk;
 use crate::verify::{Clock, Issuer, JwtVerifier, SystemClock};
 use crate::{Algorithm, ConfigError};
 
 /// Signs RFC 9068 access tokens (`typ: at+jwt`, `kid` in the header) with one JWK, and
-/// knows how to verify them without any network I/O. Cheap to clone.
+/// knows how to verify them without any network I/O. Cheap to clone. `Debug` shows
+/// the issuer, audience, algorithm, `kid` and lifetimes, never the key.
 ///
 /// ```
-/// use tower_bearer::issue::{KeyType, LocalIssuer, generate_key};
+/// use tower_bearer::issue::{IssuerKey, KeyType, LocalIssuer};
 /// use tower_bearer::Verifier;
 ///
-/// let key = generate_key(KeyType::Ed25519, None).unwrap();
-/// let issuer = LocalIssuer::new("https://api.example.com", &key.private_jwk.to_string(), "my-api").unwrap();
+/// let key = IssuerKey::generate(KeyType::Ed25519, None).unwrap();
+/// let issuer = LocalIssuer::new("https://api.example.com", &key.private_jwk().to_json(), "my-api").unwrap();
 /// let token = issuer.token().subject("alice").scope("read").role("admin").sign().unwrap();
 /// let verifier = issuer.verifier();
 /// # let _ = (token, verifier);
 /// ```
 #[derive(Clone)]
 pub struct LocalIssuer {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("LocalIssuer")
+            .field("issuer", &i.issuer)
+            .field("audience", &i.audience)
+            .field("alg", &i.alg)
+            .field("kid", &i.kid)
+            .field("lifetime", &i.lifetime)
+            .field("leeway", &i.leeway)
+            .field("max_session_age", &i.max_session_age)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
-struct Inner {
-    issuer: String,
-    audience: String,
-    key: PrivateJwk,
-    alg: Algorithm,
-    kid: String,
-    lifetime: Duration,
-    leeway: Duration,
-    max_session_age: Duration,
-    clock: Arc<dyn Clock>,
-}
-
-/// A freshly signed token, as `/login` and `/renew` answer it. `Debug` never shows
-/// the token.
-#[derive(Clone, Serialize)]
-pub struct IssuedToken {
-    /// The token.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-    /// When it starts being valid (`iat`), in seconds since the Unix epoch.
-    pub starts: u64,
-    /// When it expires (`exp`), in seconds since the Unix epoch.
-    pub expires: u64,
-    /// Its lifetime in seconds (same as `expires_in` when just issued).
-    pub ttl: u64,
-    /// Clock skew the verifier tolerates, in seconds: refresh before `expires - leeway`.
-    pub leeway: u64,
-}
-
-impl std::fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("access_token", &format_args!("[redacted; {} bytes]", self.access_token.len()))
-            .field("token_type", &self.token_type)
-            .field("expires_in", &self.expires_in)
-            .field("starts", &self.starts)
-            .field("expires", &self.expires)
-            .field("ttl", &self.ttl)
-            .field("leeway", &self.leeway)
-            .finish()
-    }
+pub(super) struct Inner {
+    pub(super) issuer: String,
+    pub(super) audience: String,
+    pub(super) key: PrivateJwk,
+    pub(super) alg: Algorithm,
+    pub(super) kid: String,
+    pub(super) lifetime: Duration,
+    pub(super) leeway: Duration,
+    pub(super) max_session_age: Duration,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl LocalIssuer {
@@ -92,9 +72,9 @@ impl LocalIssuer {
             (None, "oct", _) => Algorithm::HS256,
             (None, other, _) => return Err(ConfigError::new(format!("unsupported key type {other}"))),
         };
-        let kid = key.kid().map(str::to_owned).unwrap_or_else(|| super::thumbprint(key.as_map()).unwrap_or_default());
+        let kid = key.kid().map(str::to_owned).unwrap_or_else(|| key.thumbprint().unwrap_or_default());
         // Sign once now so a key that cannot sign is a configuration error, not a 500 later.
-        sign_with_jwk(&key, alg, b"probe")?;
+        key.sign(alg, b"probe")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 issuer: issuer.into(),
@@ -148,7 +128,7 @@ impl LocalIssuer {
     pub fn jwks(&self) -> Value {
         match self.inner.alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => json!({ "keys": [] }),
-            _ => json!({ "keys": [public_jwk(&self.inner.key)] }),
+            _ => json!({ "keys": self.inner.key.public().into_iter().collect::<Vec<_>>() }),
         }
     }
 
@@ -186,7 +166,7 @@ impl LocalIssuer {
         let i = &self.inner;
         let key = match i.alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => VerificationKey::from_jwk(&i.key.to_json()),
-            _ => VerificationKey::from_jwk(&public_jwk(&i.key).to_string()),
+            _ => VerificationKey::from_jwk(&i.key.public().map_or(Value::Null, Value::Object).to_string()),
         };
         let keys = key.map(StaticKeys::from).unwrap_or_else(|_| StaticKeys::new(Vec::new()));
         JwtVerifier::builder()
@@ -198,14 +178,7 @@ impl LocalIssuer {
 
     /// Starts a token for this issuer's audience, valid for the configured lifetime.
     pub fn token(&self) -> LocalTokenBuilder<'_> {
-        LocalTokenBuilder {
-            issuer: self,
-            claims: Map::new(),
-            scopes: Vec::new(),
-            roles: Vec::new(),
-            lifetime: None,
-            not_after: None,
-        }
+        LocalTokenBuilder::new(self)
     }
 
     pub(crate) fn session_age_limit(&self) -> Duration {
@@ -224,107 +197,4 @@ impl Clock for ClockRef {
     fn now(&self) -> u64 {
         self.0.now()
     }
-}
-
-/// Builds one token; see [`LocalIssuer::token`].
-#[must_use]
-pub struct LocalTokenBuilder<'a> {
-    issuer: &'a LocalIssuer,
-    claims: Map<String, Value>,
-    scopes: Vec<String>,
-    roles: Vec<String>,
-    lifetime: Option<Duration>,
-    not_after: Option<u64>,
-}
-
-impl LocalTokenBuilder<'_> {
-    /// `sub`.
-    pub fn subject(self, sub: impl Into<String>) -> Self {
-        self.claim("sub", Value::String(sub.into()))
-    }
-
-    /// Adds a scope (space-joined into `scope`).
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scopes.push(scope.into());
-        self
-    }
-
-    /// Adds a role (into `roles`).
-    pub fn role(mut self, role: impl Into<String>) -> Self {
-        self.roles.push(role.into());
-        self
-    }
-
-    /// `aud` (default: the issuer's audience).
-    pub fn audience(self, aud: impl Into<String>) -> Self {
-        self.claim("aud", Value::String(aud.into()))
-    }
-
-    /// Overrides the lifetime for this token.
-    pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = Some(lifetime);
-        self
-    }
-
-    /// Caps `exp` at this time (seconds since the Unix epoch): the end of the session.
-    pub(super) fn not_after(mut self, at: u64) -> Self {
-        self.not_after = Some(at);
-        self
-    }
-
-    /// Any other claim.
-    pub fn claim(mut self, name: &str, value: Value) -> Self {
-        self.claims.insert(name.to_owned(), value);
-        self
-    }
-
-    /// Signs the token.
-    pub fn sign(self) -> Result<IssuedToken, ConfigError> {
-        let i = &self.issuer.inner;
-        let now = i.clock.now();
-        let exp =
-            now.saturating_add(self.lifetime.unwrap_or(i.lifetime).as_secs()).min(self.not_after.unwrap_or(u64::MAX));
-        let ttl = exp.saturating_sub(now);
-        let mut claims = self.claims;
-        claims.insert("iss".into(), json!(i.issuer));
-        claims.entry("aud").or_insert_with(|| json!(i.audience));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(exp));
-        claims.entry("auth_time").or_insert_with(|| json!(now));
-        claims.insert("jti".into(), json!(random_id()));
-        claims.entry("client_id").or_insert_with(|| json!(i.issuer));
-        if !self.scopes.is_empty() {
-            claims.insert("scope".into(), json!(self.scopes.join(" ")));
-        }
-        if !self.roles.is_empty() {
-            claims.insert("roles".into(), json!(self.roles));
-        }
-        let header = json!({ "alg": format!("{:?}", i.alg), "typ": "at+jwt", "kid": i.kid });
-        let mut failure = None;
-        let token = compact_jws(&header.to_string(), &Value::Object(claims).to_string(), |input| {
-            sign_with_jwk(&i.key, i.alg, input).unwrap_or_else(|e| {
-                failure = Some(e);
-                Vec::new()
-            })
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        Ok(IssuedToken {
-            access_token: token,
-            token_type: "Bearer",
-            expires_in: ttl,
-            starts: now,
-            expires: exp,
-            ttl,
-            leeway: i.leeway.as_secs(),
-        })
-    }
-}
-
-/// 128 random bits for `jti` (base64url), from the crypto backend's generator.
-fn random_id() -> String {
-    random_bytes(16)
-        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
-        .unwrap_or_else(|_| format!("{}-{}", unix_now(), std::process::id()))
 }

@@ -1,6 +1,7 @@
 //! Issuing tokens (feature `issuer`): key generation, a local issuer that signs
 //! RFC 9068 access tokens, and the `/login` + `/renew` endpoints for applications that
-//! hand out their own bearer tokens.
+//! hand out their own bearer tokens. Keys and signatures are
+//! [`signing`](crate::signing)'s.
 //!
 //! The same process can protect its routes with [`LocalIssuer::verifier`]: its own key,
 //! no network fetch.
@@ -12,9 +13,10 @@ mod local;
 mod login;
 mod renew;
 mod router;
+mod token;
 
-pub use crate::signing::{PrivateJwk, compact_jws, generate_jwk, public_jwk, sign_with_jwk, unix_now};
-pub use keygen::{GeneratedKey, KeyType, generate_key, thumbprint};
+pub use keygen::{IssuerKey, KeyType};
 pub use limits::LoginLimits;
-pub use local::{IssuedToken, LocalIssuer, LocalTokenBuilder};
+pub use local::LocalIssuer;
 pub use login::{Credentials, Identity};
+pub use token::{IssuedToken, LocalTokenBuilder};

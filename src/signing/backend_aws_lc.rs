@@ -7,25 +7,30 @@ use aws_lc_rs::signature::{
     RsaKeyPair,
 };
 
+use super::SigningError;
 use super::der::{self, EcParts, RsaParts};
-use crate::ConfigError;
 
-fn failed(what: &str) -> ConfigError {
-    ConfigError::new(format!("key generation: {what}"))
+fn failed(what: &str) -> SigningError {
+    SigningError::new(format!("key generation: {what}"))
+}
+
+/// A failure aws-lc-rs reported, kept as the source.
+fn failed_by(what: &str) -> impl FnOnce(aws_lc_rs::error::Unspecified) -> SigningError {
+    move |e| SigningError::caused_by(format!("key generation: {what}"), e)
 }
 
 /// A 2048-bit RSA key.
-pub(super) fn rsa_2048() -> Result<RsaParts, ConfigError> {
-    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| failed("RSA"))?;
-    let pkcs8 = pair.as_der().map_err(|_| failed("RSA encoding"))?;
+pub(super) fn rsa_2048() -> Result<RsaParts, SigningError> {
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(failed_by("RSA"))?;
+    let pkcs8 = pair.as_der().map_err(failed_by("RSA encoding"))?;
     der::rsa_parts_from_pkcs8(pkcs8.as_ref()).ok_or_else(|| failed("RSA encoding"))
 }
 
 /// An EC key on P-256 or P-384.
-pub(super) fn ec(p384: bool) -> Result<EcParts, ConfigError> {
+pub(super) fn ec(p384: bool) -> Result<EcParts, SigningError> {
     let alg = if p384 { &ECDSA_P384_SHA384_FIXED_SIGNING } else { &ECDSA_P256_SHA256_FIXED_SIGNING };
-    let pair = EcdsaKeyPair::generate(alg).map_err(|_| failed("EC"))?;
-    let d = pair.private_key().as_be_bytes().map_err(|_| failed("EC encoding"))?;
+    let pair = EcdsaKeyPair::generate(alg).map_err(failed_by("EC"))?;
+    let d = pair.private_key().as_be_bytes().map_err(failed_by("EC encoding"))?;
     // Uncompressed point: 0x04 ‖ x ‖ y.
     let point = pair.public_key().as_ref().get(1..).ok_or_else(|| failed("EC point"))?;
     let (x, y) = point.split_at(point.len() / 2);
@@ -33,16 +38,16 @@ pub(super) fn ec(p384: bool) -> Result<EcParts, ConfigError> {
 }
 
 /// An Ed25519 key: (seed, public key).
-pub(super) fn ed25519() -> Result<(Vec<u8>, Vec<u8>), ConfigError> {
-    let pair = Ed25519KeyPair::generate().map_err(|_| failed("Ed25519"))?;
-    let seed = pair.seed().map_err(|_| failed("Ed25519 seed"))?;
-    let seed = AsBigEndian::as_be_bytes(&seed).map_err(|_| failed("Ed25519 seed"))?;
+pub(super) fn ed25519() -> Result<(Vec<u8>, Vec<u8>), SigningError> {
+    let pair = Ed25519KeyPair::generate().map_err(failed_by("Ed25519"))?;
+    let seed = pair.seed().map_err(failed_by("Ed25519 seed"))?;
+    let seed = AsBigEndian::as_be_bytes(&seed).map_err(failed_by("Ed25519 seed"))?;
     Ok((seed.as_ref().to_vec(), pair.public_key().as_ref().to_vec()))
 }
 
 /// `len` bytes from the system's secure generator.
-pub(super) fn random_bytes(len: usize) -> Result<Vec<u8>, ConfigError> {
+pub(super) fn random_bytes(len: usize) -> Result<Vec<u8>, SigningError> {
     let mut out = vec![0; len];
-    aws_lc_rs::rand::fill(&mut out).map_err(|_| failed("no random bytes"))?;
+    aws_lc_rs::rand::fill(&mut out).map_err(failed_by("no random bytes"))?;
     Ok(out)
 }

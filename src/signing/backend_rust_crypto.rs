@@ -4,16 +4,17 @@
 use rsa::rand_core::{OsRng, RngCore as _};
 use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
 
+use super::SigningError;
 use super::der::{EcParts, RsaParts};
-use crate::ConfigError;
 
-fn failed(what: &str) -> ConfigError {
-    ConfigError::new(format!("key generation: {what}"))
+fn failed(what: &str) -> SigningError {
+    SigningError::new(format!("key generation: {what}"))
 }
 
 /// A 2048-bit RSA key.
-pub(super) fn rsa_2048() -> Result<RsaParts, ConfigError> {
-    let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| failed(&e.to_string()))?;
+pub(super) fn rsa_2048() -> Result<RsaParts, SigningError> {
+    let key =
+        rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| SigningError::caused_by("key generation: RSA", e))?;
     let [p, q] = key.primes() else { return Err(failed("RSA key with more than two primes")) };
     let (dp, dq, qi) = match (key.dp(), key.dq(), key.crt_coefficient()) {
         (Some(dp), Some(dq), Some(qi)) => (dp.to_bytes_be(), dq.to_bytes_be(), qi.to_bytes_be()),
@@ -32,7 +33,7 @@ pub(super) fn rsa_2048() -> Result<RsaParts, ConfigError> {
 }
 
 /// An EC key on P-256 or P-384.
-pub(super) fn ec(p384: bool) -> Result<EcParts, ConfigError> {
+pub(super) fn ec(p384: bool) -> Result<EcParts, SigningError> {
     use p256::elliptic_curve::sec1::ToEncodedPoint as _;
     // Same steps on both curves; the types differ.
     macro_rules! fresh {
@@ -49,16 +50,16 @@ pub(super) fn ec(p384: bool) -> Result<EcParts, ConfigError> {
 }
 
 /// An Ed25519 key: (seed, public key).
-pub(super) fn ed25519() -> Result<(Vec<u8>, Vec<u8>), ConfigError> {
+pub(super) fn ed25519() -> Result<(Vec<u8>, Vec<u8>), SigningError> {
     let mut seed = [0u8; 32];
-    OsRng.try_fill_bytes(&mut seed).map_err(|_| failed("no random bytes"))?;
+    OsRng.try_fill_bytes(&mut seed).map_err(|e| SigningError::caused_by("key generation: no random bytes", e))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     Ok((seed.to_vec(), key.verifying_key().to_bytes().to_vec()))
 }
 
 /// `len` bytes from the system's secure generator.
-pub(super) fn random_bytes(len: usize) -> Result<Vec<u8>, ConfigError> {
+pub(super) fn random_bytes(len: usize) -> Result<Vec<u8>, SigningError> {
     let mut out = vec![0; len];
-    OsRng.try_fill_bytes(&mut out).map_err(|_| failed("no random bytes"))?;
+    OsRng.try_fill_bytes(&mut out).map_err(|e| SigningError::caused_by("key generation: no random bytes", e))?;
     Ok(out)
 }

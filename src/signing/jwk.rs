@@ -1,20 +1,23 @@
 //! A private JWK of our own: its JSON members, with a `Debug` that never shows the
 //! secret ones.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
-use crate::ConfigError;
+use super::SigningError;
 
 /// Members that hold private key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// A private JSON Web Key (RSA, EC, OKP or `oct`): what [`sign_with_jwk`](super::sign_with_jwk)
-/// signs with. `Debug` shows the public members and redacts the private ones (`d`,
+/// A private JSON Web Key (RSA, EC, OKP or `oct`): what [`sign`](Self::sign) signs
+/// with. `Debug` shows the public members and redacts the private ones (`d`,
 /// `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`); the full key leaves only through
 /// [`to_json`](Self::to_json) and [`into_map`](Self::into_map).
 ///
 /// ```
-/// use tower_bearer::issue::PrivateJwk;
+/// use tower_bearer::signing::PrivateJwk;
 ///
 /// let jwk = PrivateJwk::from_json(r#"{"kty":"oct","k":"c2VjcmV0","kid":"k1"}"#).unwrap();
 /// assert_eq!(jwk.kid(), Some("k1"));
@@ -25,19 +28,19 @@ pub struct PrivateJwk(Map<String, Value>);
 
 impl PrivateJwk {
     /// Parses a JWK from JSON text: an object with a string `kty`.
-    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+    pub fn from_json(text: &str) -> Result<Self, SigningError> {
         match serde_json::from_str(text) {
             Ok(Value::Object(map)) => Self::from_map(map),
-            Ok(_) => Err(ConfigError::new("signing JWK: not a JSON object")),
-            Err(e) => Err(ConfigError::new(format!("signing JWK: {e}"))),
+            Ok(_) => Err(SigningError::new("signing JWK: not a JSON object")),
+            Err(e) => Err(SigningError::caused_by("signing JWK: not JSON", e)),
         }
     }
 
     /// Takes a JWK's members: an object with a string `kty`.
-    pub fn from_map(map: Map<String, Value>) -> Result<Self, ConfigError> {
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, SigningError> {
         match map.get("kty") {
             Some(Value::String(_)) => Ok(Self(map)),
-            _ => Err(ConfigError::new("signing JWK: no string `kty`")),
+            _ => Err(SigningError::new("signing JWK: no string `kty`")),
         }
     }
 
@@ -94,6 +97,25 @@ impl PrivateJwk {
             }
         }
         Some(public)
+    }
+
+    /// Its RFC 7638 thumbprint (SHA-256, base64url), the same for the private and the
+    /// public half: a `kid` that names the key itself. `None` when a required member
+    /// is missing.
+    pub fn thumbprint(&self) -> Option<String> {
+        let members: &[&str] = match self.kty() {
+            "RSA" => &["e", "kty", "n"],
+            "EC" => &["crv", "kty", "x", "y"],
+            "OKP" => &["crv", "kty", "x"],
+            "oct" => &["k", "kty"],
+            _ => return None,
+        };
+        let mut canonical = Map::new();
+        for m in members {
+            canonical.insert((*m).to_owned(), Value::String(self.str(m)?.to_owned()));
+        }
+        // serde_json's map is ordered by key, which is the order RFC 7638 requires.
+        Some(URL_SAFE_NO_PAD.encode(Sha256::digest(Value::Object(canonical).to_string().as_bytes())))
     }
 
     /// Every member, private ones included.
@@ -156,6 +178,18 @@ mod tests {
         let text = format!("{:?}", PrivateJwk::from_map(map).unwrap());
         assert!(!text.contains("secret"), "{text}");
         assert!(text.contains("N-public") && text.contains("k1"), "{text}");
+    }
+
+    #[test]
+    fn rfc7638_example_thumbprint() {
+        // RFC 7638 §3.1.
+        let jwk = PrivateJwk::from_json(&json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"
+        }).to_string())
+        .unwrap();
+        assert_eq!(jwk.thumbprint().unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

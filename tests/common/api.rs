@@ -43,7 +43,7 @@ pub async fn redirecting(status: u16, path: &str) -> (String, Seen) {
         async move {
             let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
             s.lock().unwrap().push(format!("{auth} {body}"));
-            let exp = tower_bearer::testing::unix_now() + 60;
+            let exp = tower_bearer::Clock::now(&tower_bearer::SystemClock) + 60;
             let answer = json!({"access_token": "stolen", "token_type": "Bearer", "expires_in": 60, "active": true, "aud": "api", "exp": exp});
             answer.to_string()
         }

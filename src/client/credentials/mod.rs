@@ -176,6 +176,8 @@ fn later(d: Duration) -> Instant {
     now.checked_add(d.min(MAX_LIFETIME)).unwrap_or(now)
 }
 
+/// Seconds since the epoch, for stored expiries and JWT `exp`.
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    use crate::verify::Clock as _;
+    crate::verify::SystemClock.now()
 }
