@@ -199,7 +199,6 @@ fn secret_holders_without_debug_stay_without() {
     // Each of these holds a secret (a private key, client secret, token, or a
     // connection with credentials). Adding `Debug` needs a redacting impl and a case above.
     let without = [
-        ("LocalIssuer", has_debug!(LocalIssuer)),
         ("IntrospectionVerifier", has_debug!(tower_bearer::introspect::IntrospectionVerifier)),
         ("IntrospectionVerifierBuilder", has_debug!(tower_bearer::introspect::IntrospectionVerifierBuilder)),
         ("ClientCredentialsBuilder", has_debug!(tower_bearer::client::ClientCredentialsBuilder)),
