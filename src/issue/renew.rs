@@ -14,12 +14,12 @@ use crate::{Challenge, JsonResponder, Responder};
 pub(super) async fn renew<F>(axum::extract::State(s): Shared<F>, headers: HeaderMap) -> Response {
     let uri = Uri::from_static("/renew");
     let head = RequestHead::new(&Method::POST, &uri, &headers);
-    // The layer's own extraction (sources and length cap), and its answers.
+    // The layer's own extraction (locations and length cap), and its answers.
     let refused = |e: AuthError| -> Response {
         let res: http::Response<axum::body::Body> = JsonResponder.respond(&e, &Challenge::default());
         res.into_response()
     };
-    let token = match s.sources.extract(&head) {
+    let token = match s.locations.extract(&head) {
         Ok(Some(t)) => t,
         Ok(None) => return refused(AuthError::MissingToken),
         Err(e) => return refused(AuthError::InvalidRequest(e)),

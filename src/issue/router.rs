@@ -16,14 +16,14 @@ use super::limits::LoginLimits;
 use super::local::LocalIssuer;
 use super::login::{Credentials, Identity, login};
 use super::renew::renew;
-use crate::token::Sources;
+use crate::token::Locations;
 
 pub(super) struct RouterState<F> {
     pub(super) issuer: LocalIssuer,
     /// Built once: `/renew` checks tokens with the issuer's own key.
     pub(super) verifier: crate::JwtVerifier,
     /// `/renew` finds the token as [`BearerLayer`](crate::BearerLayer) does by default.
-    pub(super) sources: Sources,
+    pub(super) locations: Locations,
     pub(super) base_url: String,
     pub(super) check: F,
     pub(super) limits: LoginLimits,
@@ -66,7 +66,7 @@ impl LocalIssuer {
         let state = Arc::new(RouterState {
             issuer: self.clone(),
             verifier: self.verifier(),
-            sources: Sources::default(),
+            locations: Locations::default(),
             base_url: base_url.to_owned(),
             check,
             attempts: Attempts::new(&limits),

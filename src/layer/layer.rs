@@ -46,7 +46,7 @@ impl BearerLayer<JsonResponder> {
         Self {
             shared: Arc::new(Shared {
                 verifier: Arc::new(verifier),
-                sources: Default::default(),
+                locations: Default::default(),
                 requirement: None,
                 optional: false,
                 reject: Arc::new(RejectConfig::default()),
@@ -102,10 +102,10 @@ impl<R: Clone> BearerLayer<R> {
         self.edit(|s| s.optional = true)
     }
 
-    /// Also reads tokens from `source` (e.g. [`QueryParameter`](crate::token::QueryParameter),
+    /// Also reads tokens from `location` (e.g. [`QueryParameter`](crate::token::QueryParameter),
     /// [`Cookie`](crate::token::Cookie)). Two credentials in one request are a `400`.
-    pub fn token_location(self, source: impl TokenLocation) -> Self {
-        self.edit(|s| s.sources.add(Arc::new(source)))
+    pub fn token_location(self, location: impl TokenLocation) -> Self {
+        self.edit(|s| s.locations.add(Arc::new(location)))
     }
 
     /// Also accepts the token as an `access_token` field of a form-encoded body
@@ -120,7 +120,7 @@ impl<R: Clone> BearerLayer<R> {
 
     /// Longest accepted token, checked before parsing (default 16 KiB).
     pub fn max_token_len(self, bytes: usize) -> Self {
-        self.edit(|s| s.sources.set_max_len(bytes))
+        self.edit(|s| s.locations.set_max_len(bytes))
     }
 
     /// Uses `responder` to build rejections.
@@ -129,7 +129,7 @@ impl<R: Clone> BearerLayer<R> {
         BearerLayer {
             shared: Arc::new(Shared {
                 verifier: s.verifier.clone(),
-                sources: s.sources.clone(),
+                locations: s.locations.clone(),
                 requirement: s.requirement.clone(),
                 optional: s.optional,
                 reject: Arc::new(RejectConfig::new(s.reject.challenge.clone(), responder)),

@@ -52,7 +52,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let token = match shared.sources.extract(&RequestHead::from_request(&req)) {
+        let token = match shared.locations.extract(&RequestHead::from_request(&req)) {
             Ok(Some(token)) => token,
             Ok(None) if shared.optional && shared.requirement.is_none() => {
                 shared.hand_rejector::<ReqBody, ResBody>(&mut req);

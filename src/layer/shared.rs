@@ -8,14 +8,14 @@ use http::Request;
 use crate::claims::VerifiedToken;
 use crate::policy::Requirement;
 use crate::reject::{AuthError, RejectConfig, Responder};
-use crate::token::Sources;
+use crate::token::Locations;
 use crate::verify::Verifier;
 
 /// Configuration shared by every clone of the layer and its services.
 #[derive(Clone)]
 pub(crate) struct Shared<R> {
     pub(crate) verifier: Arc<dyn Verifier>,
-    pub(crate) sources: Sources,
+    pub(crate) locations: Locations,
     pub(crate) requirement: Option<Requirement>,
     pub(crate) optional: bool,
     /// Also held by the route layers made with `requiring` and by each request's

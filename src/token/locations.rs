@@ -7,44 +7,44 @@ use http::header::AUTHORIZATION;
 use super::{AuthorizationHeader, BearerToken, DEFAULT_MAX_TOKEN_LEN, RequestHead, TokenLocation};
 use crate::reject::InvalidRequest;
 
-/// The ordered set of sources a layer reads, with the length cap.
+/// The ordered token locations a layer reads, with the length cap.
 #[derive(Clone)]
-pub(crate) struct Sources {
-    sources: Arc<[Arc<dyn TokenLocation>]>,
+pub(crate) struct Locations {
+    locations: Arc<[Arc<dyn TokenLocation>]>,
     max_len: usize,
 }
 
-impl Default for Sources {
+impl Default for Locations {
     fn default() -> Self {
         Self {
-            sources: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenLocation>]),
+            locations: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenLocation>]),
             max_len: DEFAULT_MAX_TOKEN_LEN,
         }
     }
 }
 
-impl Sources {
-    pub(crate) fn add(&mut self, source: Arc<dyn TokenLocation>) {
-        let mut v = self.sources.to_vec();
-        v.push(source);
-        self.sources = v.into();
+impl Locations {
+    pub(crate) fn add(&mut self, location: Arc<dyn TokenLocation>) {
+        let mut v = self.locations.to_vec();
+        v.push(location);
+        self.locations = v.into();
     }
 
     pub(crate) fn set_max_len(&mut self, max: usize) {
         self.max_len = max;
     }
 
-    /// Runs every source; more than one credential is a `400` (RFC 6750 §2).
+    /// Reads every location; more than one credential is a `400` (RFC 6750 §2).
     pub(crate) fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
-        // Cheap cap on the raw header before any source parses it.
+        // Cheap cap on the raw header before any location parses it.
         for v in req.headers().get_all(AUTHORIZATION) {
             if v.len() > self.max_len.saturating_add("Bearer ".len()) {
                 return Err(InvalidRequest::TokenTooLong);
             }
         }
         let mut found: Option<BearerToken> = None;
-        for source in self.sources.iter() {
-            if let Some(token) = source.extract(req)? {
+        for location in self.locations.iter() {
+            if let Some(token) = location.extract(req)? {
                 if found.is_some() {
                     return Err(InvalidRequest::MultipleCredentials);
                 }
@@ -75,14 +75,14 @@ mod tests {
         (Method::GET, uri.parse().unwrap(), map)
     }
 
-    fn run(sources: &Sources, headers: &[(&str, &str)], uri: &str) -> Result<Option<String>, InvalidRequest> {
+    fn run(locations: &Locations, headers: &[(&str, &str)], uri: &str) -> Result<Option<String>, InvalidRequest> {
         let (m, u, h) = head(headers, uri);
-        sources.extract(&RequestHead::new(&m, &u, &h)).map(|t| t.map(|t| t.as_str().to_owned()))
+        locations.extract(&RequestHead::new(&m, &u, &h)).map(|t| t.map(|t| t.as_str().to_owned()))
     }
 
     #[test]
     fn header_extraction() {
-        let s = Sources::default();
+        let s = Locations::default();
         assert_eq!(run(&s, &[("authorization", "Bearer abc.def-_~+/==")], "/"), Ok(Some("abc.def-_~+/==".into())));
         assert_eq!(run(&s, &[("authorization", "Basic Zm9vOmJhcg==")], "/"), Ok(None));
         assert_eq!(run(&s, &[], "/"), Ok(None));
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn query_and_cookie_opt_in() {
-        let mut s = Sources::default();
+        let mut s = Locations::default();
         s.add(Arc::new(QueryParameter));
         s.add(Arc::new(Cookie::new("at")));
         assert_eq!(run(&s, &[], "/?a=1&access_token=x%2Ey"), Ok(Some("x.y".into())));

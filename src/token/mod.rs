@@ -16,7 +16,7 @@ mod syntax;
 pub use form::{DEFAULT_MAX_FORM_BODY, FormBody, FormBodyLayer, FormBodyParameter};
 pub use head::RequestHead;
 pub use location::{AuthorizationHeader, Cookie, QueryParameter, TokenLocation};
-pub(crate) use locations::Sources;
+pub(crate) use locations::Locations;
 
 use std::fmt;
 use std::sync::Arc;
