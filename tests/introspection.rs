@@ -377,3 +377,50 @@ async fn a_discovered_introspection_endpoint_is_looked_up_again_after_a_failure(
     idp.relocate();
     assert_eq!(get_bearer(&me, "opaque").await.status, StatusCode::OK, "discovered again");
 }
+
+// Review of issue 14: a failed call never costs the URL that worked. While the discovery
+// document is down, the known endpoint keeps answering; a flood of failures costs the
+// issuer one re-discovery per cooldown, not one per request.
+#[tokio::test]
+async fn a_failure_keeps_the_known_endpoint_and_rediscovery_is_rate_limited() {
+    let discoveries = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let (d, iss) = (discoveries.clone(), issuer.clone());
+    let doc = move || {
+        // The first document is served; every later fetch finds discovery down.
+        let n = d.fetch_add(1, Ordering::SeqCst);
+        let body = json!({"issuer": iss, "introspection_endpoint": format!("{iss}/introspect")});
+        std::future::ready(if n == 0 { Ok(axum::Json(body)) } else { Err(StatusCode::SERVICE_UNAVAILABLE) })
+    };
+    let c = calls.clone();
+    let introspect = move || {
+        // Calls 2 to 21 fail (a transient outage of the endpoint itself).
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(if (1..=20).contains(&n) {
+            Err(StatusCode::INTERNAL_SERVER_ERROR)
+        } else {
+            Ok(axum::Json(active("api")))
+        })
+    };
+    let idp = Router::new()
+        .route("/.well-known/openid-configuration", axum::routing::get(doc))
+        .route("/introspect", post(introspect));
+    tokio::spawn(async move { axum::serve(listener, idp).await.unwrap() });
+    let remote = IntrospectionVerifier::builder()
+        .discover(&issuer)
+        .client_auth(ClientAuth::basic("rs", "x"))
+        .audience("api")
+        .no_cache()
+        .build()
+        .unwrap();
+    let me = format!("{}/me", serve(app(BearerLayer::new(remote))).await);
+    assert_eq!(get_bearer(&me, "opaque").await.status, StatusCode::OK);
+    for _ in 0..20 {
+        assert_eq!(get_bearer(&me, "opaque").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(get_bearer(&me, "opaque").await.status, StatusCode::OK, "the known endpoint still works");
+    let discovered = discoveries.load(Ordering::SeqCst);
+    assert!(discovered <= 2, "{discovered} discovery fetches for 20 failures: one re-discovery per cooldown");
+}

@@ -11,13 +11,13 @@ use crate::reject::{AuthError, Unavailable};
 use crate::token::BearerToken;
 
 impl Inner {
-    /// One call to the endpoint, and the checks on its answer. A failed call forgets
-    /// a discovered endpoint, so the next one looks it up again (it may have moved).
+    /// One call to the endpoint, and the checks on its answer. A failed call makes
+    /// a discovered endpoint suspect, so it is looked up again (it may have moved).
     pub(super) async fn introspect(&self, token: &BearerToken) -> Result<Answer, AuthError> {
         let answer = match self.call(token).await {
             Ok(answer) => answer,
             Err(error) => {
-                self.endpoint.forget();
+                self.endpoint.suspect();
                 let unavailable = Unavailable::caused_by(Duration::from_secs(5), std::sync::Arc::new(error));
                 tracing::error!(reason = %unavailable.reason(), "token introspection failed");
                 return Err(AuthError::Unavailable(unavailable));

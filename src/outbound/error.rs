@@ -35,7 +35,9 @@ impl OutboundError {
         } else {
             "request failed"
         };
-        Self::caused_by(format!("{what}: {kind}"), error)
+        // `what` names the URL without its password; reqwest's own message would repeat
+        // the URL with it.
+        Self::caused_by(format!("{what}: {kind}"), error.without_url())
     }
 
     /// The same failure as a shareable error value, for the public errors that carry it.

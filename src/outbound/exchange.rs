@@ -23,12 +23,12 @@ impl Answer {
     /// redirects, which would bypass the HTTPS-only and no-redirect rules: an answer
     /// from anywhere but `url` is refused.
     pub(crate) async fn send(request: RequestBuilder, method: &str, url: &Url) -> Result<Self, OutboundError> {
-        let what = format!("{method} {url}");
+        let what = format!("{method} {}", super::url_check::shown(url));
         let response = request.send().await.map_err(|e| OutboundError::http(&what, e))?;
         if response.url() != url {
             return Err(OutboundError::new(format!(
                 "{what}: redirected to {} (redirects are not followed)",
-                response.url()
+                super::url_check::shown(response.url())
             )));
         }
         Ok(Self { response, what })

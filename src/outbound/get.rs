@@ -54,7 +54,7 @@ pub(crate) async fn get(
         let body = answer.body(max_body).await?;
         Ok(Fetched::Body { body, etag, max_age })
     };
-    within(timeout, || format!("GET {url}"), exchange).await
+    within(timeout, || format!("GET {}", super::url_check::shown(url)), exchange).await
 }
 
 /// `max-age=N` from a `Cache-Control` value (`no-store`/`no-cache` count as zero).

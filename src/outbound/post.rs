@@ -44,5 +44,5 @@ pub(crate) async fn post_form(
         let (status, headers) = (answer.status(), answer.headers().clone());
         Ok(Posted { status, headers, body: answer.body(max_body).await })
     };
-    within(timeout, || format!("POST {url}"), exchange).await
+    within(timeout, || format!("POST {}", super::url_check::shown(url)), exchange).await
 }

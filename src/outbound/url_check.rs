@@ -63,14 +63,20 @@ impl UrlUse {
 
     /// "the token endpoint https://…", "the issuer https://… (discovery of its JWKS URL)".
     fn describe(&self, url: &Url) -> String {
-        let mut shown = url.clone();
-        let _ = shown.set_password(None); // never in an error message
+        let shown = shown(url);
         match self.via {
             Via::Configured => format!("the {} {shown}", self.what),
             Via::Issuer => format!("the issuer {shown} (discovery of its {})", self.what),
             Via::Discovered => format!("the {} {shown} ({} of the discovery document)", self.what, self.field),
         }
     }
+}
+
+/// `url` as messages, logs and `Debug` show it: without a password.
+pub(crate) fn shown(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    shown
 }
 
 /// Only `https`, except for loopback hosts (or when the user opted out). A scheme that

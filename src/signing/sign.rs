@@ -23,9 +23,11 @@ impl PrivateJwk {
         use Algorithm::*;
         let member = |name: &str| -> Result<Vec<u8>, SigningError> {
             let text = self.str(name).ok_or_else(|| SigningError::new(format!("signing JWK: no `{name}`")))?;
+            // Not the decode error as a cause: its message quotes the offending symbol,
+            // one character of a private key member.
             URL_SAFE_NO_PAD
                 .decode(text)
-                .map_err(|e| SigningError::caused_by(format!("signing JWK: `{name}` is not base64url"), e))
+                .map_err(|_| SigningError::new(format!("signing JWK: `{name}` is not base64url")))
         };
         match (alg, self.kty(), self.crv()) {
             (HS256 | HS384 | HS512, "oct", _) => Ok(EncodingKey::from_secret(&member("k")?)),
@@ -120,11 +122,13 @@ mod tests {
 
     /// A signing failure keeps the underlying error as its `source()`.
     #[test]
-    fn failures_keep_their_cause() {
+    fn a_broken_key_member_is_named_but_never_quoted() {
         let mut key = PrivateJwk::generate(Algorithm::HS256, "k").unwrap();
-        key.set("k", Value::String("not base64url!".into()));
+        key.set("k", Value::String("c2VjcmV0!".into()));
         let e = key.sign(Algorithm::HS256, b"x").unwrap_err();
         assert!(e.to_string().contains("`k` is not base64url"), "{e}");
-        assert!(e.source().is_some_and(|s| s.is::<base64::DecodeError>()), "{e:?}");
+        // base64's own error quotes the offending symbol and offset: a piece of the key.
+        assert!(e.source().is_none(), "{e:?}");
+        assert!(!format!("{e:?}").contains("symbol"), "{e:?}");
     }
 }

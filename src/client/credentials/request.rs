@@ -17,12 +17,12 @@ pub(super) enum Attempt {
 
 impl Inner {
     /// One token request: the refresh token grant when one is held, else client
-    /// credentials. A failure other than the server's own refusal forgets a discovered
-    /// endpoint, so the next attempt looks it up again (the server may have moved it).
+    /// credentials. A failure other than the server's own refusal makes a discovered
+    /// endpoint suspect, so it is looked up again (the server may have moved it).
     pub(super) async fn attempt(&self, refresh_token: Option<&str>) -> Attempt {
         let outcome = self.request(refresh_token).await;
         if !matches!(outcome, Attempt::Token(..) | Attempt::Fail(ClientError::OAuth { .. })) {
-            self.endpoint.forget();
+            self.endpoint.suspect();
         }
         outcome
     }

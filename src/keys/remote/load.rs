@@ -154,7 +154,7 @@ impl Inner {
                     last_error: error.clone(),
                 };
                 // The IdP may have moved its JWKS: discover again on the next try.
-                self.endpoint.forget();
+                self.endpoint.suspect();
                 // Published while `status` is held, so concurrent writers cannot interleave.
                 self.failing.store(Some(Arc::new(failing)));
                 drop(st);
