@@ -117,7 +117,7 @@ pub(super) fn mint(issuer: &LocalIssuer, identity: Identity, session_start: u64)
     match b.sign() {
         Ok(token) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(token)).into_response(),
         Err(e) => {
-            tracing::error!(error = %e.chain(), "signing a token failed");
+            tracing::error!(error = %crate::error_chain::error_chain(&e), "signing a token failed");
             error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "cannot issue tokens right now")
         }
     }

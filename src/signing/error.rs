@@ -25,17 +25,6 @@ impl SigningError {
     pub(crate) fn caused_by(what: impl Into<String>, source: impl Error + Send + Sync + 'static) -> Self {
         Self { what: what.into(), source: Some(Box::new(source)) }
     }
-
-    /// The message with every source, one line (for errors that cannot carry a chain).
-    pub(crate) fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut next = self.source();
-        while let Some(e) = next {
-            text.push_str(&format!(": {e}"));
-            next = e.source();
-        }
-        text
-    }
 }
 
 impl fmt::Display for SigningError {
