@@ -83,6 +83,7 @@ pub use verify::{
 };
 
 #[cfg(any(feature = "client", feature = "introspection"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "client", feature = "introspection"))))]
 pub use outbound::ClientAuth;
 
 /// The `jsonwebtoken` algorithm type, re-exported for key configuration.
