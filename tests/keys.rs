@@ -333,3 +333,14 @@ async fn key_errors_lead_to_the_underlying_error() {
         std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| e.source()).collect();
     assert!(chain.iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
 }
+
+// Review of issue 14: a password in a JWKS URL never reaches health reports or errors.
+#[tokio::test]
+async fn a_url_password_is_never_shown() {
+    let store = RemoteJwks::from_url("http://user:hunter2@127.0.0.1:9/jwks").unwrap(); // nothing listens there
+    let err = store.prefetch().await.unwrap_err();
+    let health = store.health();
+    let shown = format!("{err} {err:?} {:?} {:?} {store:?}", health.jwks_url, health.last_error);
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(health.jwks_url.unwrap().contains("127.0.0.1:9/jwks"));
+}

@@ -92,11 +92,12 @@ impl Endpoint {
         }
     }
 
-    /// The URL in use: the configured one, or the last one discovered.
+    /// The URL in use, as logs and health reports show it (without a password): the
+    /// configured one, or the last one discovered.
     pub(crate) fn current(&self) -> Option<Url> {
         match &self.source {
-            Source::Url(u) => Some(u.clone()),
-            Source::Discover { .. } => self.discovered.load_full().map(|u| (*u).clone()),
+            Source::Url(u) => Some(shown(u)),
+            Source::Discover { .. } => self.discovered.load_full().map(|u| shown(&u)),
         }
     }
 
