@@ -8,7 +8,8 @@
 //! (jsonwebtoken + aws-lc-rs with a pre-parsed key, verifying every request) or
 //! `reference-moka` (the same plus a moka map of verified tokens keyed by the token
 //! string, 10 000 entries: the hand-written cache the layer must beat). Every protected
-//! mode refuses a token without the `read:items` scope.
+//! mode refuses a token without the `read:items` scope. `passthrough` adds a layer
+//! that does nothing: what any layer costs in an axum router (it boxes each route again).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -82,6 +83,7 @@ fn serve(mode: &str, dir: &str) -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new().route("/items", get(|| async { "ok" }));
     let app = match mode {
         "unprotected" => app,
+        "passthrough" => app.layer(tower::layer::layer_fn(|inner| inner)),
         "bearer" | "bearer-nocache" => {
             let keys = keys.iter().map(|k| VerificationKey::from_jwk(&k.to_string())).collect::<Result<Vec<_>, _>>()?;
             let mut b =

@@ -52,7 +52,7 @@ impl Locations {
             }
         }
         match found {
-            Some(t) if t.as_str().len() > self.max_len => Err(InvalidRequest::TokenTooLong),
+            Some(t) if t.as_bytes().len() > self.max_len => Err(InvalidRequest::TokenTooLong),
             other => Ok(other),
         }
     }

@@ -59,6 +59,15 @@ impl BearerToken {
         }
     }
 
+    /// The token's bytes, without the UTF-8 check [`as_str`](Self::as_str) makes on a
+    /// header value: what the cache hashes and compares on every request.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Header { value, start } => value.as_bytes().get(*start..).unwrap_or_default(),
+            Repr::Owned(s) => s.as_bytes(),
+        }
+    }
+
     /// A token that starts at byte `start` of an `Authorization` value checked to be
     /// ASCII.
     pub(crate) fn from_header(value: &HeaderValue, start: usize) -> Self {
@@ -68,6 +77,6 @@ impl BearerToken {
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BearerToken([redacted; {} bytes])", self.as_str().len())
+        write!(f, "BearerToken([redacted; {} bytes])", self.as_bytes().len())
     }
 }

@@ -73,8 +73,8 @@ impl JwtVerifier {
 
 impl Verifier for JwtVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
-        let cache_key = self.config.cache.as_ref().map(|_| TokenCache::key(token.as_str()));
-        if let Some(hit) = cache_key.as_ref().and_then(|k| self.cached(k)) {
+        let cache_key = self.config.cache.as_ref().map(|c| c.key(token.as_bytes()));
+        if let Some(hit) = cache_key.and_then(|k| self.cached(k, token)) {
             return Verification::Ready(hit);
         }
         let (jws, entry) = match self.precheck(token.as_str()) {
@@ -98,9 +98,9 @@ impl Verifier for JwtVerifier {
 impl JwtVerifier {
     /// A cached verification still valid now: time checks re-run, and the verifying key
     /// must still be in its issuer's current set. Stale entries are dropped.
-    fn cached(&self, key: &cache::CacheKey) -> Option<Result<VerifiedToken, AuthError>> {
+    fn cached(&self, key: cache::CacheKey, token: &BearerToken) -> Option<Result<VerifiedToken, AuthError>> {
         let cache = self.config.cache.as_ref()?;
-        let hit = cache.get(key)?;
+        let hit = cache.get(key, token.as_bytes())?;
         let key_present = hit.issuer.keys.current().is_some_and(|k| k.contains_fingerprint(hit.key_fingerprint));
         if !key_present {
             cache.remove(key);
@@ -129,8 +129,11 @@ impl JwtVerifier {
         let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
         let exp = times.exp.ok_or(InvalidToken::TimeClaim)?;
         let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
-        if let (Some(cache), Some(key)) = (&cfg.cache, cache_key) {
-            let entry = cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint, times };
+        if let (Some(cache), Some(key)) = (&cfg.cache, cache_key)
+            && cache.worth_storing(key)
+        {
+            let raw = token.as_bytes().into();
+            let entry = cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint, times, raw };
             cache.insert(key, entry);
         }
         Ok(verified)

@@ -4,7 +4,8 @@
 //! - [`JwtVerifier`] (`jwt.rs`): the verification pipeline, fast path and slow path;
 //! - [`JwtVerifierBuilder`] (`builder.rs`): configuration, checked once at build;
 //! - `signature.rs`: key selection and the crypto backend;
-//! - `time.rs`, `issuer.rs`, `jws.rs`, `cache.rs`: the individual rules.
+//! - `time.rs`, `issuer.rs`, `jws.rs`, `cache.rs`: the individual rules;
+//! - `stripes.rs`: the cache's hit and miss counters, one stripe per thread.
 
 mod builder;
 mod cache;
@@ -16,6 +17,7 @@ mod near_miss;
 #[cfg(feature = "remote")]
 mod profiles;
 mod signature;
+mod stripes;
 mod time;
 
 pub use builder::JwtVerifierBuilder;
@@ -33,12 +35,6 @@ use crate::BoxFuture;
 use crate::claims::VerifiedToken;
 use crate::reject::AuthError;
 use crate::token::BearerToken;
-
-/// The cache key of a token: SHA-256 of the whole token.
-#[cfg(feature = "introspection")]
-pub(crate) fn cache_key(token: &str) -> [u8; 32] {
-    cache::TokenCache::key(token)
-}
 
 /// The result of [`Verifier::verify`]: ready at once when keys are cached (the common
 /// case, no allocation for a future), or a future when keys must be loaded first.
