@@ -66,6 +66,58 @@ async fn a_removed_key_ends_its_entries() {
 }
 
 #[tokio::test]
+async fn a_new_key_set_that_keeps_the_key_keeps_its_entries() {
+    let idp = TestIssuer::start().await;
+    let keys = idp
+        .remote_jwks()
+        .ttl_bounds(Duration::from_millis(100), Duration::from_secs(60))
+        .ttl(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let verifier =
+        JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).keys(keys)).audience(TEST_AUDIENCE).build().unwrap();
+    let me = format!("{}/me", serve(app(BearerLayer::new(verifier.clone()))).await);
+    let token = idp.token().sign();
+    for _ in 0..2 {
+        assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
+    }
+    assert_eq!(verifier.cache_stats().unwrap().hits, 1);
+    // A new key is published beside the old one: the set changes, the token's key stays.
+    idp.rotate();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(get_bearer(&me, &idp.token().sign()).await.status, StatusCode::OK); // refreshes the set
+    for _ in 0..2 {
+        assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
+    }
+    let stats = verifier.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (3, 2), "the old token stayed cached across the change");
+}
+
+#[tokio::test]
+async fn a_refetch_of_the_same_keys_keeps_the_set() {
+    use tower_bearer::keys::{KeyStore as _, Refresh};
+    let idp = TestIssuer::start().await;
+    let keys = idp
+        .remote_jwks()
+        .ttl_bounds(Duration::from_millis(50), Duration::from_secs(60))
+        .ttl(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let first = keys.refresh(Refresh::NoKeys).await.unwrap();
+    let fetches = idp.jwks_fetches();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let again = keys.refresh(Refresh::NoKeys).await.unwrap();
+    assert!(idp.jwks_fetches() > fetches, "the set was fetched again");
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "same keys, same set: what was checked against it holds");
+    assert!(keys.is_current(&first));
+    idp.rotate();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let changed = keys.refresh(Refresh::NoKeys).await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &changed));
+    assert!(!keys.is_current(&first) && keys.is_current(&changed));
+}
+
+#[tokio::test]
 async fn keyed_by_the_whole_token_never_a_prefix() {
     let idp = TestIssuer::start().await;
     let verifier = idp.verifier();

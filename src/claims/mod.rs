@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::reject::InvalidToken;
+use crate::verify::CacheCheck;
 
 mod names;
 mod path;
@@ -39,6 +40,9 @@ struct Inner {
     named_roles: Vec<(Arc<str>, NameSet)>,
     /// Rough heap footprint, for the cache's byte bound.
     approx_size: usize,
+    /// What a verified-token cache hit re-checks; only on tokens the cache holds, so a
+    /// hit hands out the stored token itself (one reference count, no wrapper).
+    cached: Option<CacheCheck>,
 }
 
 impl VerifiedToken {
@@ -68,7 +72,8 @@ impl VerifiedToken {
         // Measured: decoded claims held as `Value`s, scopes and roles take about five
         // times the encoded token, plus fixed overhead.
         let approx_size = 5 * encoded_len + 512;
-        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles, named_roles, approx_size })))
+        let cached = None;
+        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles, named_roles, approx_size, cached })))
     }
 
     /// The roles of the named source `source` (e.g. `"client"` for Keycloak client
@@ -80,6 +85,21 @@ impl VerifiedToken {
 
     pub(crate) fn approx_size(&self) -> usize {
         self.0.approx_size
+    }
+
+    /// This token, made storable in the verified-token cache; a token already shared
+    /// comes back unchanged as the error.
+    pub(crate) fn with_cache_check(mut self, check: CacheCheck) -> Result<Self, Self> {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.cached = Some(check),
+            None => return Err(self),
+        }
+        Ok(self)
+    }
+
+    /// What a cache hit on this token re-checks (only set on cached tokens).
+    pub(crate) fn cache_check(&self) -> Option<&CacheCheck> {
+        self.0.cached.as_ref()
     }
 
     /// All claims, as JSON.

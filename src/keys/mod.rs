@@ -142,6 +142,14 @@ pub trait KeyStore: Send + Sync + 'static {
     fn refreshes(&self) -> bool {
         true
     }
+
+    /// Whether `keys`, a set this store returned before, is still the set
+    /// [`current`](Self::current) would return. The verified-token cache asks this on
+    /// every hit, so stores that keep their set behind a pointer should answer by
+    /// comparing pointers, without taking a new reference to the set each time.
+    fn is_current(&self, keys: &Arc<KeySet>) -> bool {
+        self.current().is_some_and(|now| Arc::ptr_eq(&now, keys))
+    }
 }
 
 impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
@@ -155,5 +163,9 @@ impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
 
     fn refreshes(&self) -> bool {
         (**self).refreshes()
+    }
+
+    fn is_current(&self, keys: &Arc<KeySet>) -> bool {
+        (**self).is_current(keys)
     }
 }

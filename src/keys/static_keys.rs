@@ -66,6 +66,10 @@ impl KeyStore for StaticKeys {
         Some(self.set.clone())
     }
 
+    fn is_current(&self, keys: &Arc<KeySet>) -> bool {
+        Arc::ptr_eq(&self.set, keys)
+    }
+
     fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
         let result = match why {
             Refresh::NoKeys => Ok(self.set.clone()),

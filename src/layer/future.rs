@@ -28,13 +28,18 @@ pin_project! {
     enum State<F, S, B, Res, R> {
         Inner { #[pin] fut: F },
         Rejected { response: Option<Res> },
-        Verifying {
-            verification: BoxFuture<Result<VerifiedToken, AuthError>>,
-            service: Option<S>,
-            req: Option<Request<B>>,
-            shared: Arc<Shared<R>>,
-        },
+        // Boxed: rare (keys being loaded), and inline it would make every response
+        // future as large as a whole request, copied on each move.
+        Verifying { waiting: Box<Waiting<S, B, R>> },
     }
+}
+
+/// A request waiting for its token's verification (keys being loaded).
+struct Waiting<S, B, R> {
+    verification: BoxFuture<Result<VerifiedToken, AuthError>>,
+    service: Option<S>,
+    req: Option<Request<B>>,
+    shared: Arc<Shared<R>>,
 }
 
 impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
@@ -52,7 +57,8 @@ impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
         req: Request<B>,
         shared: Arc<Shared<R>>,
     ) -> Self {
-        Self { state: State::Verifying { verification, service: Some(service), req: Some(req), shared } }
+        let waiting = Box::new(Waiting { verification, service: Some(service), req: Some(req), shared });
+        Self { state: State::Verifying { waiting } }
     }
 }
 
@@ -75,7 +81,8 @@ where
                     #[allow(clippy::expect_used)]
                     return Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")));
                 }
-                StateProj::Verifying { verification, service, req, shared } => {
+                StateProj::Verifying { waiting } => {
+                    let Waiting { verification, service, req, shared } = &mut **waiting;
                     let result = ready!(verification.as_mut().poll(cx));
                     let (Some(mut service), Some(mut req)) = (service.take(), req.take()) else {
                         // Both are set together and taken together, right before the

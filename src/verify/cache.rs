@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::issuer::IssuerEntry;
 use super::stripes::Counters;
 use crate::claims::VerifiedToken;
+use crate::keys::KeySet;
 
 /// Cache bounds: entries and (approximate) bytes, whichever is reached first.
 #[derive(Debug, Clone, Copy)]
@@ -42,9 +43,13 @@ impl Default for CacheLimits {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CacheKey(u64);
 
-pub(crate) struct Entry {
-    pub(crate) token: VerifiedToken,
+/// What a hit re-checks, carried by each cached [`VerifiedToken`] itself, so a hit
+/// hands out the stored token: one reference count taken, no wrapper to count.
+pub(crate) struct CacheCheck {
     pub(crate) issuer: Arc<IssuerEntry>,
+    /// The issuer's key set that verified the token, and the key in it: while the set
+    /// is current, a hit compares one pointer (`KeyStore::is_current`).
+    pub(crate) keys: Arc<KeySet>,
     pub(crate) key_fingerprint: u64,
     /// Read once, so a hit re-checks time without touching the claims map.
     pub(crate) times: super::TimeClaims,
@@ -53,7 +58,7 @@ pub(crate) struct Entry {
 }
 
 pub(crate) struct TokenCache {
-    entries: quick_cache::sync::Cache<u64, Arc<Entry>, Weight, PreHashed>,
+    entries: quick_cache::sync::Cache<u64, VerifiedToken, Weight, PreHashed>,
     /// Seeded at random per cache, so nobody outside can aim tokens at one slot.
     hasher: foldhash::quality::RandomState,
     counters: Counters,
@@ -125,8 +130,11 @@ impl TokenCache {
     /// the cost per request. The comparison takes the same time wherever the first
     /// differing byte is, so even a token placed in the slot of another one learns
     /// nothing about it.
-    pub(crate) fn get(&self, key: CacheKey, token: &[u8]) -> Option<Arc<Entry>> {
-        let found = self.entries.get(&key.0).filter(|e| constant_time_eq(&e.raw, token));
+    pub(crate) fn get(&self, key: CacheKey, token: &[u8]) -> Option<VerifiedToken> {
+        let found = self
+            .entries
+            .get(&key.0)
+            .filter(|t| t.cache_check().is_some_and(|check| constant_time_eq(&check.raw, token)));
         self.counters.count(found.is_some());
         found
     }
@@ -138,8 +146,9 @@ impl TokenCache {
         !full || self.doorkeeper.admits(key)
     }
 
-    pub(crate) fn insert(&self, key: CacheKey, entry: Entry) {
-        self.entries.insert(key.0, Arc::new(entry));
+    /// Stores `token`, which must carry its [`CacheCheck`] (one without never hits).
+    pub(crate) fn insert(&self, key: CacheKey, token: VerifiedToken) {
+        self.entries.insert(key.0, token);
     }
 
     pub(crate) fn remove(&self, key: CacheKey) {
@@ -163,9 +172,10 @@ struct Weight {
     floor: u64,
 }
 
-impl quick_cache::Weighter<u64, Arc<Entry>> for Weight {
-    fn weight(&self, _: &u64, entry: &Arc<Entry>) -> u64 {
-        let estimate = entry.token.approx_size().saturating_add(entry.raw.len()) as u64;
+impl quick_cache::Weighter<u64, VerifiedToken> for Weight {
+    fn weight(&self, _: &u64, token: &VerifiedToken) -> u64 {
+        let raw = token.cache_check().map_or(0, |c| c.raw.len());
+        let estimate = token.approx_size().saturating_add(raw) as u64;
         estimate.max(self.floor)
     }
 }
@@ -208,18 +218,20 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{CacheKey, CacheLimits, Entry, TokenCache, constant_time_eq};
+    use super::{CacheCheck, CacheKey, CacheLimits, TokenCache, constant_time_eq};
     use crate::claims::{RoleSources, VerifiedToken};
-    use crate::keys::StaticKeys;
+    use crate::keys::{KeyStore as _, StaticKeys};
     use crate::verify::TimeClaims;
     use crate::verify::issuer::IssuerEntry;
 
-    fn entry(raw: &[u8]) -> Entry {
+    fn entry(raw: &[u8]) -> VerifiedToken {
         let claims = json!({"sub": "u", "exp": 4_000_000_000_u64});
         let token = VerifiedToken::new(json!({}), claims, 4_000_000_000, &RoleSources::default(), raw.len()).unwrap();
-        let issuer = Arc::new(IssuerEntry::any(Arc::new(StaticKeys::new(Vec::new())), &[]));
+        let store = StaticKeys::new(Vec::new());
+        let keys = store.current().unwrap();
+        let issuer = Arc::new(IssuerEntry::any(Arc::new(store), &[]));
         let times = TimeClaims { exp: Some(4_000_000_000), nbf: None, iat: None };
-        Entry { token, issuer, key_fingerprint: 1, times, raw: raw.into() }
+        token.with_cache_check(CacheCheck { issuer, keys, key_fingerprint: 1, times, raw: raw.into() }).ok().unwrap()
     }
 
     #[test]

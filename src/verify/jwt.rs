@@ -13,7 +13,7 @@ use super::signature::{Step, check_signature};
 use super::time::{TimeClaims, TimeRules};
 use super::{CacheStats, Clock, Verification, Verifier};
 use crate::claims::VerifiedToken;
-use crate::keys::{KeyError, KeyStore, Refresh};
+use crate::keys::{KeyError, KeySet, KeyStore, Refresh};
 use crate::reject::{AuthError, InvalidToken, Unavailable};
 use crate::token::BearerToken;
 
@@ -83,7 +83,7 @@ impl Verifier for JwtVerifier {
         };
         match entry.keys.current() {
             Some(keys) => match check_signature(token.as_str(), &jws, &keys) {
-                Ok(Step::Verified(fp)) => Verification::Ready(self.accept(token, jws, entry, fp, cache_key)),
+                Ok(Step::Verified(fp)) => Verification::Ready(self.accept(token, jws, entry, (&keys, fp), cache_key)),
                 Ok(Step::UnknownKid) if !entry.keys.refreshes() => {
                     Verification::Ready(Err(InvalidToken::UnknownKey.into()))
                 }
@@ -101,13 +101,17 @@ impl JwtVerifier {
     fn cached(&self, key: cache::CacheKey, token: &BearerToken) -> Option<Result<VerifiedToken, AuthError>> {
         let cache = self.config.cache.as_ref()?;
         let hit = cache.get(key, token.as_bytes())?;
-        let key_present = hit.issuer.keys.current().is_some_and(|k| k.contains_fingerprint(hit.key_fingerprint));
-        if !key_present {
+        let check = hit.cache_check()?;
+        let store = &check.issuer.keys;
+        // The issuer's set changed since: the entry stands while its key is still in it.
+        if !store.is_current(&check.keys)
+            && !store.current().is_some_and(|k| k.contains_fingerprint(check.key_fingerprint))
+        {
             cache.remove(key);
             return None;
         }
-        match self.check_times(&hit.times) {
-            Ok(()) => Some(Ok(hit.token.clone())),
+        match self.check_times(&check.times) {
+            Ok(()) => Some(Ok(hit)),
             Err(e) => {
                 cache.remove(key);
                 Some(Err(e.into()))
@@ -121,7 +125,7 @@ impl JwtVerifier {
         token: &BearerToken,
         jws: Jws,
         issuer: &Arc<IssuerEntry>,
-        key_fingerprint: u64,
+        (keys, key_fingerprint): (&Arc<KeySet>, u64),
         cache_key: Option<cache::CacheKey>,
     ) -> Result<VerifiedToken, AuthError> {
         let cfg = &self.config;
@@ -133,8 +137,15 @@ impl JwtVerifier {
             && cache.worth_storing(key)
         {
             let raw = token.as_bytes().into();
-            let entry = cache::Entry { token: verified.clone(), issuer: issuer.clone(), key_fingerprint, times, raw };
-            cache.insert(key, entry);
+            let check = cache::CacheCheck { issuer: issuer.clone(), keys: keys.clone(), key_fingerprint, times, raw };
+            // A fresh token is not shared yet, so this always stores it.
+            return Ok(match verified.with_cache_check(check) {
+                Ok(storable) => {
+                    cache.insert(key, storable.clone());
+                    storable
+                }
+                Err(shared) => shared,
+            });
         }
         Ok(verified)
     }
@@ -197,7 +208,7 @@ impl JwtVerifier {
                     if why_cold { Refresh::NoKeys } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
                 let keys = store.refresh(why).await.map_err(key_error)?;
                 match check_signature(token.as_str(), &jws, &keys)? {
-                    Step::Verified(fp) => return this.accept(&token, jws, &entry, fp, cache_key),
+                    Step::Verified(fp) => return this.accept(&token, jws, &entry, (&keys, fp), cache_key),
                     // A cold load that lacks the kid gets one rate-limited refetch.
                     Step::UnknownKid if why_cold => why_cold = false,
                     Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),

@@ -21,6 +21,7 @@ mod stripes;
 mod time;
 
 pub use builder::JwtVerifierBuilder;
+pub(crate) use cache::CacheCheck;
 pub use cache::CacheStats;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use issuer::Issuer;

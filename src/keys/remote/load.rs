@@ -124,12 +124,19 @@ impl Inner {
         let result = self.fetch_inner(etag).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
-            Ok(snap) => {
+            Ok(mut snap) => {
                 self.counters.ok.fetch_add(1, Ordering::Relaxed);
-                // Kids confirmed absent stay absent until the set changes.
-                let changed = self.snapshot.load().as_ref().is_none_or(|prev| !prev.keys.same_keys(&snap.keys));
-                if changed {
-                    self.negative.invalidate_all();
+                let previous = self.snapshot.load().as_ref().map(|prev| prev.keys.clone());
+                match previous {
+                    // The same keys again: keep the set already in use, so what was
+                    // checked against it (cached tokens, parsed keys) stays valid.
+                    Some(prev) if prev.same_keys(&snap.keys) => {
+                        if let Some(fresh) = Arc::get_mut(&mut snap) {
+                            fresh.keys = prev;
+                        }
+                    }
+                    // Kids confirmed absent stay absent until the set changes.
+                    _ => self.negative.invalidate_all(),
                 }
                 let st = self.status();
                 self.failing.store(None);

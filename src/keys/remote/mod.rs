@@ -34,7 +34,7 @@ mod state;
 
 pub use builder::RemoteJwksBuilder;
 pub use keep_warm::RefreshTask;
-use state::Inner;
+use state::{Inner, Snapshot};
 
 /// A JWK set fetched from a URL or found through discovery, cached and refreshed.
 ///
@@ -54,6 +54,28 @@ use state::Inner;
 #[derive(Clone)]
 pub struct RemoteJwks {
     inner: Arc<Inner>,
+}
+
+impl RemoteJwks {
+    /// Whether `snap` may be used now; past its refresh time this also starts the
+    /// background refresh.
+    fn usable(&self, snap: &Snapshot) -> bool {
+        let now = Instant::now();
+        if now < snap.refresh_at {
+            return true;
+        }
+        if now < snap.expires_at {
+            // Refresh ahead: this request is served from the cache, one task refetches.
+            self.inner.spawn_background();
+            return true;
+        }
+        // Past the TTL: serve stale only while refreshes are known to fail.
+        if self.inner.serving_stale(snap, now) {
+            self.inner.spawn_background();
+            return true;
+        }
+        false
+    }
 }
 
 impl RemoteJwks {
@@ -77,22 +99,13 @@ impl std::fmt::Debug for RemoteJwks {
 impl KeyStore for RemoteJwks {
     fn current(&self) -> Option<Arc<KeySet>> {
         let guard = self.inner.snapshot.load();
-        let snap = guard.as_ref()?;
-        let now = Instant::now();
-        if now < snap.refresh_at {
-            return Some(snap.keys.clone());
-        }
-        if now < snap.expires_at {
-            // Refresh ahead: this request is served from the cache, one task refetches.
-            self.inner.spawn_background();
-            return Some(snap.keys.clone());
-        }
-        // Past the TTL: serve stale only while refreshes are known to fail.
-        if self.inner.serving_stale(snap, now) {
-            self.inner.spawn_background();
-            return Some(snap.keys.clone());
-        }
-        None
+        let snap = guard.as_ref().filter(|snap| self.usable(snap))?;
+        Some(snap.keys.clone())
+    }
+
+    fn is_current(&self, keys: &Arc<KeySet>) -> bool {
+        let guard = self.inner.snapshot.load();
+        guard.as_ref().is_some_and(|snap| Arc::ptr_eq(&snap.keys, keys) && self.usable(snap))
     }
 
     fn refresh(&self, why: Refresh<'_>) -> BoxFuture<Result<Arc<KeySet>, KeyError>> {
