@@ -5,7 +5,7 @@
 # PAIRS times) under the same wrk load, and the table reports medians and the median
 # of the per-pair ratios, so drift on the machine hits both sides of every ratio.
 #
-#   bash benches/load.sh                     # PAIRS=3 DURATION=8 CONNECTIONS=32 THREADS=1
+#   bash benches/load.sh                     # PAIRS=5 DURATION=5 CONNECTIONS=32 THREADS=1
 #   PINNED=1 bash benches/load.sh            # second view: server on core 0, wrk on the rest
 #   ONLY='bearer/(repeated|rot10k)' MEMORY=0 bash benches/load.sh   # some rows, no memory check
 #
@@ -21,8 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PAIRS="${PAIRS:-3}"
-DURATION="${DURATION:-8}"
+PAIRS="${PAIRS:-5}"
+DURATION="${DURATION:-5}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
 MANY="${MANY:-100000}"
