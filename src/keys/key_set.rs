@@ -210,11 +210,16 @@ impl KeySet {
         self.keys.iter().any(|k| k.fingerprint == fingerprint)
     }
 
-    /// Whether `other` holds the same keys (same material, kids and algorithms).
+    /// Whether `other` holds the same keys (same material, kids and algorithms), in
+    /// any order: an IdP or a load balancer may list them differently on each fetch.
     #[cfg(feature = "remote")]
     pub(crate) fn same_keys(&self, other: &KeySet) -> bool {
-        self.keys.len() == other.keys.len()
-            && self.keys.iter().zip(&other.keys).all(|(a, b)| a.fingerprint == b.fingerprint)
+        let sorted = |set: &KeySet| {
+            let mut prints: Vec<u64> = set.keys.iter().map(|k| k.fingerprint).collect();
+            prints.sort_unstable();
+            prints
+        };
+        self.keys.len() == other.keys.len() && sorted(self) == sorted(other)
     }
 
     /// Whether a key with `kid` is present.

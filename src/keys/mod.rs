@@ -147,6 +147,9 @@ pub trait KeyStore: Send + Sync + 'static {
     /// [`current`](Self::current) would return. The verified-token cache asks this on
     /// every hit, so stores that keep their set behind a pointer should answer by
     /// comparing pointers, without taking a new reference to the set each time.
+    ///
+    /// Answer `true` only when `current` would return this very set now: a `true` for
+    /// a replaced or expired set keeps tokens verified by its keys accepted.
     fn is_current(&self, keys: &Arc<KeySet>) -> bool {
         self.current().is_some_and(|now| Arc::ptr_eq(&now, keys))
     }

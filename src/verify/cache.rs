@@ -61,7 +61,7 @@ pub(crate) struct CacheCheck {
 pub(crate) struct TokenCache {
     entries: quick_cache::sync::Cache<u64, VerifiedToken, Weight, PreHashed>,
     /// Seeded at random per cache, so nobody outside can aim tokens at one slot.
-    hasher: foldhash::quality::RandomState,
+    hasher: foldhash::quality::FixedState,
     counters: Counters,
     doorkeeper: Doorkeeper,
     /// The least an entry weighs.
@@ -114,7 +114,10 @@ impl TokenCache {
             PreHashed,
             quick_cache::sync::DefaultLifecycle::default(),
         );
-        let hasher = foldhash::quality::RandomState::default();
+        // foldhash seeds itself from addresses and the time only; the seed here comes
+        // from std's `RandomState`, which draws its keys from the operating system.
+        let seed = std::hash::RandomState::new().hash_one(0x746f_6b65_6e73_u64);
+        let hasher = foldhash::quality::FixedState::with_seed(seed);
         Self { entries, hasher, counters: Counters::default(), doorkeeper: Doorkeeper::new(), floor }
     }
 
@@ -164,7 +167,18 @@ impl TokenCache {
 
 /// Equal lengths and equal bytes, read to the end whatever the first difference.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut differ = 0u8;
+    for (x, y) in a.chunks(64).zip(b.chunks(64)) {
+        let block = x.iter().zip(y).fold(0u8, |d, (p, q)| d | (p ^ q));
+        // The running result goes through `black_box` after every block, so the
+        // compiler must compute each block and cannot stop at the first difference;
+        // within a block the fold stays vectorised (`subtle` compares byte by byte).
+        differ = std::hint::black_box(differ | block);
+    }
+    differ == 0
 }
 
 /// Each entry weighs its approximate heap size, at least `floor`.
@@ -273,5 +287,13 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(!constant_time_eq(b"ab", b"abc"));
+        // Differences in any 64-byte block, the last one partial.
+        let a = vec![b'x'; 200];
+        for at in [0, 63, 64, 127, 199] {
+            let mut b = a.clone();
+            b[at] = b'y';
+            assert!(!constant_time_eq(&a, &b), "difference at {at}");
+        }
+        assert!(constant_time_eq(&a, &a.clone()));
     }
 }
