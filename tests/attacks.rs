@@ -317,6 +317,25 @@ async fn five_part_jwe() {
 }
 
 #[tokio::test]
+async fn sender_constrained_tokens_are_refused_as_bearer() {
+    // A token bound to a DPoP key or a client certificate (`cnf`), replayed as a plain
+    // bearer token, is what binding exists to stop (RFC 9449 §7.2, RFC 8705 §3): with no
+    // binding configured, every `cnf` is refused, whatever it holds.
+    let t = target().await;
+    t.accepted(&t.idp.token().sign()).await;
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!({"jkt": "a", "x5t#S256": "b"}),
+        json!({"unknown": "x"}),
+        json!({}),
+        json!("jkt"),
+    ] {
+        t.refused(&t.idp.token().claim("cnf", cnf).sign()).await;
+    }
+}
+
+#[tokio::test]
 async fn tampered_payload_keeps_the_old_signature() {
     let t = target().await;
     let good = t.idp.token().sign();

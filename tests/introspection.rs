@@ -115,6 +115,9 @@ async fn answers_are_checked_like_jwts() {
         (json!({"active": true, "aud": ["x", "api"], "iss": "https://evil.example.com"}), StatusCode::UNAUTHORIZED),
         (json!({"active": true, "aud": ["x", "api"], "iss": "https://as.example.com"}), StatusCode::OK),
         (active("api"), StatusCode::OK),
+        // Bound to a DPoP key or a client certificate: not checkable here (fail closed).
+        (json!({"active": true, "aud": "api", "cnf": {"jkt": "x"}}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": "api", "cnf": {"x5t#S256": "y"}}), StatusCode::UNAUTHORIZED),
     ];
     for (answer, status) in cases {
         *f.mode.lock().unwrap() = Mode::Answer(answer.clone());

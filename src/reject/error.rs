@@ -127,6 +127,10 @@ pub enum InvalidToken {
     ClaimValue,
     /// The authorization server says the token is not active (introspection).
     Inactive,
+    /// The token is sender-constrained (`cnf`: bound to a DPoP key or a client
+    /// certificate) in a way this service is not configured to check, so whoever
+    /// presents it could be a thief (RFC 9449 §7.2, RFC 8705 §3).
+    Binding,
 }
 
 impl InvalidToken {
@@ -149,6 +153,7 @@ impl InvalidToken {
             Self::ClaimType => "the access token has a claim of the wrong type",
             Self::ClaimValue => "the token is not an access token for this resource",
             Self::Inactive => "the access token is not active",
+            Self::Binding => "the access token is bound to a key (cnf) this resource cannot check",
         }
     }
 

@@ -169,6 +169,7 @@ impl JwtVerifier {
         self.check_time(claims)?;
         entry.check_audience(claims, cfg.audiences.as_deref())?;
         entry.check_required_values(claims)?;
+        super::check_confirmation(claims)?;
         // HS* only ever with a local secret: remote key sets never hold one, so this
         // is decided by the key binding in `finish`; refuse early when no key could fit.
         if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)

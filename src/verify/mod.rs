@@ -4,9 +4,10 @@
 //! - [`JwtVerifier`] (`jwt.rs`): the verification pipeline, fast path and slow path;
 //! - [`JwtVerifierBuilder`] (`builder.rs`): configuration, checked once at build;
 //! - `signature.rs`: key selection and the crypto backend;
-//! - `time.rs`, `issuer.rs`, `jws.rs`, `cache.rs`: the individual rules;
+//! - `time.rs`, `issuer.rs`, `jws.rs`, `binding.rs`, `cache.rs`: the individual rules;
 //! - `stripes.rs`: the cache's hit and miss counters, one stripe per thread.
 
+mod binding;
 mod builder;
 mod cache;
 mod clock;
@@ -20,6 +21,7 @@ mod signature;
 mod stripes;
 mod time;
 
+pub(crate) use binding::check_confirmation;
 pub use builder::JwtVerifierBuilder;
 pub(crate) use cache::CacheCheck;
 pub use cache::CacheStats;
