@@ -40,8 +40,8 @@ async fn an_entry_never_outlives_exp() {
     assert!(verifier.cache_stats().unwrap().hits >= 2, "the refusal came from a cache hit");
 }
 
-#[tokio::test]
-async fn a_removed_key_ends_its_entries() {
+/// An issuer whose key set is refetched every 200 ms, a verifier on it, and its `/me` URL.
+async fn refreshing_every_200ms() -> (TestIssuer, JwtVerifier, String) {
     let idp = TestIssuer::start().await;
     let keys = idp
         .remote_jwks()
@@ -52,6 +52,12 @@ async fn a_removed_key_ends_its_entries() {
     let verifier =
         JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).keys(keys)).audience(TEST_AUDIENCE).build().unwrap();
     let me = format!("{}/me", serve(app(BearerLayer::new(verifier.clone()))).await);
+    (idp, verifier, me)
+}
+
+#[tokio::test]
+async fn a_removed_key_ends_its_entries() {
+    let (idp, verifier, me) = refreshing_every_200ms().await;
     let old_kid = idp.current_kid();
     let token = idp.token().sign();
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
@@ -67,16 +73,7 @@ async fn a_removed_key_ends_its_entries() {
 
 #[tokio::test]
 async fn a_new_key_set_that_keeps_the_key_keeps_its_entries() {
-    let idp = TestIssuer::start().await;
-    let keys = idp
-        .remote_jwks()
-        .ttl_bounds(Duration::from_millis(100), Duration::from_secs(60))
-        .ttl(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let verifier =
-        JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).keys(keys)).audience(TEST_AUDIENCE).build().unwrap();
-    let me = format!("{}/me", serve(app(BearerLayer::new(verifier.clone()))).await);
+    let (idp, verifier, me) = refreshing_every_200ms().await;
     let token = idp.token().sign();
     for _ in 0..2 {
         assert_eq!(get_bearer(&me, &token).await.status, StatusCode::OK);
