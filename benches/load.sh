@@ -91,7 +91,8 @@ measure() { # mode tokens-file
     END {printf "%.0f %.1f %s\n", rps, t / hz / n * 1e6, p99}' "$WORK/wrk.out"
 }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# The median of a space-separated list of numbers.
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 declare -A RATIO RPS CPU
 printf '\n%-15s %-9s %9s %9s %7s %11s %10s  %s\n' server workload "req/s" "base r/s" ratio "CPU µs/req" "base CPU" "ratios per pair"
@@ -104,12 +105,11 @@ pair() { # mode workload tokens-file
     ratios+="$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}') "
     rps+="$a "; base+="$b "; cpu+="$c "; base_cpu+="$d "
   done
-  RATIO[$1/$2]=$(tr ' ' '\n' <<< "$ratios" | grep . | median)
-  RPS[$1/$2]=$(tr ' ' '\n' <<< "$rps" | grep . | median)
-  CPU[$1/$2]=$(tr ' ' '\n' <<< "$cpu" | grep . | median)
+  RATIO[$1/$2]=$(median "$ratios")
+  RPS[$1/$2]=$(median "$rps")
+  CPU[$1/$2]=$(median "$cpu")
   printf '%-15s %-9s %9.0f %9.0f %7.3f %11.1f %10.1f  %s\n' "$1" "$2" "${RPS[$1/$2]}" \
-    "$(tr ' ' '\n' <<< "$base" | grep . | median)" "${RATIO[$1/$2]}" "${CPU[$1/$2]}" \
-    "$(tr ' ' '\n' <<< "$base_cpu" | grep . | median)" "$ratios"
+    "$(median "$base")" "${RATIO[$1/$2]}" "${CPU[$1/$2]}" "$(median "$base_cpu")" "$ratios"
 }
 
 pair passthrough    repeated "$WORK/one.txt"
