@@ -43,6 +43,9 @@ compile_error!(
 mod macros;
 
 mod claims;
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub mod dpop;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;

@@ -1,0 +1,285 @@
+//! DPoP (RFC 9449): access tokens bound to a key the client proves it holds.
+//!
+//! A DPoP client signs a fresh, short-lived JWT (the *proof*) for every request,
+//! naming the method and URL, and sends it in a `DPoP` header beside
+//! `Authorization: DPoP <token>`. The token's `cnf.jkt` names the proof key, so a
+//! stolen token is useless without the key.
+//!
+//! - [`Dpop`] / [`DpopBuilder`] (this file): the mode and its settings, given to
+//!   [`BearerLayer::dpop`](crate::BearerLayer::dpop);
+//! - `proof.rs`: parsing and checking one proof (RFC 9449 §4.3), cheapest checks first;
+//! - `htu.rs`: the URL a proof must name, RFC 3986 normalised, and the public origins;
+//! - `replay.rs`: [`ReplayStore`], which accepts each proof once;
+//! - `nonce.rs`: stateless server nonces (§8, §9).
+//!
+//! ```
+//! use tower_bearer::dpop::{Dpop, DpopMode};
+//! let dpop = Dpop::builder(DpopMode::Allowed).public_url("https://api.example.com").build()?;
+//! assert_eq!(dpop.mode(), DpopMode::Allowed);
+//! # Ok::<(), tower_bearer::ConfigError>(())
+//! ```
+
+mod htu;
+mod nonce;
+mod proof;
+mod replay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+pub use nonce::NonceSecret;
+pub(crate) use nonce::{NonceCheck, Nonces};
+pub use proof::DpopProof;
+pub(crate) use proof::check_proof;
+pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+
+use crate::ConfigError;
+use crate::keys::AlgorithmSet;
+
+/// How a layer treats DPoP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DpopMode {
+    /// The library default: the `DPoP` scheme is not a credential here, and
+    /// DPoP-bound tokens are refused.
+    #[default]
+    Off,
+    /// Unbound tokens pass as `Bearer`; DPoP-bound tokens only with the `DPoP` scheme
+    /// and a valid proof.
+    Allowed,
+    /// Every token must be DPoP-bound and come with the `DPoP` scheme and a proof.
+    Required,
+}
+
+/// Default acceptance window for a proof's `iat` (RFC 9449 §11.1: "a few seconds");
+/// peers use 60 (Spring) to 300 (oidc-provider, Auth0) seconds.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// Default clock skew allowed on a proof's `iat`, both ways.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+
+/// Default cap on the `DPoP` header (an RSA-4096 proof is about 1.5 KiB).
+pub const DEFAULT_MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// Default number of live proofs the in-process replay store holds.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+
+/// How long a server nonce is current (the previous one is still accepted).
+pub const NONCE_STEP: Duration = Duration::from_secs(60);
+
+/// DPoP settings for a layer. Cheap to clone.
+#[derive(Clone)]
+pub struct Dpop {
+    pub(crate) config: Arc<Config>,
+}
+
+pub(crate) struct Config {
+    pub(crate) mode: DpopMode,
+    pub(crate) origins: htu::Origins,
+    pub(crate) algorithms: AlgorithmSet,
+    /// `algs="…"` of every DPoP challenge.
+    pub(crate) algs: String,
+    pub(crate) max_age: u64,
+    pub(crate) leeway: u64,
+    pub(crate) max_proof_len: usize,
+    pub(crate) replay: Arc<dyn ReplayStore>,
+    pub(crate) nonces: Option<Nonces>,
+}
+
+impl std::fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.config;
+        f.debug_struct("Dpop")
+            .field("mode", &c.mode)
+            .field("origins", &c.origins)
+            .field("algorithms", &c.algorithms)
+            .field("max_age", &c.max_age)
+            .field("leeway", &c.leeway)
+            .field("nonces", &c.nonces.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dpop {
+    /// Settings for `mode`; [`Allowed`](DpopMode::Allowed) and
+    /// [`Required`](DpopMode::Required) need a [`public_url`](DpopBuilder::public_url).
+    pub fn builder(mode: DpopMode) -> DpopBuilder {
+        DpopBuilder {
+            mode,
+            public_urls: Vec::new(),
+            from_request: None,
+            algorithms: default_algorithms(),
+            max_age: DEFAULT_MAX_AGE,
+            leeway: DEFAULT_LEEWAY,
+            max_proof_len: DEFAULT_MAX_PROOF_LEN,
+            replay: None,
+            nonces: None,
+        }
+    }
+
+    /// DPoP off: the default of every layer.
+    pub fn off() -> Self {
+        // Off needs no origin, so building cannot fail.
+        Self {
+            config: Arc::new(Config {
+                mode: DpopMode::Off,
+                origins: htu::Origins::Configured(Vec::new()),
+                algorithms: default_algorithms(),
+                algs: algs_param(default_algorithms()),
+                max_age: DEFAULT_MAX_AGE.as_secs(),
+                leeway: DEFAULT_LEEWAY.as_secs(),
+                max_proof_len: DEFAULT_MAX_PROOF_LEN,
+                replay: Arc::new(MemoryReplayStore::new(0)),
+                nonces: None,
+            }),
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> DpopMode {
+        self.config.mode
+    }
+
+    /// The proof algorithms accepted, as the `algs` challenge parameter lists them.
+    pub fn algs(&self) -> &str {
+        &self.config.algs
+    }
+}
+
+/// Builds [`Dpop`] settings.
+#[must_use]
+pub struct DpopBuilder {
+    mode: DpopMode,
+    public_urls: Vec<String>,
+    from_request: Option<http::uri::Scheme>,
+    algorithms: AlgorithmSet,
+    max_age: Duration,
+    leeway: Duration,
+    max_proof_len: usize,
+    replay: Option<Arc<dyn ReplayStore>>,
+    nonces: Option<NonceSecret>,
+}
+
+impl std::fmt::Debug for DpopBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopBuilder")
+            .field("mode", &self.mode)
+            .field("public_urls", &self.public_urls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopBuilder {
+    /// A public URL of this service, `scheme://host[:port][/base]`, as clients call
+    /// it: a proof's `htu` must name it plus the request path. Repeatable. Behind a
+    /// proxy that strips a prefix, include the prefix as `/base`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_urls.push(url.into());
+        self
+    }
+
+    /// Takes the origin a proof must name from the request itself (`scheme` plus the
+    /// `Host` header or HTTP/2 authority). **For development only**: the `Host` is
+    /// chosen by the client, so behind a proxy a proof made for another service would
+    /// be accepted here. Used only when no [`public_url`](Self::public_url) is set.
+    pub fn dangerously_take_origin_from_request(mut self, scheme: http::uri::Scheme) -> Self {
+        self.from_request = Some(scheme);
+        self
+    }
+
+    /// The proof algorithms accepted (default ES256, ES384, RS256, PS256, EdDSA).
+    /// Symmetric algorithms are never accepted.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = AlgorithmSet::of(&algorithms.into_iter().collect::<Vec<_>>());
+        self
+    }
+
+    /// How old a proof's `iat` may be (default [`DEFAULT_MAX_AGE`]).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Clock skew allowed on `iat`, both ways (default [`DEFAULT_LEEWAY`]).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Longest accepted `DPoP` header (default [`DEFAULT_MAX_PROOF_LEN`]).
+    pub fn max_proof_len(mut self, bytes: usize) -> Self {
+        self.max_proof_len = bytes;
+        self
+    }
+
+    /// Where used proofs are remembered (default: a [`MemoryReplayStore`] of
+    /// [`DEFAULT_REPLAY_CAPACITY`] entries). Share one store across a fleet, e.g.
+    /// `RedisReplayStore` (feature `redis`), or each instance accepts a proof once.
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(Arc::new(store));
+        self
+    }
+
+    /// Requires server nonces (RFC 9449 §9): a proof must carry a nonce derived from
+    /// `secret`; without one the answer is `401 use_dpop_nonce` with a `DPoP-Nonce`
+    /// header. Share the secret across a fleet.
+    pub fn require_nonces(mut self, secret: NonceSecret) -> Self {
+        self.nonces = Some(secret);
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<Dpop, ConfigError> {
+        let algorithms = self.algorithms.intersect(default_algorithms());
+        if algorithms.is_empty() {
+            return Err(ConfigError::new(
+                "DPoP needs at least one asymmetric proof algorithm (ES256, ES384, RS256, PS256, EdDSA)",
+            ));
+        }
+        let origins = if !self.public_urls.is_empty() {
+            let urls = self.public_urls.iter().map(|u| htu::Origins::parse_public_url(u)).collect::<Result<_, _>>()?;
+            htu::Origins::Configured(urls)
+        } else if let Some(scheme) = self.from_request {
+            tracing::warn!(
+                "DPoP takes the origin proofs must name from each request's Host header: for development \
+                 only (set a public URL in production)"
+            );
+            htu::Origins::FromRequest(scheme)
+        } else if self.mode == DpopMode::Off {
+            htu::Origins::Configured(Vec::new())
+        } else {
+            return Err(ConfigError::new(
+                "DPoP needs the public URL clients call (DpopBuilder::public_url): behind a proxy the Host \
+                 header is chosen by the client",
+            ));
+        };
+        let replay = match self.replay {
+            Some(store) => store,
+            None => Arc::new(MemoryReplayStore::new(DEFAULT_REPLAY_CAPACITY)),
+        };
+        Ok(Dpop {
+            config: Arc::new(Config {
+                mode: self.mode,
+                origins,
+                algorithms,
+                algs: algs_param(algorithms),
+                max_age: self.max_age.as_secs(),
+                leeway: self.leeway.as_secs(),
+                max_proof_len: self.max_proof_len,
+                replay,
+                nonces: self.nonces.map(|s| Nonces::new(s, NONCE_STEP)),
+            }),
+        })
+    }
+}
+
+/// The algorithms a proof may use: asymmetric, and supported here.
+fn default_algorithms() -> AlgorithmSet {
+    use Algorithm::*;
+    AlgorithmSet::of(&[ES256, ES384, RS256, PS256, EdDSA])
+}
+
+fn algs_param(algorithms: AlgorithmSet) -> String {
+    algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" ")
+}
