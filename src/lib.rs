@@ -67,6 +67,7 @@ mod reject;
 pub mod signing;
 #[cfg(feature = "remote")]
 mod single_flight;
+pub mod tls;
 pub mod token;
 mod verify;
 
@@ -78,7 +79,7 @@ pub use error::ConfigError;
 pub use future::BoxFuture;
 pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 pub use reject::{
-    AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidRequest, InvalidToken, JsonResponder,
+    AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidProof, InvalidRequest, InvalidToken, JsonResponder,
     Rejector, Responder, Unavailable,
 };
 pub use verify::{

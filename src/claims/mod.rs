@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::reject::InvalidToken;
-use crate::verify::CacheCheck;
+use crate::verify::{CacheCheck, Confirmation};
 
 mod names;
 mod path;
@@ -43,6 +43,8 @@ struct Inner {
     /// What a verified-token cache hit re-checks; only on tokens the cache holds, so a
     /// hit hands out the stored token itself (one reference count, no wrapper).
     cached: Option<CacheCheck>,
+    /// `cnf`, read once: the layer checks it on every request, cache hits included.
+    confirmation: Option<Confirmation>,
 }
 
 impl VerifiedToken {
@@ -56,6 +58,7 @@ impl VerifiedToken {
     ) -> Result<Self, InvalidToken> {
         let map = claims.as_object().ok_or(InvalidToken::Malformed)?;
         let scopes = read_scopes(map)?;
+        let confirmation = Confirmation::read(map)?;
         let mut roles = NameSet::default();
         for path in &sources.roles {
             read_names(path.lookup(map), &mut roles);
@@ -73,7 +76,17 @@ impl VerifiedToken {
         // times the encoded token, plus fixed overhead.
         let approx_size = 5 * encoded_len + 512;
         let cached = None;
-        Ok(Self(Arc::new(Inner { header, claims, expires_at, scopes, roles, named_roles, approx_size, cached })))
+        Ok(Self(Arc::new(Inner {
+            header,
+            claims,
+            expires_at,
+            scopes,
+            roles,
+            named_roles,
+            approx_size,
+            cached,
+            confirmation,
+        })))
     }
 
     /// The roles of the named source `source` (e.g. `"client"` for Keycloak client
@@ -100,6 +113,17 @@ impl VerifiedToken {
     /// What a cache hit on this token re-checks (only set on cached tokens).
     pub(crate) fn cache_check(&self) -> Option<&CacheCheck> {
         self.0.cached.as_ref()
+    }
+
+    /// What the token is bound to (`cnf`), if anything.
+    pub(crate) fn confirmation(&self) -> Option<&Confirmation> {
+        self.0.confirmation.as_ref()
+    }
+
+    /// Whether the token is sender-constrained (has `cnf`): usable only with the proof
+    /// it names, a DPoP key (RFC 9449) or a TLS client certificate (RFC 8705).
+    pub fn is_sender_constrained(&self) -> bool {
+        self.0.confirmation.is_some()
     }
 
     /// All claims, as JSON.

@@ -68,6 +68,17 @@ pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 /// How long a server nonce is current (the previous one is still accepted).
 pub const NONCE_STEP: Duration = Duration::from_secs(60);
 
+/// The `DPoP` request header: the proof.
+pub const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
+/// The `DPoP-Nonce` response header: the nonce the next proof must carry.
+pub const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
+/// Seconds since the Unix epoch (the clock proofs' `iat` and nonces are judged by).
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// DPoP settings for a layer. Cheap to clone.
 #[derive(Clone)]
 pub struct Dpop {

@@ -32,8 +32,6 @@ impl Inner {
         if !token_type::is_access_token(&answer) {
             return Err(InvalidToken::Type);
         }
-        // RFC 7662 answers carry the binding too (RFC 8705 §3.2, RFC 9449 §6.2).
-        crate::verify::check_confirmation(&answer)?;
         if self.accept_if.as_ref().is_some_and(|accept| !accept(&answer)) {
             return Err(InvalidToken::ClaimValue);
         }

@@ -60,20 +60,28 @@ fn looks_like_jwt(token: &str) -> bool {
 
 impl Verifier for CombinedVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
+        crate::verify::refuse_bound(self.verify_for_binding(token))
+    }
+
+    fn verify_for_binding(&self, token: &BearerToken) -> Verification {
         if !looks_like_jwt(token.as_str()) {
-            return self.introspection.verify(token);
+            return self.introspection.verify_for_binding(token);
         }
         match self.mode {
-            IntrospectMode::OpaqueOnly => self.jwt.verify(token),
+            IntrospectMode::OpaqueOnly => self.jwt.verify_for_binding(token),
             IntrospectMode::EveryToken => {
-                let local = self.jwt.verify(token);
+                let local = self.jwt.verify_for_binding(token);
                 let remote = self.introspection.clone();
                 let token = token.clone();
                 Verification::Pending(Box::pin(async move {
                     // The signature and claims are checked first: a forged token never
                     // reaches the authorization server.
                     let verified: VerifiedToken = local.resolve().await?;
-                    remote.verify(&token).resolve().await.map_err(|e: AuthError| e)?;
+                    let answer = remote.verify_for_binding(&token).resolve().await?;
+                    // The server's word on the binding must be the token's own.
+                    if answer.confirmation() != verified.confirmation() {
+                        return Err(crate::InvalidToken::Binding.into());
+                    }
                     Ok(verified)
                 }))
             }

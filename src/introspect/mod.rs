@@ -106,6 +106,12 @@ impl Expiry<[u8; 32], Arc<Answer>> for AnswerExpiry {
 
 impl Verifier for IntrospectionVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
+        crate::verify::refuse_bound(self.verify_for_binding(token))
+    }
+
+    // RFC 7662 answers carry the binding too (RFC 8705 §3.2, RFC 9449 §6.2): it is read
+    // into the token and checked by the layer like a JWT's.
+    fn verify_for_binding(&self, token: &BearerToken) -> Verification {
         let inner = self.inner.clone();
         let token = token.clone();
         Verification::Pending(Box::pin(async move { inner.verify(token).await }))

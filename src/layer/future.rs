@@ -11,6 +11,7 @@ use super::shared::Shared;
 use crate::BoxFuture;
 use crate::claims::VerifiedToken;
 use crate::reject::{AuthError, Responder};
+use crate::token::Scheme;
 
 pin_project! {
     /// The response future of [`Bearer`](super::Bearer) and [`Require`](super::Require).
@@ -37,6 +38,7 @@ pin_project! {
 /// A request waiting for its token's verification (keys being loaded).
 struct Waiting<S, B, R> {
     verification: BoxFuture<Result<VerifiedToken, AuthError>>,
+    scheme: Scheme,
     service: Option<S>,
     req: Option<Request<B>>,
     shared: Arc<Shared<R>>,
@@ -53,11 +55,12 @@ impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
 
     pub(crate) fn verifying(
         verification: BoxFuture<Result<VerifiedToken, AuthError>>,
+        scheme: Scheme,
         service: S,
         req: Request<B>,
         shared: Arc<Shared<R>>,
     ) -> Self {
-        let waiting = Box::new(Waiting { verification, service: Some(service), req: Some(req), shared });
+        let waiting = Box::new(Waiting { verification, scheme, service: Some(service), req: Some(req), shared });
         Self { state: State::Verifying { waiting } }
     }
 }
@@ -82,16 +85,16 @@ where
                     return Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")));
                 }
                 StateProj::Verifying { waiting } => {
-                    let Waiting { verification, service, req, shared } = &mut **waiting;
+                    let Waiting { verification, scheme, service, req, shared } = &mut **waiting;
                     let result = ready!(verification.as_mut().poll(cx));
                     let (Some(mut service), Some(mut req)) = (service.take(), req.take()) else {
                         // Both are set together and taken together, right before the
                         // state changes below.
                         unreachable!("ResponseFuture polled after completion")
                     };
-                    match result.and_then(|token| shared.admit::<B, ResBody>(token, &mut req)) {
+                    match result.and_then(|token| shared.admit::<B, ResBody>(token, *scheme, &mut req)) {
                         Ok(()) => State::Inner { fut: service.call(req) },
-                        Err(e) => State::Rejected { response: Some(shared.reject.reject(&e)) },
+                        Err(e) => State::Rejected { response: Some(shared.reject_for(*scheme).reject(&e)) },
                     }
                 }
             };

@@ -43,21 +43,27 @@ pub struct BearerLayer<R = JsonResponder> {
 impl BearerLayer<JsonResponder> {
     /// A layer checking tokens with `verifier`, reading `Authorization: Bearer`.
     pub fn new(verifier: impl Verifier) -> Self {
+        let reject = Arc::new(RejectConfig::default());
         Self {
             shared: Arc::new(Shared {
                 verifier: Arc::new(verifier),
                 locations: Default::default(),
                 requirement: None,
                 optional: false,
-                reject: Arc::new(RejectConfig::default()),
+                binding: Default::default(),
+                reject: reject.clone(),
+                reject_dpop: reject,
             }),
         }
+        .edit(|_| {})
     }
 }
 
 impl<R: Clone> BearerLayer<R> {
     fn edit(mut self, f: impl FnOnce(&mut Shared<R>)) -> Self {
-        f(Arc::make_mut(&mut self.shared));
+        let shared = Arc::make_mut(&mut self.shared);
+        f(shared);
+        shared.sync();
         self
     }
 
@@ -118,6 +124,38 @@ impl<R: Clone> BearerLayer<R> {
         )
     }
 
+    /// Accepts DPoP (RFC 9449) as [`Dpop`](crate::dpop::Dpop) says: with
+    /// [`DpopMode::Allowed`](crate::dpop::DpopMode::Allowed) DPoP-bound tokens pass with
+    /// the `DPoP` scheme and a valid proof, unbound ones as `Bearer`; with
+    /// [`Required`](crate::dpop::DpopMode::Required) only DPoP passes. Without this
+    /// (DPoP off) a DPoP-bound token is refused.
+    ///
+    /// ```
+    /// use tower_bearer::dpop::{Dpop, DpopMode};
+    /// # fn f(verifier: tower_bearer::JwtVerifier) -> Result<(), tower_bearer::ConfigError> {
+    /// let dpop = Dpop::builder(DpopMode::Allowed).public_url("https://api.example.com").build()?;
+    /// let auth = tower_bearer::BearerLayer::new(verifier).dpop(dpop);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop(self, dpop: crate::dpop::Dpop) -> Self {
+        self.edit(|s| {
+            s.binding.policy.dpop = dpop.mode() != crate::dpop::DpopMode::Off;
+            s.binding.policy.dpop_required = dpop.mode() == crate::dpop::DpopMode::Required;
+            s.binding.dpop = Some(dpop);
+        })
+    }
+
+    /// Checks certificate-bound tokens (RFC 8705 §3): a token whose
+    /// `cnf["x5t#S256"]` names a certificate passes only over a connection whose TLS
+    /// client certificate has that SHA-256 thumbprint. The server must put the
+    /// certificate into each request as a [`PeerCertificate`](crate::tls::PeerCertificate)
+    /// (see [`tls`](crate::tls)). Off by default: such tokens are then refused.
+    pub fn certificate_binding(self, on: bool) -> Self {
+        self.edit(|s| s.binding.policy.certificates = on)
+    }
+
     /// Longest accepted token, checked before parsing (default 16 KiB).
     pub fn max_token_len(self, bytes: usize) -> Self {
         self.edit(|s| s.locations.set_max_len(bytes))
@@ -126,15 +164,19 @@ impl<R: Clone> BearerLayer<R> {
     /// Uses `responder` to build rejections.
     pub fn responder<R2: Clone>(self, responder: R2) -> BearerLayer<R2> {
         let s = &*self.shared;
+        let reject = Arc::new(RejectConfig::new(s.reject.challenge.clone(), responder));
         BearerLayer {
             shared: Arc::new(Shared {
                 verifier: s.verifier.clone(),
                 locations: s.locations.clone(),
                 requirement: s.requirement.clone(),
                 optional: s.optional,
-                reject: Arc::new(RejectConfig::new(s.reject.challenge.clone(), responder)),
+                binding: s.binding.clone(),
+                reject: reject.clone(),
+                reject_dpop: reject,
             }),
         }
+        .edit(|_| {})
     }
 
     /// Answers with gRPC statuses (for tonic servers).

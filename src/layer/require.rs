@@ -104,7 +104,11 @@ where
         // The outer layer already put the token in; only the requirement is new here.
         match check(Some(&self.requirement), token) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(e) => ResponseFuture::rejected(self.reject.reject(&e)),
+            // The outer layer's Rejector answers on the scheme the request used.
+            Err(e) => ResponseFuture::rejected(match req.extensions().get::<Rejector<ResBody>>() {
+                Some(rejector) => rejector.reject(&e),
+                None => self.reject.reject(&e),
+            }),
         }
     }
 }

@@ -61,18 +61,35 @@ where
             Ok(None) => return ResponseFuture::rejected(shared.reject.reject(&AuthError::MissingToken)),
             Err(e) => return ResponseFuture::rejected(shared.reject.reject(&e.into())),
         };
-        match shared.verifier.verify(&token) {
-            Verification::Ready(Ok(verified)) => match shared.admit::<ReqBody, ResBody>(verified, &mut req) {
+        let scheme = token.scheme();
+        let refuse = |e: AuthError| ResponseFuture::rejected(shared.reject_for(scheme).reject(&e));
+        let evidence = match shared.binding.evidence(&req, &token) {
+            Ok(evidence) => evidence,
+            Err(e) => return refuse(e),
+        };
+        let verification = match shared.verifier.verify_for_binding(&token) {
+            Verification::Ready(Ok(verified)) => shared.binding.confirm(verified, &evidence),
+            Verification::Ready(Err(e)) => return refuse(e),
+            Verification::Pending(verification) => {
+                let binding = shared.binding.clone();
+                Verification::Pending(Box::pin(async move {
+                    let verified = verification.await?;
+                    binding.confirm(verified, &evidence).resolve().await
+                }))
+            }
+        };
+        match verification {
+            Verification::Ready(Ok(verified)) => match shared.admit::<ReqBody, ResBody>(verified, scheme, &mut req) {
                 Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-                Err(e) => ResponseFuture::rejected(shared.reject.reject(&e)),
+                Err(e) => refuse(e),
             },
-            Verification::Ready(Err(e)) => ResponseFuture::rejected(shared.reject.reject(&e)),
+            Verification::Ready(Err(e)) => refuse(e),
             Verification::Pending(verification) => {
                 // Take the service that poll_ready readied; leave a fresh clone behind
                 // (tower's "be careful when cloning inner services").
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verification, ready, req, shared.clone())
+                ResponseFuture::verifying(verification, scheme, ready, req, shared.clone())
             }
         }
     }

@@ -1,5 +1,5 @@
 //! What every clone of a [`BearerLayer`](super::BearerLayer) and its services share,
-//! and the step that lets a verified request in.
+//! and the steps that let a verified request in.
 
 use std::sync::Arc;
 
@@ -7,9 +7,10 @@ use http::Request;
 
 use crate::claims::VerifiedToken;
 use crate::policy::Requirement;
-use crate::reject::{AuthError, RejectConfig, Responder};
-use crate::token::Locations;
-use crate::verify::Verifier;
+use crate::reject::{AuthError, InvalidToken, RejectConfig, Responder};
+use crate::tls::PeerCertificate;
+use crate::token::{BearerToken, Locations, Scheme};
+use crate::verify::{BindingPolicy, Presented, Verification, Verifier, check_binding};
 
 /// Configuration shared by every clone of the layer and its services.
 #[derive(Clone)]
@@ -18,9 +19,32 @@ pub(crate) struct Shared<R> {
     pub(crate) locations: Locations,
     pub(crate) requirement: Option<Requirement>,
     pub(crate) optional: bool,
+    pub(crate) binding: Binding,
     /// Also held by the route layers made with `requiring` and by each request's
-    /// `Rejector`.
+    /// `Rejector`: for requests that used the Bearer scheme (or none).
     pub(crate) reject: Arc<RejectConfig<R>>,
+    /// The same for requests that used the DPoP scheme: errors go on its challenge.
+    pub(crate) reject_dpop: Arc<RejectConfig<R>>,
+}
+
+/// The sender constraints a layer checks, and DPoP's settings.
+#[derive(Clone, Default)]
+pub(crate) struct Binding {
+    pub(crate) policy: BindingPolicy,
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<crate::dpop::Dpop>,
+}
+
+/// What a request proves beside its token, gathered before verification so that a
+/// pending verification owns it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Evidence {
+    pub(crate) scheme: Scheme,
+    /// The thumbprint of the connection's client certificate (read only when
+    /// certificate binding is on).
+    pub(crate) certificate: Option<[u8; 32]>,
+    #[cfg(feature = "dpop")]
+    pub(crate) proof: Option<crate::dpop::DpopProof>,
 }
 
 impl<R> std::fmt::Debug for Shared<R> {
@@ -30,22 +54,58 @@ impl<R> std::fmt::Debug for Shared<R> {
         f.debug_struct("BearerLayer")
             .field("requirement", &self.requirement)
             .field("optional", &self.optional)
+            .field("binding", &self.binding.policy)
             .field("challenge", &self.reject.challenge)
             .finish_non_exhaustive()
     }
 }
 
+impl<R: Clone> Shared<R> {
+    /// Brings the challenges and token locations in line with the binding settings;
+    /// run after every change, so that `challenge(..)` after `dpop(..)` keeps DPoP.
+    pub(crate) fn sync(&mut self) {
+        #[cfg(feature = "dpop")]
+        let dpop = self.binding.dpop.as_ref().filter(|d| d.mode() != crate::dpop::DpopMode::Off);
+        #[cfg(not(feature = "dpop"))]
+        let dpop: Option<&()> = None;
+        self.locations.accept_dpop(dpop.is_some());
+        let reject = Arc::make_mut(&mut self.reject);
+        #[cfg(feature = "dpop")]
+        {
+            let offer = dpop.map(|d| (d.algs().to_owned(), d.mode() == crate::dpop::DpopMode::Required));
+            reject.challenge = std::mem::take(&mut reject.challenge).with_dpop(offer);
+            reject.nonces = dpop.and_then(|d| d.config.nonces.clone());
+        }
+        let mut on_dpop = (*self.reject).clone();
+        on_dpop.challenge = on_dpop.challenge.presented(Scheme::Dpop);
+        self.reject_dpop = Arc::new(on_dpop);
+    }
+}
+
 impl<R> Shared<R> {
+    /// How to refuse a request that used `scheme`.
+    pub(crate) fn reject_for(&self, scheme: Scheme) -> &Arc<RejectConfig<R>> {
+        match scheme {
+            Scheme::Bearer => &self.reject,
+            Scheme::Dpop => &self.reject_dpop,
+        }
+    }
+
     /// Checks the requirement and hands the token, and how to refuse, to the request.
-    pub(crate) fn admit<B, ResBody>(&self, token: VerifiedToken, req: &mut Request<B>) -> Result<(), AuthError>
+    pub(crate) fn admit<B, ResBody>(
+        &self,
+        token: VerifiedToken,
+        scheme: Scheme,
+        req: &mut Request<B>,
+    ) -> Result<(), AuthError>
     where
         R: Responder<ResBody>,
         ResBody: 'static,
     {
         check(self.requirement.as_ref(), &token)?;
-        tracing::debug!(sub = token.subject(), "bearer token accepted");
+        tracing::debug!(sub = token.subject(), scheme = scheme.name(), "access token accepted");
         req.extensions_mut().insert(token);
-        self.hand_rejector::<B, ResBody>(req);
+        req.extensions_mut().insert(self.reject_for(scheme).rejector::<ResBody>());
         Ok(())
     }
 
@@ -56,6 +116,66 @@ impl<R> Shared<R> {
         ResBody: 'static,
     {
         req.extensions_mut().insert(self.reject.rejector::<ResBody>());
+    }
+}
+
+impl Binding {
+    /// What `req` proves beside `scheme`'s token; DPoP proofs are checked here,
+    /// signature included, before the token.
+    pub(crate) fn evidence<B>(&self, req: &Request<B>, token: &BearerToken) -> Result<Evidence, AuthError> {
+        let scheme = token.scheme();
+        if self.policy.dpop_required && scheme != Scheme::Dpop {
+            return Err(InvalidToken::DpopRequired.into());
+        }
+        let certificate = match self.policy.certificates {
+            true => certificate_thumbprint(req),
+            false => None,
+        };
+        Ok(Evidence {
+            scheme,
+            certificate,
+            #[cfg(feature = "dpop")]
+            proof: None,
+        })
+    }
+
+    /// The token's binding checked against the evidence, then the proof recorded as
+    /// used (after every other check, so nobody can burn another client's proof).
+    pub(crate) fn confirm(&self, token: VerifiedToken, evidence: &Evidence) -> Verification {
+        let presented = Presented {
+            scheme: evidence.scheme,
+            #[cfg(feature = "dpop")]
+            proof_key: evidence.proof.as_ref().map(|p| &p.jkt),
+            #[cfg(not(feature = "dpop"))]
+            proof_key: None,
+            certificate: evidence.certificate.as_ref(),
+        };
+        if let Err(e) = check_binding(token.confirmation(), presented, self.policy) {
+            return Verification::Ready(Err(e.into()));
+        }
+        Verification::Ready(Ok(token))
+    }
+}
+
+/// The thumbprint of the client certificate the server put into `req`.
+fn certificate_thumbprint<B>(req: &Request<B>) -> Option<[u8; 32]> {
+    match req.extensions().get::<PeerCertificate>() {
+        Some(PeerCertificate(cert)) => cert.as_ref().map(|c| *c.thumbprint()),
+        None => {
+            warn_once_no_peer_certificate();
+            None
+        }
+    }
+}
+
+fn warn_once_no_peer_certificate() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "certificate binding is on but a request carries no PeerCertificate extension: insert it \
+             from the TLS connection (tower_bearer::tls::ClientCertificateLayer); certificate-bound \
+             tokens are refused until then"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 use http::HeaderValue;
 
 use super::{AuthError, ErrorCode};
+use crate::token::Scheme;
 
 /// What goes into every `WWW-Authenticate: Bearer` challenge besides the error.
 ///
@@ -21,6 +22,19 @@ pub struct Challenge {
     error_uris: Vec<(ErrorCode, String)>,
     resource_metadata: Option<String>,
     detailed: bool,
+    /// Set by a layer with DPoP allowed or required.
+    dpop: Option<DpopChallenge>,
+    /// The scheme the request used (a layer keeps one challenge per scheme).
+    presented: Scheme,
+}
+
+/// The DPoP side of a layer's challenges (RFC 9449 §7.1).
+#[derive(Debug, Clone)]
+struct DpopChallenge {
+    /// `algs="…"`: the proof algorithms accepted.
+    algs: String,
+    /// DPoP required: no `Bearer` challenge at all.
+    required: bool,
 }
 
 impl Challenge {
@@ -59,10 +73,53 @@ impl Challenge {
         self.detailed
     }
 
-    /// The `WWW-Authenticate` value for `error`.
+    /// Challenges offer DPoP with `algs` (and no Bearer when `required`); `None` for
+    /// Bearer only.
+    pub(crate) fn with_dpop(mut self, dpop: Option<(String, bool)>) -> Self {
+        self.dpop = dpop.map(|(algs, required)| DpopChallenge { algs, required });
+        self
+    }
+
+    /// The challenge for requests that used `scheme`.
+    pub(crate) fn presented(mut self, scheme: Scheme) -> Self {
+        self.presented = scheme;
+        self
+    }
+
+    /// Whether `error` is answered on the `DPoP` scheme (the one that carries a
+    /// `DPoP-Nonce` when nonces are on).
+    pub(crate) fn is_dpop(&self, error: &AuthError) -> bool {
+        let Some(dpop) = &self.dpop else { return false };
+        match error {
+            AuthError::InvalidDpopProof(_) | AuthError::UseDpopNonce => true,
+            _ if error.error_code().is_some() => self.presented == Scheme::Dpop || dpop.required,
+            _ => dpop.required,
+        }
+    }
+
+    /// The `WWW-Authenticate` value for `error`: RFC 6750 §3 for Bearer, RFC 9449 §7.1
+    /// for DPoP. The error goes on the scheme the client used; without credentials
+    /// every accepted scheme is offered (RFC 9449 §7.2).
     pub fn header_value(&self, error: &AuthError) -> HeaderValue {
         let mut out = String::with_capacity(96);
-        out.push_str("Bearer");
+        match &self.dpop {
+            None => self.push(&mut out, Scheme::Bearer, Some(error)),
+            Some(_) if self.is_dpop(error) => self.push(&mut out, Scheme::Dpop, Some(error)),
+            Some(_) => {
+                self.push(&mut out, Scheme::Bearer, Some(error));
+                out.push_str(", ");
+                self.push(&mut out, Scheme::Dpop, None);
+            }
+        }
+        // Every byte pushed is visible ASCII or a space, so this cannot fail; fall
+        // back to the bare scheme rather than panic if that ever changes.
+        HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    }
+
+    /// One challenge: the scheme, `realm`, the error's parameters (if `error`), and
+    /// for DPoP `algs`.
+    fn push(&self, out: &mut String, scheme: Scheme, error: Option<&AuthError>) {
+        out.push_str(scheme.name());
         let mut sep = " ";
         let mut param = |out: &mut String, name: &str, value: &str, quoted_string: bool| {
             out.push_str(sep);
@@ -73,28 +130,30 @@ impl Challenge {
             out.push('"');
         };
         if let Some(realm) = &self.realm {
-            param(&mut out, "realm", realm, true);
+            param(out, "realm", realm, true);
         }
-        if let Some(code) = error.error_code() {
-            param(&mut out, "error", code.as_str(), false);
+        if let Some(error) = error
+            && let Some(code) = error.error_code()
+        {
+            param(out, "error", code.as_str(), false);
             if let Some(desc) = error.description(self.detailed) {
-                param(&mut out, "error_description", desc, false);
+                param(out, "error_description", desc, false);
             }
             if let Some((_, uri)) = self.error_uris.iter().find(|(c, _)| *c == code) {
-                param(&mut out, "error_uri", uri, false);
+                param(out, "error_uri", uri, false);
+            }
+            if let AuthError::Forbidden(i) = error
+                && !i.scopes.is_empty()
+            {
+                param(out, "scope", &i.scopes.join(" "), false);
             }
         }
-        if let AuthError::Forbidden(i) = error
-            && !i.scopes.is_empty()
-        {
-            param(&mut out, "scope", &i.scopes.join(" "), false);
+        if let (Scheme::Dpop, Some(dpop)) = (scheme, &self.dpop) {
+            param(out, "algs", &dpop.algs, false);
         }
         if let Some(url) = &self.resource_metadata {
-            param(&mut out, "resource_metadata", url, true);
+            param(out, "resource_metadata", url, true);
         }
-        // Every byte pushed is visible ASCII or a space, so this cannot fail; fall
-        // back to the bare scheme rather than panic if that ever changes.
-        HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
     }
 }
 

@@ -29,14 +29,21 @@ pub enum AuthError {
     /// No usable keys (or verifier) right now, e.g. the identity provider is
     /// unreachable and nothing is cached: `503` with `Retry-After`.
     Unavailable(Unavailable),
+    /// The DPoP proof (RFC 9449 §4.3) is missing or fails a check:
+    /// `401 invalid_dpop_proof` on a `DPoP` challenge.
+    InvalidDpopProof(InvalidProof),
+    /// The DPoP proof lacks the server nonce, or carries an old or forged one (RFC 9449
+    /// §9): `401 use_dpop_nonce` with a fresh `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
-/// The three RFC 6750 §3.1 error codes a challenge can carry.
+/// The error codes a challenge can carry: RFC 6750 §3.1's three and RFC 9449 §7.1's two.
 ///
 /// ```
 /// assert_eq!(tower_bearer::ErrorCode::InsufficientScope.as_str(), "insufficient_scope");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// `invalid_request`: `400`.
     InvalidRequest,
@@ -44,6 +51,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// `insufficient_scope`: `403`.
     InsufficientScope,
+    /// `invalid_dpop_proof`: `401` (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// `use_dpop_nonce`: `401` (RFC 9449 §9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -53,6 +64,8 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -131,6 +144,13 @@ pub enum InvalidToken {
     /// certificate) in a way this service is not configured to check, so whoever
     /// presents it could be a thief (RFC 9449 §7.2, RFC 8705 §3).
     Binding,
+    /// The token is bound to another DPoP key than the proof's, or to another TLS
+    /// client certificate than the connection's (or the connection has none).
+    BindingMismatch,
+    /// The `DPoP` scheme with a token that is not DPoP-bound (RFC 9449 §7.1).
+    Unbound,
+    /// This resource requires DPoP: a DPoP-bound token with the `DPoP` scheme.
+    DpopRequired,
 }
 
 impl InvalidToken {
@@ -154,6 +174,9 @@ impl InvalidToken {
             Self::ClaimValue => "the token is not an access token for this resource",
             Self::Inactive => "the access token is not active",
             Self::Binding => "the access token is bound to a key (cnf) this resource cannot check",
+            Self::BindingMismatch => "the access token is bound to another key or certificate",
+            Self::Unbound => "the access token is not DPoP-bound",
+            Self::DpopRequired => "this resource requires a DPoP-bound access token and the DPoP scheme",
         }
     }
 
@@ -161,8 +184,69 @@ impl InvalidToken {
     /// the two reasons a client can act on without learning anything secret.
     pub fn public_description(self) -> &'static str {
         match self {
-            Self::Encrypted | Self::Expired => self.detail(),
+            Self::Encrypted | Self::Expired | Self::DpopRequired => self.detail(),
             _ => "the access token is invalid",
+        }
+    }
+}
+
+/// Reasons for `401 invalid_dpop_proof` (RFC 9449 §4.3): what is wrong with the proof
+/// itself. Like [`InvalidToken`], the precise reason is logged and sent only with
+/// [`detailed_errors`](crate::BearerLayer::detailed_errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidProof {
+    /// No `DPoP` header beside `Authorization: DPoP`.
+    Missing,
+    /// More than one `DPoP` header.
+    Multiple,
+    /// Not one well-formed compact JWS, or a required claim is missing or mistyped.
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    Type,
+    /// `alg` is not an allowed asymmetric algorithm, or does not fit the key.
+    Algorithm,
+    /// The `jwk` header is missing, private, symmetric or unusable.
+    Key,
+    /// The signature does not verify with the `jwk`.
+    Signature,
+    /// `htm` is not the request's method.
+    Method,
+    /// `htu` is not this resource's URL.
+    Uri,
+    /// `iat` is outside the accepted window.
+    IssuedAt,
+    /// `ath` is missing or is not the hash of the presented token.
+    TokenHash,
+    /// This proof was already used.
+    Replayed,
+}
+
+impl InvalidProof {
+    /// The precise description of this reason.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::Missing => "the DPoP proof is missing",
+            Self::Multiple => "more than one DPoP proof was presented",
+            Self::Malformed => "the DPoP proof is malformed",
+            Self::Type => "the DPoP proof's typ is not dpop+jwt",
+            Self::Algorithm => "the DPoP proof's algorithm is not allowed",
+            Self::Key => "the DPoP proof's jwk is not an acceptable public key",
+            Self::Signature => "the DPoP proof's signature is invalid",
+            Self::Method => "the DPoP proof's htm does not match the request method",
+            Self::Uri => "the DPoP proof's htu does not match the request URL",
+            Self::IssuedAt => "the DPoP proof's iat is outside the accepted window",
+            Self::TokenHash => "the DPoP proof's ath does not match the access token",
+            Self::Replayed => "the DPoP proof was already used",
+        }
+    }
+
+    /// The description sent when details are off: generic, except for the reasons a
+    /// client can act on without learning anything secret.
+    pub fn public_description(self) -> &'static str {
+        match self {
+            Self::Missing | Self::Multiple | Self::IssuedAt | Self::Replayed => self.detail(),
+            _ => "the DPoP proof is invalid",
         }
     }
 }
@@ -253,7 +337,11 @@ impl AuthError {
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode;
         match self {
-            Self::MissingToken | Self::NotVerified | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingToken
+            | Self::NotVerified
+            | Self::InvalidToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -267,6 +355,8 @@ impl AuthError {
             Self::InvalidRequest(_) => Some(ErrorCode::InvalidRequest),
             Self::InvalidToken(_) => Some(ErrorCode::InvalidToken),
             Self::Forbidden(_) => Some(ErrorCode::InsufficientScope),
+            Self::InvalidDpopProof(_) => Some(ErrorCode::InvalidDpopProof),
+            Self::UseDpopNonce => Some(ErrorCode::UseDpopNonce),
         }
     }
 
@@ -280,9 +370,14 @@ impl AuthError {
             Self::InvalidToken(r) => Some(r.public_description()),
             Self::Forbidden(i) => Some(&i.description),
             Self::Unavailable(_) => Some("the token cannot be verified right now; retry later"),
+            Self::InvalidDpopProof(r) if detailed => Some(r.detail()),
+            Self::InvalidDpopProof(r) => Some(r.public_description()),
+            Self::UseDpopNonce => Some(USE_NONCE),
         }
     }
 }
+
+const USE_NONCE: &str = "the DPoP proof must carry the nonce of the DPoP-Nonce header";
 
 const NOT_VERIFIED: &str = "server misconfiguration: a route requirement ran but no BearerLayer verified \
      the request; add .layer(auth) outside .route_layer(auth.requiring(..))";
@@ -290,6 +385,12 @@ const NOT_VERIFIED: &str = "server misconfiguration: a route requirement ran but
 impl From<InvalidToken> for AuthError {
     fn from(reason: InvalidToken) -> Self {
         Self::InvalidToken(reason)
+    }
+}
+
+impl From<InvalidProof> for AuthError {
+    fn from(reason: InvalidProof) -> Self {
+        Self::InvalidDpopProof(reason)
     }
 }
 
@@ -309,6 +410,8 @@ impl fmt::Display for AuthError {
             Self::Forbidden(i) => f.write_str(&i.description),
             Self::Unavailable(Unavailable { cause: Some(cause), .. }) => write!(f, "verification unavailable: {cause}"),
             Self::Unavailable(u) => write!(f, "verification unavailable: {}", u.reason),
+            Self::InvalidDpopProof(r) => f.write_str(r.detail()),
+            Self::UseDpopNonce => f.write_str(USE_NONCE),
         }
     }
 }

@@ -15,7 +15,7 @@ mod rejector;
 mod responder;
 
 pub use challenge::Challenge;
-pub use error::{AuthError, ErrorCode, Insufficient, InvalidRequest, InvalidToken, Unavailable};
+pub use error::{AuthError, ErrorCode, Insufficient, InvalidProof, InvalidRequest, InvalidToken, Unavailable};
 #[cfg(feature = "tonic")]
 pub(crate) use log::log_rejection;
 pub(crate) use rejector::RejectConfig;

@@ -15,11 +15,20 @@ use super::{AuthError, Challenge, JsonResponder, Responder};
 pub(crate) struct RejectConfig<R = JsonResponder> {
     pub(crate) challenge: Challenge,
     pub(crate) responder: R,
+    /// Server nonces: every refusal on the DPoP scheme carries a fresh one (RFC 9449
+    /// §8), whatever the responder.
+    #[cfg(feature = "dpop")]
+    pub(crate) nonces: Option<crate::dpop::Nonces>,
 }
 
 impl<R> RejectConfig<R> {
     pub(crate) fn new(challenge: Challenge, responder: R) -> Self {
-        Self { challenge, responder }
+        Self {
+            challenge,
+            responder,
+            #[cfg(feature = "dpop")]
+            nonces: None,
+        }
     }
 
     /// Logs the refusal and builds its response.
@@ -28,7 +37,16 @@ impl<R> RejectConfig<R> {
         R: Responder<B>,
     {
         log_rejection(error);
-        self.responder.respond(error, &self.challenge)
+        #[allow(unused_mut)]
+        let mut response = self.responder.respond(error, &self.challenge);
+        #[cfg(feature = "dpop")]
+        if let Some(nonces) = &self.nonces
+            && error.status() == http::StatusCode::UNAUTHORIZED
+            && self.challenge.is_dpop(error)
+        {
+            response.headers_mut().insert(crate::dpop::DPOP_NONCE, nonces.issue(crate::dpop::now()));
+        }
+        response
     }
 
     /// This configuration as the handle downstream code finds in the request.

@@ -4,7 +4,7 @@
 use http::header::AUTHORIZATION;
 
 use super::syntax::{check_b64token, decode_form_value};
-use super::{BearerToken, RequestHead};
+use super::{BearerToken, RequestHead, Scheme};
 use crate::reject::InvalidRequest;
 
 /// Somewhere a bearer token can be carried.
@@ -37,23 +37,28 @@ pub struct AuthorizationHeader;
 
 impl TokenLocation for AuthorizationHeader {
     fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
-        let mut values = req.headers().get_all(AUTHORIZATION).iter();
-        let Some(value) = values.next() else { return Ok(None) };
-        if values.next().is_some() {
-            return Err(InvalidRequest::MultipleCredentials);
-        }
-        let bytes = value.as_bytes();
-        let scheme_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
-        let (scheme, rest) = bytes.split_at_checked(scheme_end).unwrap_or((bytes, &[]));
-        if !scheme.eq_ignore_ascii_case(b"bearer") {
-            // Another scheme (Basic, DPoP...) is not a bearer credential.
-            return Ok(None);
-        }
-        let spaces = rest.iter().take_while(|&&b| b == b' ').count();
-        let token = rest.get(spaces..).unwrap_or_default();
-        check_b64token(token)?;
-        Ok(Some(BearerToken::from_header(value, scheme_end + spaces)))
+        authorization(req, Scheme::Bearer)
     }
+}
+
+/// The `Authorization` credential if it uses `scheme` (case-insensitive); another
+/// scheme (Basic, or DPoP where it is not accepted) is no credential of this kind.
+pub(crate) fn authorization(req: &RequestHead<'_>, scheme: Scheme) -> Result<Option<BearerToken>, InvalidRequest> {
+    let mut values = req.headers().get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(InvalidRequest::MultipleCredentials);
+    }
+    let bytes = value.as_bytes();
+    let name_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+    let (name, rest) = bytes.split_at_checked(name_end).unwrap_or((bytes, &[]));
+    if !name.eq_ignore_ascii_case(scheme.name().as_bytes()) {
+        return Ok(None);
+    }
+    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+    let token = rest.get(spaces..).unwrap_or_default();
+    check_b64token(token)?;
+    Ok(Some(BearerToken::from_header(value, name_end + spaces, scheme)))
 }
 
 /// `?access_token=<token>` in the query string (RFC 6750 §2.3). Opt-in.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 
-use super::{AuthorizationHeader, BearerToken, DEFAULT_MAX_TOKEN_LEN, RequestHead, TokenLocation};
+use super::{AuthorizationHeader, BearerToken, DEFAULT_MAX_TOKEN_LEN, RequestHead, Scheme, TokenLocation, authorization};
 use crate::reject::InvalidRequest;
 
 /// The ordered token locations a layer reads, with the length cap.
@@ -12,6 +12,8 @@ use crate::reject::InvalidRequest;
 pub(crate) struct Locations {
     locations: Arc<[Arc<dyn TokenLocation>]>,
     max_len: usize,
+    /// `Authorization: DPoP` is a credential too (DPoP allowed or required).
+    dpop: bool,
 }
 
 impl Default for Locations {
@@ -19,6 +21,7 @@ impl Default for Locations {
         Self {
             locations: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenLocation>]),
             max_len: DEFAULT_MAX_TOKEN_LEN,
+            dpop: false,
         }
     }
 }
@@ -34,6 +37,10 @@ impl Locations {
         self.max_len = max;
     }
 
+    pub(crate) fn accept_dpop(&mut self, on: bool) {
+        self.dpop = on;
+    }
+
     /// Reads every location; more than one credential is a `400` (RFC 6750 §2).
     pub(crate) fn extract(&self, req: &RequestHead<'_>) -> Result<Option<BearerToken>, InvalidRequest> {
         // Cheap cap on the raw header before any location parses it.
@@ -42,7 +49,10 @@ impl Locations {
                 return Err(InvalidRequest::TokenTooLong);
             }
         }
-        let mut found: Option<BearerToken> = None;
+        let mut found = match self.dpop {
+            true => authorization(req, Scheme::Dpop)?,
+            false => None,
+        };
         for location in self.locations.iter() {
             if let Some(token) = location.extract(req)? {
                 if found.is_some() {

@@ -15,6 +15,7 @@ mod syntax;
 
 pub use form::{DEFAULT_MAX_FORM_BODY, FormBody, FormBodyLayer, FormBodyParameter};
 pub use head::RequestHead;
+pub(crate) use location::authorization;
 pub use location::{AuthorizationHeader, Cookie, QueryParameter, TokenLocation};
 pub(crate) use locations::Locations;
 
@@ -32,6 +33,34 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct BearerToken {
     repr: Repr,
+    scheme: Scheme,
+}
+
+/// The authentication scheme a token came with.
+///
+/// ```
+/// use tower_bearer::token::{BearerToken, Scheme};
+/// assert_eq!(BearerToken::new("abc").scheme(), Scheme::Bearer);
+/// assert_eq!(Scheme::Dpop.name(), "DPoP");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750), and every token location other than the
+    /// `Authorization` header.
+    #[default]
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1): the token comes with a proof of its key.
+    Dpop,
+}
+
+impl Scheme {
+    /// The scheme's name as challenges spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::Dpop => "DPoP",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -44,7 +73,12 @@ enum Repr {
 impl BearerToken {
     /// Wraps a token string (for custom sources and tests).
     pub fn new(token: impl Into<Arc<str>>) -> Self {
-        Self { repr: Repr::Owned(token.into()) }
+        Self { repr: Repr::Owned(token.into()), scheme: Scheme::Bearer }
+    }
+
+    /// The scheme it came with.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 
     /// The token text.
@@ -70,8 +104,8 @@ impl BearerToken {
 
     /// A token that starts at byte `start` of an `Authorization` value checked to be
     /// ASCII.
-    pub(crate) fn from_header(value: &HeaderValue, start: usize) -> Self {
-        Self { repr: Repr::Header { value: value.clone(), start } }
+    pub(crate) fn from_header(value: &HeaderValue, start: usize, scheme: Scheme) -> Self {
+        Self { repr: Repr::Header { value: value.clone(), start }, scheme }
     }
 }
 

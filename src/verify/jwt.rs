@@ -73,6 +73,10 @@ impl JwtVerifier {
 
 impl Verifier for JwtVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
+        super::refuse_bound(self.verify_for_binding(token))
+    }
+
+    fn verify_for_binding(&self, token: &BearerToken) -> Verification {
         let cache_key = self.config.cache.as_ref().map(|c| c.key(token.as_bytes()));
         if let Some(hit) = cache_key.and_then(|k| self.cached(k, token)) {
             return Verification::Ready(hit);
@@ -169,7 +173,9 @@ impl JwtVerifier {
         self.check_time(claims)?;
         entry.check_audience(claims, cfg.audiences.as_deref())?;
         entry.check_required_values(claims)?;
-        super::check_confirmation(claims)?;
+        // A malformed or unknown `cnf` is refused before any key work; what it binds
+        // to is the layer's to check.
+        super::Confirmation::read(claims)?;
         // HS* only ever with a local secret: remote key sets never hold one, so this
         // is decided by the key binding in `finish`; refuse early when no key could fit.
         if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)

@@ -21,7 +21,7 @@ mod signature;
 mod stripes;
 mod time;
 
-pub(crate) use binding::check_confirmation;
+pub(crate) use binding::{BindingPolicy, Confirmation, Presented, check_binding, refuse_bound};
 pub use builder::JwtVerifierBuilder;
 pub(crate) use cache::CacheCheck;
 pub use cache::CacheStats;
@@ -59,7 +59,19 @@ impl Verification {
 }
 
 /// Something that checks bearer tokens: [`JwtVerifier`], or your own.
+///
+/// [`verify`](Self::verify) refuses every sender-constrained token (one with `cnf`):
+/// only a caller that checks the binding may accept those, and the layer does so
+/// through [`verify_for_binding`](Self::verify_for_binding).
 pub trait Verifier: Send + Sync + 'static {
     /// Checks `token`.
     fn verify(&self, token: &BearerToken) -> Verification;
+
+    /// Checks `token` like [`verify`](Self::verify), except that a token bound to a key
+    /// (`cnf`, RFC 9449 / RFC 8705) is returned instead of refused. The caller must
+    /// then check the binding ([`VerifiedToken::is_sender_constrained`]): the layer
+    /// does, on every request. The default is [`verify`](Self::verify): fail closed.
+    fn verify_for_binding(&self, token: &BearerToken) -> Verification {
+        self.verify(token)
+    }
 }
