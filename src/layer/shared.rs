@@ -69,9 +69,9 @@ impl<R: Clone> Shared<R> {
         #[cfg(not(feature = "dpop"))]
         let dpop: Option<&()> = None;
         self.locations.accept_dpop(dpop.is_some());
-        let reject = Arc::make_mut(&mut self.reject);
         #[cfg(feature = "dpop")]
         {
+            let reject = Arc::make_mut(&mut self.reject);
             let offer = dpop.map(|d| (d.algs().to_owned(), d.mode() == crate::dpop::DpopMode::Required));
             reject.challenge = std::mem::take(&mut reject.challenge).with_dpop(offer);
             reject.nonces = dpop.and_then(|d| d.config.nonces.clone());

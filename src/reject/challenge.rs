@@ -73,6 +73,7 @@ impl Challenge {
         self.detailed
     }
 
+    #[cfg(feature = "dpop")]
     /// Challenges offer DPoP with `algs` (and no Bearer when `required`); `None` for
     /// Bearer only.
     pub(crate) fn with_dpop(mut self, dpop: Option<(String, bool)>) -> Self {
