@@ -35,6 +35,8 @@ pub use proof::DpopProof;
 pub(crate) use proof::check_proof;
 pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 
+pub use crate::token::{DPOP, DPOP_NONCE};
+
 use crate::ConfigError;
 use crate::keys::AlgorithmSet;
 
@@ -67,12 +69,6 @@ pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 /// How long a server nonce is current (the previous one is still accepted).
 pub const NONCE_STEP: Duration = Duration::from_secs(60);
-
-/// The `DPoP` request header: the proof.
-pub const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
-
-/// The `DPoP-Nonce` response header: the nonce the next proof must carry.
-pub const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 
 /// Seconds since the Unix epoch (the clock proofs' `iat` and nonces are judged by).
 pub(crate) fn now() -> u64 {

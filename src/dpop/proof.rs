@@ -1,21 +1,195 @@
-//! STUB: checking one DPoP proof.
+//! Checking one DPoP proof (RFC 9449 §4.3), cheapest checks first: the header and
+//! claims are judged before the key is parsed, the signature last. Recording the proof
+//! as used is the layer's step after the token's binding passed (`replay.rs`).
 
-use super::Config;
-use crate::reject::AuthError;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Config, DPOP, NonceCheck, ReplayKey};
+use crate::keys::jwk::{Origin, parse_key};
+use crate::reject::{AuthError, InvalidProof};
 use crate::token::RequestHead;
+use crate::verify::{decode_object, numeric_date, verify_with_key};
 
-/// A proof that passed every check: what handlers may read.
-#[derive(Debug, Clone)]
+/// Cap on JSON nesting in a proof: a header holds the `jwk` object, nothing deeper.
+const MAX_DEPTH: usize = 4;
+
+/// Longest `jti` accepted (RFC 9449 §11.1: a server may refuse large ones).
+const MAX_JTI_LEN: usize = 256;
+
+/// A DPoP proof that passed every check. The layer puts it into the request's
+/// extensions, beside the [`VerifiedToken`](crate::VerifiedToken), for handlers that
+/// want the key the client proved (axum: `Extension<DpopProof>`).
+#[derive(Clone)]
 pub struct DpopProof {
     pub(crate) jkt: [u8; 32],
+    jti: String,
+    issued_at: u64,
+    /// The proof is remembered until then (Unix seconds).
+    pub(crate) usable_until: u64,
+    /// The proof carried the previous server nonce: the answer sends the current one.
+    pub(crate) stale_nonce: bool,
 }
 
+impl DpopProof {
+    /// The RFC 7638 thumbprint of the proof key (base64url): the token's `cnf.jkt`.
+    pub fn thumbprint(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.jkt)
+    }
+
+    /// The proof's `jti`.
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// The proof's `iat`, in seconds since the Unix epoch.
+    pub fn issued_at(&self) -> u64 {
+        self.issued_at
+    }
+
+    /// What the replay store remembers this proof by.
+    pub(crate) fn replay_key(&self) -> ReplayKey {
+        ReplayKey::new(&self.jkt, &self.jti)
+    }
+}
+
+impl std::fmt::Debug for DpopProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopProof").field("jkt", &self.thumbprint()).field("iat", &self.issued_at).finish_non_exhaustive()
+    }
+}
+
+/// Checks the `DPoP` header of `req` for a request carrying `token` (its `ath`).
 pub(crate) fn check_proof(
     config: &Config,
     req: &RequestHead<'_>,
     token: &[u8],
     now: u64,
 ) -> Result<DpopProof, AuthError> {
-    let _ = (config, req, token, now);
-    Err(AuthError::MissingToken)
+    let mut values = req.headers().get_all(DPOP).iter();
+    let value = values.next().ok_or(InvalidProof::Missing)?;
+    if values.next().is_some() {
+        return Err(InvalidProof::Multiple.into());
+    }
+    if value.len() > config.max_proof_len {
+        return Err(InvalidProof::Malformed.into());
+    }
+    let proof = value.to_str().map_err(|_| InvalidProof::Malformed)?;
+    let mut parts = proof.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(InvalidProof::Malformed.into());
+    };
+    let header = object(h)?;
+    let alg = check_header(config, &header)?;
+    let claims = object(p)?;
+    let claims = Claims::read(&claims)?;
+
+    // Claims that need no key, cheapest first.
+    if claims.htm != req.method().as_str() {
+        return Err(InvalidProof::Method.into());
+    }
+    let oldest = now.saturating_sub(config.max_age.saturating_add(config.leeway));
+    if claims.iat < oldest || claims.iat > now.saturating_add(config.leeway) {
+        return Err(InvalidProof::IssuedAt.into());
+    }
+    if !config.origins.matches(claims.htu, req) {
+        return Err(InvalidProof::Uri.into());
+    }
+    let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token));
+    if claims.ath != Some(ath.as_str()) {
+        return Err(InvalidProof::TokenHash.into());
+    }
+    let stale_nonce = match &config.nonces {
+        None => false,
+        Some(nonces) => match claims.nonce.map(|n| nonces.check(n, now)) {
+            Some(NonceCheck::Current) => false,
+            Some(NonceCheck::Previous) => true,
+            Some(NonceCheck::Invalid) | None => return Err(AuthError::UseDpopNonce),
+        },
+    };
+
+    // The key, bound to its algorithm, then the signature.
+    let jwk = header.get("jwk").and_then(Value::as_object).ok_or(InvalidProof::Key)?;
+    let key = parse_key(jwk, Origin::Remote).map_err(|_| InvalidProof::Key)?;
+    if !key.algorithms().contains(alg) {
+        return Err(InvalidProof::Algorithm.into());
+    }
+    let jkt = crate::keys::thumbprint(jwk).ok_or(InvalidProof::Key)?;
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidProof::Malformed)?;
+    let signing_input = proof.get(..h.len() + 1 + p.len()).ok_or(InvalidProof::Malformed)?;
+    verify_with_key(&key, alg, signing_input.as_bytes(), &signature).map_err(|_| InvalidProof::Signature)?;
+
+    Ok(DpopProof {
+        jkt,
+        jti: claims.jti.to_owned(),
+        issued_at: claims.iat,
+        // Acceptable while now ≤ iat + max_age + leeway; remembered one second longer.
+        usable_until: claims.iat.saturating_add(config.max_age).saturating_add(config.leeway).saturating_add(1),
+        stale_nonce,
+    })
+}
+
+/// Strict base64url of a JSON object with unique members, shallow.
+fn object(part: &str) -> Result<Map<String, Value>, InvalidProof> {
+    match decode_object(part, MAX_DEPTH) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(InvalidProof::Malformed),
+    }
+}
+
+/// `typ`, `alg` and `crit`; the `jwk` is read after the claims.
+fn check_header(config: &Config, header: &Map<String, Value>) -> Result<Algorithm, InvalidProof> {
+    // RFC 7515 §4.1.9: media types compare case-insensitively; `application/` may be omitted.
+    let typ = header.get("typ").and_then(Value::as_str).ok_or(InvalidProof::Type)?;
+    let typ = typ.to_ascii_lowercase();
+    if typ.strip_prefix("application/").unwrap_or(&typ) != "dpop+jwt" {
+        return Err(InvalidProof::Type);
+    }
+    let alg = match header.get("alg").and_then(Value::as_str) {
+        // RFC 9864's fully specified name for EdDSA over Ed25519, which some clients send.
+        Some("Ed25519") => Algorithm::EdDSA,
+        Some(name) => name.parse::<Algorithm>().map_err(|_| InvalidProof::Algorithm)?,
+        None => return Err(InvalidProof::Algorithm),
+    };
+    if !config.algorithms.contains(alg) {
+        return Err(InvalidProof::Algorithm);
+    }
+    // No extension is implemented, so any `crit` is one we do not understand.
+    if header.contains_key("crit") {
+        return Err(InvalidProof::Malformed);
+    }
+    Ok(alg)
+}
+
+/// The proof's claims (RFC 9449 §4.2), typed.
+struct Claims<'a> {
+    jti: &'a str,
+    htm: &'a str,
+    htu: &'a str,
+    iat: u64,
+    ath: Option<&'a str>,
+    nonce: Option<&'a str>,
+}
+
+impl<'a> Claims<'a> {
+    fn read(claims: &'a Map<String, Value>) -> Result<Self, InvalidProof> {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        let optional = |name: &str| match claims.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(InvalidProof::Malformed),
+        };
+        let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN).ok_or(InvalidProof::Malformed)?;
+        Ok(Self {
+            jti,
+            htm: text("htm").ok_or(InvalidProof::Malformed)?,
+            htu: text("htu").ok_or(InvalidProof::Malformed)?,
+            iat: claims.get("iat").and_then(numeric_date).ok_or(InvalidProof::IssuedAt)?,
+            ath: optional("ath")?,
+            nonce: optional("nonce")?,
+        })
+    }
 }

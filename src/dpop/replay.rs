@@ -14,6 +14,17 @@ impl std::fmt::Debug for ReplayKey {
 }
 
 impl ReplayKey {
+    /// The key of the proof with `jti` made with the key whose thumbprint is `jkt`:
+    /// SHA-256 over both, so one client cannot burn another's `jti`.
+    pub fn new(jkt: &[u8; 32], jti: &str) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"tower-bearer dpop jti\0");
+        h.update(jkt);
+        h.update(jti.as_bytes());
+        Self(h.finalize().into())
+    }
+
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

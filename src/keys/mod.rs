@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use crate::BoxFuture;
 
-mod jwk;
+pub(crate) mod jwk;
 mod key_set;
 #[cfg(feature = "aws-lc-rs")]
 mod parsed;
 mod static_keys;
+mod thumbprint;
 
 #[cfg(feature = "remote")]
 mod health;
@@ -34,6 +35,7 @@ pub use jwk::DEFAULT_MAX_KEYS;
 pub(crate) use key_set::Selection;
 pub use key_set::{AlgorithmSet, InvalidJwks, KeySet, VerificationKey};
 pub use static_keys::StaticKeys;
+pub(crate) use thumbprint::thumbprint;
 
 #[cfg(feature = "remote")]
 pub use health::{KeyHealth, KeyState};

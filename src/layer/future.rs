@@ -3,7 +3,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -27,7 +27,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, S, B, Res, R> {
-        Inner { #[pin] fut: F },
+        // `nonce`: a `DPoP-Nonce` header for the answer (rare, so no extra state).
+        Inner { #[pin] fut: F, nonce: Option<HeaderValue> },
         Rejected { response: Option<Res> },
         // Boxed: rare (keys being loaded), and inline it would make every response
         // future as large as a whole request, copied on each move.
@@ -39,6 +40,7 @@ pin_project! {
 struct Waiting<S, B, R> {
     verification: BoxFuture<Result<VerifiedToken, AuthError>>,
     scheme: Scheme,
+    nonce: Option<HeaderValue>,
     service: Option<S>,
     req: Option<Request<B>>,
     shared: Arc<Shared<R>>,
@@ -46,7 +48,12 @@ struct Waiting<S, B, R> {
 
 impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
     pub(crate) fn inner(fut: S::Future) -> Self {
-        Self { state: State::Inner { fut } }
+        Self::inner_with(fut, None)
+    }
+
+    /// The inner service's answer, with `nonce` as its `DPoP-Nonce` header.
+    pub(crate) fn inner_with(fut: S::Future, nonce: Option<HeaderValue>) -> Self {
+        Self { state: State::Inner { fut, nonce } }
     }
 
     pub(crate) fn rejected(response: S::Response) -> Self {
@@ -55,12 +62,12 @@ impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
 
     pub(crate) fn verifying(
         verification: BoxFuture<Result<VerifiedToken, AuthError>>,
-        scheme: Scheme,
+        (scheme, nonce): (Scheme, Option<HeaderValue>),
         service: S,
         req: Request<B>,
         shared: Arc<Shared<R>>,
     ) -> Self {
-        let waiting = Box::new(Waiting { verification, scheme, service: Some(service), req: Some(req), shared });
+        let waiting = Box::new(Waiting { verification, scheme, nonce, service: Some(service), req: Some(req), shared });
         Self { state: State::Verifying { waiting } }
     }
 }
@@ -77,7 +84,13 @@ where
         let mut state = self.project().state;
         loop {
             let next = match state.as_mut().project() {
-                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Inner { fut, nonce } => {
+                    let mut result = ready!(fut.poll(cx));
+                    if let (Ok(response), Some(nonce)) = (&mut result, nonce.take()) {
+                        response.headers_mut().insert(crate::token::DPOP_NONCE, nonce);
+                    }
+                    return Poll::Ready(result);
+                }
                 StateProj::Rejected { response } => {
                     // `take` only fails if polled again after completion, which the
                     // Future contract forbids.
@@ -85,7 +98,7 @@ where
                     return Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")));
                 }
                 StateProj::Verifying { waiting } => {
-                    let Waiting { verification, scheme, service, req, shared } = &mut **waiting;
+                    let Waiting { verification, scheme, nonce, service, req, shared } = &mut **waiting;
                     let result = ready!(verification.as_mut().poll(cx));
                     let (Some(mut service), Some(mut req)) = (service.take(), req.take()) else {
                         // Both are set together and taken together, right before the
@@ -93,7 +106,7 @@ where
                         unreachable!("ResponseFuture polled after completion")
                     };
                     match result.and_then(|token| shared.admit::<B, ResBody>(token, *scheme, &mut req)) {
-                        Ok(()) => State::Inner { fut: service.call(req) },
+                        Ok(()) => State::Inner { fut: service.call(req), nonce: nonce.take() },
                         Err(e) => State::Rejected { response: Some(shared.reject_for(*scheme).reject(&e)) },
                     }
                 }

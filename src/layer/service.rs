@@ -63,10 +63,15 @@ where
         };
         let scheme = token.scheme();
         let refuse = |e: AuthError| ResponseFuture::rejected(shared.reject_for(scheme).reject(&e));
-        let evidence = match shared.binding.evidence(&req, &token) {
-            Ok(evidence) => evidence,
+        let (evidence, proof) = match shared.binding.evidence(&req, &token) {
+            Ok(found) => found,
             Err(e) => return refuse(e),
         };
+        // The proof rides in the request; a refused request is dropped with it.
+        let nonce = shared.fresh_nonce(proof.as_ref());
+        if let Some(proof) = proof {
+            req.extensions_mut().insert(proof);
+        }
         let verification = match shared.verifier.verify_for_binding(&token) {
             Verification::Ready(Ok(verified)) => shared.binding.confirm(verified, &evidence),
             Verification::Ready(Err(e)) => return refuse(e),
@@ -80,7 +85,7 @@ where
         };
         match verification {
             Verification::Ready(Ok(verified)) => match shared.admit::<ReqBody, ResBody>(verified, scheme, &mut req) {
-                Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+                Ok(()) => ResponseFuture::inner_with(self.inner.call(req), nonce),
                 Err(e) => refuse(e),
             },
             Verification::Ready(Err(e)) => refuse(e),
@@ -89,7 +94,7 @@ where
                 // (tower's "be careful when cloning inner services").
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::verifying(verification, scheme, ready, req, shared.clone())
+                ResponseFuture::verifying(verification, (scheme, nonce), ready, req, shared.clone())
             }
         }
     }

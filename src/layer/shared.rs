@@ -43,8 +43,11 @@ pub(crate) struct Evidence {
     /// The thumbprint of the connection's client certificate (read only when
     /// certificate binding is on).
     pub(crate) certificate: Option<[u8; 32]>,
+    /// The thumbprint of a checked DPoP proof's key.
+    pub(crate) proof_key: Option<[u8; 32]>,
+    /// The checked proof, to record as used, and until when.
     #[cfg(feature = "dpop")]
-    pub(crate) proof: Option<crate::dpop::DpopProof>,
+    pub(crate) replay: Option<(crate::dpop::ReplayKey, u64)>,
 }
 
 impl<R> std::fmt::Debug for Shared<R> {
@@ -83,6 +86,19 @@ impl<R: Clone> Shared<R> {
 }
 
 impl<R> Shared<R> {
+    /// The `DPoP-Nonce` an accepted request's answer carries: the current nonce when
+    /// its proof used the previous one (RFC 9449 §8.2).
+    pub(crate) fn fresh_nonce(&self, proof: Option<&<Proof as IntoIterator>::Item>) -> Option<http::HeaderValue> {
+        #[cfg(feature = "dpop")]
+        if let (Some(proof), Some(dpop)) = (proof, &self.binding.dpop)
+            && proof.stale_nonce
+        {
+            return dpop.config.nonces.as_ref().map(|n| n.issue(crate::dpop::now()));
+        }
+        let _ = proof;
+        None
+    }
+
     /// How to refuse a request that used `scheme`.
     pub(crate) fn reject_for(&self, scheme: Scheme) -> &Arc<RejectConfig<R>> {
         match scheme {
@@ -120,23 +136,26 @@ impl<R> Shared<R> {
 }
 
 impl Binding {
-    /// What `req` proves beside `scheme`'s token; DPoP proofs are checked here,
-    /// signature included, before the token.
-    pub(crate) fn evidence<B>(&self, req: &Request<B>, token: &BearerToken) -> Result<Evidence, AuthError> {
+    /// What `req` proves beside `token`. A DPoP proof is checked here, signature
+    /// included, before the token, and comes back for the request's extensions.
+    pub(crate) fn evidence<B>(&self, req: &Request<B>, token: &BearerToken) -> Result<(Evidence, Proof), AuthError> {
         let scheme = token.scheme();
         if self.policy.dpop_required && scheme != Scheme::Dpop {
             return Err(InvalidToken::DpopRequired.into());
         }
-        let certificate = match self.policy.certificates {
-            true => certificate_thumbprint(req),
-            false => None,
-        };
-        Ok(Evidence {
-            scheme,
-            certificate,
-            #[cfg(feature = "dpop")]
-            proof: None,
-        })
+        let mut evidence = Evidence { scheme, ..Evidence::default() };
+        if self.policy.certificates {
+            evidence.certificate = certificate_thumbprint(req);
+        }
+        #[cfg(feature = "dpop")]
+        if let (Scheme::Dpop, Some(dpop)) = (scheme, &self.dpop) {
+            let head = crate::token::RequestHead::from_request(req);
+            let proof = crate::dpop::check_proof(&dpop.config, &head, token.as_bytes(), crate::dpop::now())?;
+            evidence.proof_key = Some(proof.jkt);
+            evidence.replay = Some((proof.replay_key(), proof.usable_until));
+            return Ok((evidence, Some(proof)));
+        }
+        Ok((evidence, None))
     }
 
     /// The token's binding checked against the evidence, then the proof recorded as
@@ -144,18 +163,36 @@ impl Binding {
     pub(crate) fn confirm(&self, token: VerifiedToken, evidence: &Evidence) -> Verification {
         let presented = Presented {
             scheme: evidence.scheme,
-            #[cfg(feature = "dpop")]
-            proof_key: evidence.proof.as_ref().map(|p| &p.jkt),
-            #[cfg(not(feature = "dpop"))]
-            proof_key: None,
+            proof_key: evidence.proof_key.as_ref(),
             certificate: evidence.certificate.as_ref(),
         };
         if let Err(e) = check_binding(token.confirmation(), presented, self.policy) {
             return Verification::Ready(Err(e.into()));
         }
+        #[cfg(feature = "dpop")]
+        if let (Some((key, until)), Some(dpop)) = (evidence.replay, &self.dpop) {
+            use crate::dpop::ReplayCheck;
+            let first = |seen: Result<bool, crate::Unavailable>| match seen {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(AuthError::InvalidDpopProof(crate::InvalidProof::Replayed)),
+                Err(outage) => Err(AuthError::Unavailable(outage)),
+            };
+            return match dpop.config.replay.first_use(key, until) {
+                ReplayCheck::Ready(seen) => Verification::Ready(first(seen).map(|()| token)),
+                ReplayCheck::Pending(seen) => {
+                    Verification::Pending(Box::pin(async move { first(seen.await).map(|()| token) }))
+                }
+            };
+        }
         Verification::Ready(Ok(token))
     }
 }
+
+/// A checked DPoP proof, for the request's extensions.
+#[cfg(feature = "dpop")]
+pub(crate) type Proof = Option<crate::dpop::DpopProof>;
+#[cfg(not(feature = "dpop"))]
+pub(crate) type Proof = Option<std::convert::Infallible>;
 
 /// The thumbprint of the client certificate the server put into `req`.
 fn certificate_thumbprint<B>(req: &Request<B>) -> Option<[u8; 32]> {

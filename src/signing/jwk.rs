@@ -4,7 +4,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::SigningError;
 
@@ -103,19 +102,7 @@ impl PrivateJwk {
     /// public half: a `kid` that names the key itself. `None` when a required member
     /// is missing.
     pub fn thumbprint(&self) -> Option<String> {
-        let members: &[&str] = match self.kty() {
-            "RSA" => &["e", "kty", "n"],
-            "EC" => &["crv", "kty", "x", "y"],
-            "OKP" => &["crv", "kty", "x"],
-            "oct" => &["k", "kty"],
-            _ => return None,
-        };
-        let mut canonical = Map::new();
-        for m in members {
-            canonical.insert((*m).to_owned(), Value::String(self.str(m)?.to_owned()));
-        }
-        // serde_json's map is ordered by key, which is the order RFC 7638 requires.
-        Some(URL_SAFE_NO_PAD.encode(Sha256::digest(Value::Object(canonical).to_string().as_bytes())))
+        crate::keys::thumbprint(&self.0).map(|t| URL_SAFE_NO_PAD.encode(t))
     }
 
     /// Every member, private ones included.

@@ -24,6 +24,12 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+/// The `DPoP` request header: the proof of possession (RFC 9449 §4.1).
+pub const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
+/// The `DPoP-Nonce` response header: the nonce the next proof must carry (RFC 9449 §8).
+pub const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
 /// Default cap on a credential's length, checked before any parsing.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 

@@ -110,7 +110,7 @@ fn typ_accepted(typ: Option<&str>, policy: TypPolicy) -> bool {
 
 /// Strict base64url (no padding, canonical trailing bits) of a JSON object whose
 /// top-level keys are unique.
-fn decode_object(part: &str, max_depth: usize) -> Result<Value, InvalidToken> {
+pub(crate) fn decode_object(part: &str, max_depth: usize) -> Result<Value, InvalidToken> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| InvalidToken::Malformed)?;
     if !depth_within(&bytes, max_depth) {
         return Err(InvalidToken::Malformed);

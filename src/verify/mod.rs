@@ -28,8 +28,12 @@ pub use cache::CacheStats;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use issuer::Issuer;
 pub use jwt::JwtVerifier;
+#[cfg(feature = "dpop")]
+pub(crate) use jws::{decode_object, numeric_date};
 #[cfg(any(feature = "testing", feature = "issuer"))]
 pub(crate) use signature::crypto_provider;
+#[cfg(feature = "dpop")]
+pub(crate) use signature::verify_with_key;
 pub(crate) use time::TimeClaims;
 #[cfg(feature = "introspection")]
 pub(crate) use time::TimeRules;

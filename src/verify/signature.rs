@@ -48,7 +48,7 @@ pub(crate) fn crypto_provider() -> &'static jsonwebtoken::crypto::CryptoProvider
 
 // `&Vec` because jsonwebtoken's verifier trait is `Verifier<Vec<u8>>`.
 #[allow(clippy::ptr_arg)]
-fn verify_with_key(
+pub(crate) fn verify_with_key(
     key: &VerificationKey,
     alg: Algorithm,
     message: &[u8],
