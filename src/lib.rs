@@ -62,8 +62,8 @@ mod layer;
 mod outbound;
 pub mod policy;
 mod reject;
-#[cfg(any(feature = "testing", feature = "issuer"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer"))))]
+#[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer", feature = "client"))))]
 pub mod signing;
 #[cfg(feature = "remote")]
 mod single_flight;

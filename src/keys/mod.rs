@@ -20,6 +20,7 @@ mod key_set;
 #[cfg(feature = "aws-lc-rs")]
 mod parsed;
 mod static_keys;
+#[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
 mod thumbprint;
 
 #[cfg(feature = "remote")]
@@ -28,13 +29,14 @@ mod health;
 mod remote;
 mod rsa;
 
-#[cfg(all(feature = "aws-lc-rs", any(feature = "testing", feature = "issuer")))]
+#[cfg(all(feature = "aws-lc-rs", any(feature = "testing", feature = "issuer", feature = "client")))]
 pub(crate) use rsa::der_element;
 
 pub use jwk::DEFAULT_MAX_KEYS;
 pub(crate) use key_set::Selection;
 pub use key_set::{AlgorithmSet, InvalidJwks, KeySet, VerificationKey};
 pub use static_keys::StaticKeys;
+#[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
 pub(crate) use thumbprint::thumbprint;
 
 #[cfg(feature = "remote")]

@@ -29,6 +29,7 @@
 //! assert!(!format!("{key:?}").contains(key.str("d").unwrap()));
 //! ```
 
+#[cfg(any(feature = "testing", feature = "issuer"))]
 pub(crate) mod access_token;
 #[cfg(feature = "aws-lc-rs")]
 #[path = "backend_aws_lc.rs"]
@@ -37,16 +38,17 @@ mod backend;
 #[path = "backend_rust_crypto.rs"]
 mod backend;
 mod der;
+mod dpop;
 mod error;
 mod generate;
 mod jwk;
 mod jws;
 mod sign;
 
+pub use dpop::{DpopKey, DpopProofBuilder};
 pub use error::SigningError;
 pub use jwk::PrivateJwk;
 pub use jws::compact_jws;
-#[cfg(feature = "issuer")]
 pub(crate) use jws::try_compact_jws;
 
 /// `len` bytes from the backend's secure random generator.

@@ -106,6 +106,12 @@ impl<'a> TestTokenBuilder<'a> {
         self
     }
 
+    /// Binds the token to the DPoP key `key` (`cnf.jkt`, RFC 9449 §6.1): it is then
+    /// accepted only with the `DPoP` scheme and a proof signed by `key`.
+    pub fn dpop_bound(self, key: &crate::signing::DpopKey) -> Self {
+        self.claim("cnf", json!({ "jkt": key.thumbprint() }))
+    }
+
     /// Signs with the key `kid` instead of the current one.
     pub fn kid(mut self, kid: &str) -> Self {
         self.kid = Some(kid.to_owned());

@@ -30,7 +30,7 @@ pub use issuer::Issuer;
 pub use jwt::JwtVerifier;
 #[cfg(feature = "dpop")]
 pub(crate) use jws::{decode_object, numeric_date};
-#[cfg(any(feature = "testing", feature = "issuer"))]
+#[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]
 pub(crate) use signature::crypto_provider;
 #[cfg(feature = "dpop")]
 pub(crate) use signature::verify_with_key;
