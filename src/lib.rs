@@ -43,11 +43,11 @@ compile_error!(
 mod macros;
 
 mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop;
-#[cfg(feature = "client")]
-pub mod client;
 mod error;
 mod error_chain;
 mod future;
@@ -79,8 +79,8 @@ pub use error::ConfigError;
 pub use future::BoxFuture;
 pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 pub use reject::{
-    AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidProof, InvalidRequest, InvalidToken, JsonResponder,
-    Rejector, Responder, Unavailable,
+    AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidProof, InvalidRequest, InvalidToken,
+    JsonResponder, Rejector, Responder, Unavailable,
 };
 pub use verify::{
     CacheStats, Clock, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, SystemClock, Verification, Verifier,

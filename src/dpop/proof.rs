@@ -58,7 +58,10 @@ impl DpopProof {
 
 impl std::fmt::Debug for DpopProof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DpopProof").field("jkt", &self.thumbprint()).field("iat", &self.issued_at).finish_non_exhaustive()
+        f.debug_struct("DpopProof")
+            .field("jkt", &self.thumbprint())
+            .field("iat", &self.issued_at)
+            .finish_non_exhaustive()
     }
 }
 

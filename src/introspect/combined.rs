@@ -2,7 +2,6 @@
 //! if asked, JWTs too) introspected.
 
 use crate::claims::VerifiedToken;
-use crate::reject::AuthError;
 use crate::token::BearerToken;
 use crate::verify::{JwtVerifier, Verification, Verifier};
 

@@ -56,7 +56,11 @@ mod tests {
 
     #[test]
     fn refuses_what_could_encode_two_ways() {
-        for bad in [json!({"kty": "EC", "crv": "P-256", "x": "a\"b", "y": "c"}), json!({"kty": "EC", "crv": "P-256", "x": "a"}), json!({"kty": "XX"})] {
+        for bad in [
+            json!({"kty": "EC", "crv": "P-256", "x": "a\"b", "y": "c"}),
+            json!({"kty": "EC", "crv": "P-256", "x": "a"}),
+            json!({"kty": "XX"}),
+        ] {
             assert_eq!(thumbprint(bad.as_object().unwrap()), None, "{bad}");
         }
     }

@@ -44,7 +44,8 @@ impl DpopKey {
 
     /// A key from a private JWK, signing as `alg`.
     pub fn from_jwk(private: PrivateJwk, alg: Algorithm) -> Result<Self, SigningError> {
-        let mut public = private.public().ok_or_else(|| SigningError::new("DPoP key: a symmetric key has no public half"))?;
+        let mut public =
+            private.public().ok_or_else(|| SigningError::new("DPoP key: a symmetric key has no public half"))?;
         // The proof's `jwk` carries the key only: `kid`, `alg` and `use` say nothing the
         // proof header does not.
         for member in ["kid", "alg", "use"] {
@@ -153,7 +154,9 @@ impl<'a> DpopProofBuilder<'a> {
         }
         let signer = self.signer.unwrap_or(self.key);
         let header = Value::Object(self.header).to_string();
-        try_compact_jws(&header, &Value::Object(self.claims).to_string(), |input| signer.private.sign(signer.alg, input))
+        try_compact_jws(&header, &Value::Object(self.claims).to_string(), |input| {
+            signer.private.sign(signer.alg, input)
+        })
     }
 }
 

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 
-use super::{AuthorizationHeader, BearerToken, DEFAULT_MAX_TOKEN_LEN, RequestHead, Scheme, TokenLocation, authorization};
+use super::{
+    AuthorizationHeader, BearerToken, DEFAULT_MAX_TOKEN_LEN, RequestHead, Scheme, TokenLocation, authorization,
+};
 use crate::reject::InvalidRequest;
 
 /// The ordered token locations a layer reads, with the length cap.

@@ -27,9 +27,9 @@ pub(crate) use cache::CacheCheck;
 pub use cache::CacheStats;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use issuer::Issuer;
-pub use jwt::JwtVerifier;
 #[cfg(feature = "dpop")]
 pub(crate) use jws::{decode_object, numeric_date};
+pub use jwt::JwtVerifier;
 #[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]
 pub(crate) use signature::crypto_provider;
 #[cfg(feature = "dpop")]
