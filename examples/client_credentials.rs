@@ -62,7 +62,7 @@ async fn start_local_api() -> Result<(String, String), Box<dyn Error>> {
     let app = Router::new()
         .route("/items", get(|| async { r#"{"items":["apple","pear"]}"# }))
         .layer(BearerLayer::new(verifier).require(scope("read:items")))
-        .nest("/dev", dev_issuer::dev_issuer_routes(issuer)?);
+        .nest("/dev", dev_issuer::dev_issuer_routes(issuer, tower_bearer::dpop::Dpop::off())?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok((format!("{base}/dev/token"), format!("{base}/items")))
 }

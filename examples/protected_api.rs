@@ -11,6 +11,13 @@
 //!   revocation check); with `INTROSPECTION_URL` (optional when `ISSUER` is set: discovery
 //!   supplies it), `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`.
 //!
+//! - `DPOP`: `allowed` (default: DPoP-bound tokens with the `DPoP` scheme and a proof,
+//!   unbound ones as `Bearer`), `required` (DPoP only) or `off` (RFC 9449).
+//! - `DPOP_NONCE=1`: proofs must carry a server nonce (`401 use_dpop_nonce` with a
+//!   `DPoP-Nonce` header tells the client which).
+//! - `PUBLIC_URL`: `scheme://host:port` clients call, the origin proofs' `htu` must
+//!   name; without it, the request's own scheme and `Host` (development only).
+//!
 //! Routes: `GET /healthz` (public, key health as JSON), `GET /me` (any valid token),
 //! `GET /items` (scope `read:items`), `POST /items` (scope `write:items`),
 //! `GET /admin` (role `items.admin`).
@@ -24,6 +31,7 @@ use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tower_bearer::ClientAuth;
+use tower_bearer::dpop::{Dpop, DpopMode, NonceSecret};
 use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::{KeyHealth, RemoteJwks};
 use tower_bearer::policy::{role, scope};
@@ -55,11 +63,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let jwks_url = std::env::var("JWKS_URL").ok().filter(|s| !s.is_empty());
     let roles_claim = std::env::var("ROLES_CLAIM").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "roles".into());
 
+    let dpop = dpop_settings(false)?;
     let mut app = Router::new();
     let dev = issuers.is_empty();
     if dev {
         let dev_issuer = format!("http://{addr}/dev");
-        app = app.nest("/dev", dev_issuer_routes(dev_issuer.clone())?);
+        // The dev token endpoint binds tokens to any proof it is given, whatever `DPOP`
+        // says for the API, and never asks for nonces.
+        app = app.nest("/dev", dev_issuer_routes(dev_issuer.clone(), dpop_settings(true)?)?);
         issuers.push(dev_issuer);
         audiences = vec![DEV_AUDIENCE.to_owned()];
     }
@@ -88,7 +99,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Some((remote, mode)) => BearerLayer::new(CombinedVerifier::new(jwt, remote, mode)),
         None => BearerLayer::new(jwt),
     }
-    .realm("protected-api");
+    .realm("protected-api")
+    .dpop(dpop);
 
     let protected = Router::new()
         .route("/me", get(me))
@@ -121,6 +133,29 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // With the peer address, the dev issuer's /login also limits failures per client.
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
     Ok(())
+}
+
+/// The DPoP settings `DPOP`, `DPOP_NONCE` and `PUBLIC_URL` ask for; for the dev token
+/// endpoint (`token_endpoint`), DPoP allowed and no nonces.
+fn dpop_settings(token_endpoint: bool) -> Result<Dpop, Box<dyn Error>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+    let mode = match var("DPOP").as_deref() {
+        _ if token_endpoint => DpopMode::Allowed,
+        None | Some("allowed") => DpopMode::Allowed,
+        Some("required") => DpopMode::Required,
+        Some("off") => DpopMode::Off,
+        Some(other) => return Err(format!("DPOP must be `allowed`, `required` or `off`, not {other:?}").into()),
+    };
+    let mut b = Dpop::builder(mode);
+    b = match var("PUBLIC_URL") {
+        Some(url) => b.public_url(url),
+        None if var("TLS_CERT").is_some() => b.dangerously_take_origin_from_request(http::uri::Scheme::HTTPS),
+        None => b.dangerously_take_origin_from_request(http::uri::Scheme::HTTP),
+    };
+    if !token_endpoint && var("DPOP_NONCE").as_deref() == Some("1") {
+        b = b.require_nonces(NonceSecret::random()?);
+    }
+    Ok(b.build()?)
 }
 
 /// The introspection verifier `INTROSPECT` asks for, if any.

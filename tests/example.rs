@@ -9,6 +9,8 @@ use common::examples::{binary, example_binary, start};
 use common::{client, get_bearer, get_with};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tower_bearer::Algorithm;
+use tower_bearer::signing::DpopKey;
 use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 
 async fn dev_token(base: &str, form: &[(&str, &str)]) -> String {
@@ -40,7 +42,9 @@ async fn embedded_dev_issuer_and_every_route() {
     assert_eq!(get_bearer(&format!("{base}/admin"), &reader).await.status, StatusCode::FORBIDDEN);
     assert_eq!(get_bearer(&format!("{base}/admin"), &admin).await.status, StatusCode::OK);
     let r = get_with(&format!("{base}/items"), &[]).await;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, r#"Bearer realm="protected-api""#));
+    // DPoP is allowed by default: both schemes are offered (RFC 9449 §7.2).
+    let offered = r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, offered));
 
     let health = get_with(&format!("{base}/healthz"), &[]).await.json();
     assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
@@ -101,4 +105,106 @@ async fn client_credentials_example_calls_the_dev_issuer() {
     // With no environment it runs against its own in-process API.
     let alone = Command::new(binary("client_credentials")).output().unwrap();
     assert!(String::from_utf8_lossy(&alone.stdout).contains("200 OK"));
+}
+
+/// A DPoP-bound token from the dev token endpoint (RFC 9449 §5), bound to `key`.
+async fn dev_dpop_token(base: &str, key: &DpopKey, nonce: Option<&str>) -> Value {
+    let mut proof = key.proof("POST", &format!("{base}/dev/token"));
+    if let Some(n) = nonce {
+        proof = proof.nonce(n);
+    }
+    let res = client()
+        .post(format!("{base}/dev/token"))
+        .header("dpop", proof.sign().unwrap())
+        .form(&[("scope", "read:items")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn dpop_get(url: &str, token: &str, proof: &str) -> common::Reply {
+    get_with(url, &[("authorization", &format!("DPoP {token}")), ("dpop", proof)]).await
+}
+
+#[tokio::test]
+async fn dpop_with_the_dev_issuer() {
+    let app = start(&[]);
+    let base = &app.base;
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let body = dev_dpop_token(base, &key, None).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(&common::b64::decode(token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+
+    let me = format!("{base}/me");
+    let proof = key.proof("GET", &me).access_token(token).sign().unwrap();
+    let r = dpop_get(&me, token, &proof).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Replayed, downgraded to Bearer, or proved by another key: refused.
+    assert!(dpop_get(&me, token, &proof).await.challenge().contains(r#"error="invalid_dpop_proof""#));
+    assert_eq!(get_bearer(&me, token).await.status, StatusCode::UNAUTHORIZED);
+    let other = DpopKey::generate(Algorithm::ES256).unwrap();
+    let r = dpop_get(&me, token, &other.proof("GET", &me).access_token(token).sign().unwrap()).await;
+    assert!(r.challenge().starts_with(r#"DPoP realm="protected-api", error="invalid_token""#), "{}", r.challenge());
+
+    // A bad proof at the token endpoint is a 400 invalid_dpop_proof.
+    let stale = key.proof("POST", &format!("{base}/dev/token")).issued_at(1).sign().unwrap();
+    let res = client().post(format!("{base}/dev/token")).header("dpop", stale).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
+}
+
+#[tokio::test]
+async fn dpop_modes_nonces_and_public_url() {
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+
+    // required: Bearer tokens are refused on the DPoP challenge.
+    let app = start(&[("DPOP", "required")]);
+    let bearer = dev_token(&app.base, &[]).await;
+    let r = get_bearer(&format!("{}/me", app.base), &bearer).await;
+    assert!(r.challenge().starts_with(r#"DPoP realm="protected-api", error="invalid_token""#), "{}", r.challenge());
+    let token = dev_dpop_token(&app.base, &key, None).await["access_token"].as_str().unwrap().to_owned();
+    let me = format!("{}/me", app.base);
+    let r = dpop_get(&me, &token, &key.proof("GET", &me).access_token(&token).sign().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // off: the DPoP scheme is no credential; Bearer challenge only.
+    let app = start(&[("DPOP", "off")]);
+    let token = dev_dpop_token(&app.base, &key, None).await["access_token"].as_str().unwrap().to_owned();
+    let me = format!("{}/me", app.base);
+    let r = dpop_get(&me, &token, &key.proof("GET", &me).access_token(&token).sign().unwrap()).await;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, r#"Bearer realm="protected-api""#));
+
+    // DPOP_NONCE=1: the API asks for a nonce; the dev token endpoint does not.
+    let app = start(&[("DPOP_NONCE", "1")]);
+    let token = dev_dpop_token(&app.base, &key, None).await["access_token"].as_str().unwrap().to_owned();
+    let me = format!("{}/me", app.base);
+    let r = dpop_get(&me, &token, &key.proof("GET", &me).access_token(&token).sign().unwrap()).await;
+    assert!(r.challenge().contains(r#"error="use_dpop_nonce""#), "{}", r.challenge());
+    let nonce = r.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let proof = key.proof("GET", &me).access_token(&token).nonce(&nonce).sign().unwrap();
+    assert_eq!(dpop_get(&me, &token, &proof).await.status, StatusCode::OK);
+
+    // PUBLIC_URL: proofs must name it, not the address the request reached.
+    let port = common::oidc_provider::free_port();
+    let public = format!("http://localhost:{port}");
+    let app = start(&[("BIND", &format!("127.0.0.1:{port}")), ("PUBLIC_URL", &public)]);
+    let token = dev_dpop_token_at(&app.base, &public, &key).await;
+    let me = format!("{}/me", app.base);
+    let r =
+        dpop_get(&me, &token, &key.proof("GET", &format!("{public}/me")).access_token(&token).sign().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = dpop_get(&me, &token, &key.proof("GET", &me).access_token(&token).sign().unwrap()).await;
+    assert!(r.challenge().contains(r#"error="invalid_dpop_proof""#), "{}", r.challenge());
+}
+
+/// A DPoP token from the dev issuer at `base`, the proof naming `public`'s token URL.
+async fn dev_dpop_token_at(base: &str, public: &str, key: &DpopKey) -> String {
+    let proof = key.proof("POST", &format!("{public}/dev/token")).sign().unwrap();
+    let res = client().post(format!("{base}/dev/token")).header("dpop", proof).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }

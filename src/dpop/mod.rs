@@ -39,6 +39,7 @@ pub use crate::token::{DPOP, DPOP_NONCE};
 
 use crate::ConfigError;
 use crate::keys::AlgorithmSet;
+use crate::token::RequestHead;
 
 /// How a layer treats DPoP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,6 +152,42 @@ impl Dpop {
     /// The proof algorithms accepted, as the `algs` challenge parameter lists them.
     pub fn algs(&self) -> &str {
         &self.config.algs
+    }
+
+    /// Checks the proof of a token request (RFC 9449 §5) made to `req`, an
+    /// authorization server's token endpoint under one of the public URLs, and
+    /// records it as used: the same checks as on a resource request, without `ath`
+    /// (there is no access token yet). The proof's
+    /// [`thumbprint`](DpopProof::thumbprint) is the `cnf.jkt` to bind the issued token
+    /// to. An error is answered `400` with its [`error_code`](AuthError::error_code)
+    /// (`invalid_dpop_proof`, `use_dpop_nonce`), or `503` for a replay store outage.
+    ///
+    /// ```
+    /// # async fn f(dpop: tower_bearer::dpop::Dpop, req: http::Request<()>) {
+    /// use tower_bearer::token::RequestHead;
+    /// match dpop.check_token_request(&RequestHead::from_request(&req)).await {
+    ///     Ok(proof) => println!("bind the token to {}", proof.thumbprint()),
+    ///     Err(e) => println!("400 {:?}", e.error_code()),
+    /// }
+    /// # }
+    /// ```
+    pub async fn check_token_request(&self, req: &RequestHead<'_>) -> Result<DpopProof, crate::AuthError> {
+        let proof = check_proof(&self.config, req, None, now())?;
+        let seen = match self.config.replay.first_use(proof.replay_key(), proof.usable_until) {
+            ReplayCheck::Ready(seen) => seen,
+            ReplayCheck::Pending(seen) => seen.await,
+        };
+        first_use(seen).map(|()| proof)
+    }
+}
+
+/// A replay store's answer as a verdict: seen before is a replayed proof, an outage
+/// is a `503` (never an accepted proof that could not be recorded).
+pub(crate) fn first_use(seen: Result<bool, crate::Unavailable>) -> Result<(), crate::AuthError> {
+    match seen {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(crate::InvalidProof::Replayed.into()),
+        Err(outage) => Err(crate::AuthError::Unavailable(outage)),
     }
 }
 

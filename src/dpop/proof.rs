@@ -65,11 +65,12 @@ impl std::fmt::Debug for DpopProof {
     }
 }
 
-/// Checks the `DPoP` header of `req` for a request carrying `token` (its `ath`).
+/// Checks the `DPoP` header of `req` for a request carrying `token` (its `ath`), or
+/// for a token request (`None`: no access token yet, RFC 9449 §5).
 pub(crate) fn check_proof(
     config: &Config,
     req: &RequestHead<'_>,
-    token: &[u8],
+    token: Option<&[u8]>,
     now: u64,
 ) -> Result<DpopProof, AuthError> {
     let mut values = req.headers().get_all(DPOP).iter();
@@ -101,9 +102,11 @@ pub(crate) fn check_proof(
     if !config.origins.matches(claims.htu, req) {
         return Err(InvalidProof::Uri.into());
     }
-    let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token));
-    if claims.ath != Some(ath.as_str()) {
-        return Err(InvalidProof::TokenHash.into());
+    if let Some(token) = token {
+        let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token));
+        if claims.ath != Some(ath.as_str()) {
+            return Err(InvalidProof::TokenHash.into());
+        }
     }
     let stale_nonce = match &config.nonces {
         None => false,

@@ -150,7 +150,7 @@ impl Binding {
         #[cfg(feature = "dpop")]
         if let (Scheme::Dpop, Some(dpop)) = (scheme, &self.dpop) {
             let head = crate::token::RequestHead::from_request(req);
-            let proof = crate::dpop::check_proof(&dpop.config, &head, token.as_bytes(), crate::dpop::now())?;
+            let proof = crate::dpop::check_proof(&dpop.config, &head, Some(token.as_bytes()), crate::dpop::now())?;
             evidence.proof_key = Some(proof.jkt);
             evidence.replay = Some((proof.replay_key(), proof.usable_until));
             return Ok((evidence, Some(proof)));
@@ -171,12 +171,7 @@ impl Binding {
         }
         #[cfg(feature = "dpop")]
         if let (Some((key, until)), Some(dpop)) = (evidence.replay, &self.dpop) {
-            use crate::dpop::ReplayCheck;
-            let first = |seen: Result<bool, crate::Unavailable>| match seen {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(AuthError::InvalidDpopProof(crate::InvalidProof::Replayed)),
-                Err(outage) => Err(AuthError::Unavailable(outage)),
-            };
+            use crate::dpop::{ReplayCheck, first_use as first};
             return match dpop.config.replay.first_use(key, until) {
                 ReplayCheck::Ready(seen) => Verification::Ready(first(seen).map(|()| token)),
                 ReplayCheck::Pending(seen) => {
