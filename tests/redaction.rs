@@ -136,7 +136,7 @@ fn private_keys_are_redacted() {
 fn client_tokens_and_secrets_are_redacted() {
     let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjbGllbnQtdG9rZW4ifQ.c2lnbmF0dXJlLXNlY3JldA";
     assert_hidden("AccessToken", &format!("{:?}", AccessToken::new(token, None)), token);
-    let stored = StoredToken { access_token: token.to_owned(), expires_at: 1 };
+    let stored = StoredToken { access_token: token.to_owned(), expires_at: 1, jkt: None };
     assert_hidden("StoredToken", &format!("{stored:?}"), token);
     let client = ClientCredentials::builder()
         .token_url("https://sso.example.com/token")

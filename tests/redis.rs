@@ -231,7 +231,7 @@ async fn redis_store_compare_and_delete_is_owner_safe() {
     let port = free_port();
     let _redis = start_redis(port);
     let store = connect(port).await;
-    let token = |t: &str| StoredToken { access_token: t.into(), expires_at: u64::MAX };
+    let token = |t: &str| StoredToken { access_token: t.into(), expires_at: u64::MAX, jkt: None };
     store.put("k", token("token-2"), Duration::from_secs(60)).await;
     store.remove_if("k", "token-1").await;
     assert_eq!(store.get("k").await, Some(token("token-2")), "a replacement is not deleted");

@@ -1,5 +1,6 @@
-//! A tower layer for outgoing requests: adds `Authorization: Bearer`, and retries once
-//! with a fresh token when the API refuses the current one.
+//! A tower layer for outgoing requests: adds the token (`Authorization: Bearer`, or
+//! `DPoP` with a proof), and retries once with a fresh token when the API refuses the
+//! current one, once with a new proof when it asks for a nonce.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,7 +10,8 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{TokenSource, token_refused};
+use super::TokenSource;
+use super::dpop::{Next, Presenter, RequestUri, Retries};
 use crate::BoxFuture;
 
 /// The error of [`AddToken`]: the inner service's, or no token.
@@ -22,15 +24,26 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// challenge), the token is dropped, a new one fetched, and a request with an empty
 /// body is sent once more; a second `401` goes back to the caller. Requests with a
 /// body cannot be replayed by a generic layer and are returned as they are.
+///
+/// A DPoP-bound token (see [`client`](super#dpop-rfc-9449)) goes out as
+/// `Authorization: DPoP` with a fresh proof naming the request's method and URI
+/// (scheme, authority and path), so the request URI must be absolute: a bare path
+/// fails with [`ClientError::Proof`](super::ClientError::Proof). Inside a tonic
+/// `Channel` requests carry only the path unless the generated client is made with
+/// `with_origin(service, "https://api.example.com".parse()?)`. A `401` with
+/// `DPoP error="use_dpop_nonce"` and a `DPoP-Nonce` header is answered once more with
+/// a proof carrying that nonce (empty bodies only, as above); each origin's latest
+/// nonce is used from then on, by every service of this layer.
 #[derive(Clone)]
 pub struct AddTokenLayer {
     source: Arc<dyn TokenSource>,
+    presenter: Presenter,
 }
 
 impl AddTokenLayer {
     /// Tokens from `source`.
     pub fn new(source: impl TokenSource) -> Self {
-        Self { source: Arc::new(source) }
+        Self { source: Arc::new(source), presenter: Presenter::default() }
     }
 }
 
@@ -45,7 +58,7 @@ impl<S> Layer<S> for AddTokenLayer {
     type Service = AddToken<S>;
 
     fn layer(&self, inner: S) -> AddToken<S> {
-        AddToken { inner, source: self.source.clone() }
+        AddToken { inner, source: self.source.clone(), presenter: self.presenter.clone() }
     }
 }
 
@@ -54,6 +67,7 @@ impl<S> Layer<S> for AddTokenLayer {
 pub struct AddToken<S> {
     inner: S,
     source: Arc<dyn TokenSource>,
+    presenter: Presenter,
 }
 
 impl<S> AddToken<S> {
@@ -86,31 +100,41 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let source = self.source.clone();
+        let (source, presenter) = (self.source.clone(), self.presenter.clone());
         Box::pin(async move {
             // Only an empty body can be sent again.
-            let replay = (req.body().size_hint().exact() == Some(0)).then(|| {
-                let mut copy = Request::new(B::default());
-                *copy.method_mut() = req.method().clone();
-                *copy.uri_mut() = req.uri().clone();
-                *copy.version_mut() = req.version();
-                *copy.headers_mut() = req.headers().clone();
-                *copy.extensions_mut() = req.extensions().clone();
-                copy
-            });
-            let token = source.token().await?;
-            let mut req = req;
-            req.headers_mut().insert(http::header::AUTHORIZATION, token.header_value()?);
-            let response = inner.call(req).await.map_err(Into::into)?;
-            let Some(mut again) = replay.filter(|_| token_refused(response.status(), response.headers())) else {
-                return Ok(response);
-            };
-            tracing::debug!("API refused the token; retrying once with a new one");
-            source.invalidate(&token);
-            let fresh = source.token().await?;
-            again.headers_mut().insert(http::header::AUTHORIZATION, fresh.header_value()?);
-            std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
-            inner.call(again).await.map_err(Into::into)
+            let template = (req.body().size_hint().exact() == Some(0)).then(|| copy(&req));
+            let mut token = source.token().await?;
+            let mut retries = Retries::default();
+            let (mut parts, mut body) = req.into_parts();
+            loop {
+                let sent = presenter.present(&token, &parts.method, RequestUri::Http(&parts.uri), &mut parts.headers)?;
+                let response = inner.call(Request::from_parts(parts, body)).await.map_err(Into::into)?;
+                let next = presenter.next(&sent, response.status(), response.headers(), &mut retries);
+                let Some(again) = template.as_ref().filter(|_| next != Next::Answer) else {
+                    return Ok(response);
+                };
+                (parts, body) = copy(again).into_parts();
+                if next == Next::FreshToken {
+                    tracing::debug!("API refused the token; retrying once with a new one");
+                    source.invalidate(&token);
+                    token = source.token().await?;
+                } else {
+                    tracing::debug!("API asked for a DPoP nonce; retrying once with it");
+                }
+                std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
+            }
         })
     }
+}
+
+/// A copy of `req` with an empty body (only such a request is replayed).
+fn copy<B: Default>(req: &Request<B>) -> Request<B> {
+    let mut copy = Request::new(B::default());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    *copy.extensions_mut() = req.extensions().clone();
+    copy
 }

@@ -7,8 +7,30 @@
 //! the application obtained elsewhere. [`AddTokenLayer`] puts the token on any `http`
 //! client service (hyper, tonic channels) and [`AuthorizedClient`] on reqwest requests;
 //! both drop the token and retry once when the API answers `401 invalid_token`.
+//!
+//! # DPoP (RFC 9449)
+//!
+//! With [`ClientCredentialsBuilder::dpop`] the token request carries a proof of a key
+//! the client holds, and the authorization server binds the token to it (`token_type`
+//! `DPoP`). Such a token is useless without the key: [`AddTokenLayer`] and
+//! [`AuthorizedClient`] send it as `Authorization: DPoP <token>` with a fresh `DPoP`
+//! proof per request, naming the method, the URL (scheme, authority and path) and the
+//! token's hash. Nonces (RFC 9449 §8, §9) are handled on both sides: a server that
+//! answers `use_dpop_nonce` with a `DPoP-Nonce` gets the request once more with a proof
+//! carrying it, and the latest nonce of each server is used from then on. A token
+//! obtained elsewhere is bound with [`AccessToken::dpop_bound`].
+//!
+//! # Certificate-bound tokens (RFC 8705)
+//!
+//! They need nothing here: give [`ClientCredentialsBuilder::http_client`] and
+//! [`AuthorizedClient::new`] a reqwest client with the client certificate
+//! (`reqwest::Client::builder().identity(reqwest::Identity::from_pem(&pem)?)`); the
+//! authorization server binds the token to the certificate of the TLS connection, and
+//! the API checks the same certificate.
 
+mod challenge;
 mod credentials;
+mod dpop;
 mod layer;
 mod reqwest_client;
 mod store;
@@ -31,18 +53,49 @@ pub use store::{StoredToken, TokenStore};
 
 use crate::BoxFuture;
 use crate::outbound::OutboundError;
+use crate::signing::DpopKey;
 
-/// An access token for outgoing requests. `Debug` never shows it.
+/// An access token for outgoing requests: a `Bearer` token, or one bound to a DPoP
+/// key (sent with a proof signed by that key). `Debug` never shows the token.
+///
+/// ```
+/// use tower_bearer::Algorithm;
+/// use tower_bearer::client::AccessToken;
+/// use tower_bearer::signing::DpopKey;
+///
+/// let key = DpopKey::generate(Algorithm::ES256).unwrap();
+/// let token = AccessToken::new("eyJ...", None).dpop_bound(key);
+/// assert_eq!(token.token_type(), "DPoP");
+/// assert!(!format!("{token:?}").contains("eyJ"));
+/// ```
 #[derive(Clone)]
 pub struct AccessToken {
     secret: Arc<str>,
     expires_at: Option<Instant>,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 impl AccessToken {
-    /// A token valid until `expires_at` (unknown: `None`).
+    /// A `Bearer` token valid until `expires_at` (unknown: `None`).
     pub fn new(secret: impl Into<Arc<str>>, expires_at: Option<Instant>) -> Self {
-        Self { secret: secret.into(), expires_at }
+        Self { secret: secret.into(), expires_at, dpop: None }
+    }
+
+    /// The same token, bound to `key` (its `cnf.jkt` is the key's thumbprint): sent as
+    /// `Authorization: DPoP` with a proof signed by `key` on every request.
+    pub fn dpop_bound(mut self, key: impl Into<Arc<DpopKey>>) -> Self {
+        self.dpop = Some(key.into());
+        self
+    }
+
+    /// The key the token is bound to, if it is a DPoP token.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_deref()
+    }
+
+    /// `Bearer`, or `DPoP` for a token bound to a key: the `Authorization` scheme.
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop.is_some() { "DPoP" } else { "Bearer" }
     }
 
     /// The token text, for the `Authorization` header.
@@ -55,18 +108,16 @@ impl AccessToken {
         self.expires_at
     }
 
-    /// `Bearer <token>` as a header value.
-    pub(crate) fn header_value(&self) -> Result<http::HeaderValue, ClientError> {
-        let mut v = http::HeaderValue::try_from(format!("Bearer {}", self.secret))
-            .map_err(|_| ClientError::protocol(OutboundError::new("the access token is not a valid header value")))?;
-        v.set_sensitive(true);
-        Ok(v)
-    }
 }
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken").field("secret", &"[redacted]").field("expires_at", &self.expires_at).finish()
+        f.debug_struct("AccessToken")
+            .field("token_type", &self.token_type())
+            .field("secret", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("jkt", &self.dpop.as_ref().map(|k| k.thumbprint()))
+            .finish()
     }
 }
 
@@ -76,7 +127,7 @@ impl PartialEq for AccessToken {
     }
 }
 
-/// Why no token could be had.
+/// Why no token could be had (or put on a request).
 ///
 /// `Display` says what failed (never a secret or a token); `source()` leads to the
 /// underlying error (reqwest, serde_json) when there is one.
@@ -96,6 +147,10 @@ pub enum ClientError {
     Unavailable(Arc<dyn Error + Send + Sync>),
     /// The answer did not follow the protocol: what was wrong with it.
     Protocol(Arc<dyn Error + Send + Sync>),
+    /// No DPoP proof could be made for a request: its URI names no scheme and
+    /// authority (a request inside a tonic `Channel`, see
+    /// [`AddTokenLayer`]), or signing failed.
+    Proof(Arc<dyn Error + Send + Sync>),
 }
 
 impl ClientError {
@@ -105,6 +160,10 @@ impl ClientError {
 
     pub(crate) fn protocol(error: OutboundError) -> Self {
         Self::Protocol(error.shared())
+    }
+
+    pub(crate) fn proof(error: OutboundError) -> Self {
+        Self::Proof(error.shared())
     }
 }
 
@@ -120,6 +179,7 @@ impl fmt::Display for ClientError {
             }
             Self::Unavailable(why) => write!(f, "token endpoint unavailable: {why}"),
             Self::Protocol(why) => write!(f, "token endpoint answered badly: {why}"),
+            Self::Proof(why) => write!(f, "DPoP proof: {why}"),
         }
     }
 }
@@ -130,7 +190,7 @@ impl Error for ClientError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             Self::OAuth { .. } => None,
-            Self::Unavailable(e) | Self::Protocol(e) => e.source(),
+            Self::Unavailable(e) | Self::Protocol(e) | Self::Proof(e) => e.source(),
         }
     }
 }
@@ -183,14 +243,4 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
     fn invalidate(&self, token: &AccessToken) {
         (**self).invalidate(token)
     }
-}
-
-/// Whether a response is the API refusing the token itself (`401` with
-/// `error="invalid_token"`, or a bare `401 Bearer` challenge).
-pub(crate) fn token_refused(status: http::StatusCode, headers: &http::HeaderMap) -> bool {
-    status == http::StatusCode::UNAUTHORIZED
-        && headers.get_all(http::header::WWW_AUTHENTICATE).iter().any(|v| {
-            let v = v.to_str().unwrap_or("").to_ascii_lowercase();
-            v.starts_with("bearer") && (v.contains("invalid_token") || !v.contains("error="))
-        })
 }

@@ -6,11 +6,20 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, IntoUrl, Method, RequestBuilder, Response, Version};
 
-use super::{ClientError, TokenSource, token_refused};
+use super::dpop::{Next, Presenter, RequestUri, Retries};
+use super::{AccessToken, ClientError, TokenSource};
 
 /// A reqwest client whose requests carry a token from a [`TokenSource`], retried once
 /// with a fresh token on `401 invalid_token` when the request can be cloned (no
 /// streaming body).
+///
+/// A DPoP-bound token (see [`client`](super#dpop-rfc-9449)) goes out as
+/// `Authorization: DPoP` with a fresh proof per request; a `401` with
+/// `DPoP error="use_dpop_nonce"` and a `DPoP-Nonce` header is retried once with a
+/// proof carrying that nonce (same rule: the request must be cloneable), and each
+/// origin's latest nonce is used from then on by this client and its clones. For
+/// certificate-bound tokens (RFC 8705), give [`new`](Self::new) a client built with
+/// `reqwest::Client::builder().identity(..)`.
 ///
 /// Build requests with [`request`](Self::request) (or [`get`](Self::get),
 /// [`post`](Self::post), [`put`](Self::put), [`patch`](Self::patch),
@@ -36,13 +45,15 @@ use super::{ClientError, TokenSource, token_refused};
 pub struct AuthorizedClient {
     client: reqwest::Client,
     source: Arc<dyn TokenSource>,
+    presenter: Presenter,
 }
 
 /// Why a call through [`AuthorizedClient`] failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CallError {
-    /// No token could be had.
+    /// No token could be had, or no DPoP proof made for the request
+    /// ([`ClientError::Proof`]).
     Token(ClientError),
     /// The HTTP exchange failed.
     Http(reqwest::Error),
@@ -70,7 +81,7 @@ impl std::error::Error for CallError {
 impl AuthorizedClient {
     /// Wraps `client`, taking tokens from `source`.
     pub fn new(client: reqwest::Client, source: impl TokenSource) -> Self {
-        Self { client, source: Arc::new(source) }
+        Self { client, source: Arc::new(source), presenter: Presenter::default() }
     }
 
     /// A request with any method; the token is added when it is sent.
@@ -111,25 +122,39 @@ impl AuthorizedClient {
     /// Sends `request` (an [`AuthorizedRequest`], or a builder from any
     /// `reqwest::Client`: it is sent through this one) with a token.
     pub async fn send(&self, request: impl Into<RequestBuilder>) -> Result<Response, CallError> {
-        let request = request.into().build().map_err(CallError::Http)?;
-        let replay = request.try_clone();
-        let token = self.source.token().await.map_err(CallError::Token)?;
-        let response = self.execute(request, &token).await?;
-        match replay {
-            Some(again) if token_refused(response.status(), response.headers()) => {
+        let mut request = request.into().build().map_err(CallError::Http)?;
+        let mut token = self.source.token().await.map_err(CallError::Token)?;
+        let mut retries = Retries::default();
+        loop {
+            let replay = request.try_clone();
+            let (response, next) = self.execute(request, &token, &mut retries).await?;
+            let Some(again) = replay.filter(|_| next != Next::Answer) else { return Ok(response) };
+            if next == Next::FreshToken {
                 tracing::debug!("API refused the token; retrying once with a new one");
                 self.source.invalidate(&token);
-                let fresh = self.source.token().await.map_err(CallError::Token)?;
-                self.execute(again, &fresh).await
+                token = self.source.token().await.map_err(CallError::Token)?;
+            } else {
+                tracing::debug!("API asked for a DPoP nonce; retrying once with it");
             }
-            _ => Ok(response),
+            request = again;
         }
     }
 
-    async fn execute(&self, mut request: reqwest::Request, token: &super::AccessToken) -> Result<Response, CallError> {
-        let value = token.header_value().map_err(CallError::Token)?;
-        request.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
-        self.client.execute(request).await.map_err(CallError::Http)
+    /// Sends `request` with `token`, and says what to do with the answer.
+    async fn execute(
+        &self,
+        mut request: reqwest::Request,
+        token: &AccessToken,
+        retries: &mut Retries,
+    ) -> Result<(Response, Next), CallError> {
+        let (method, url) = (request.method().clone(), request.url().clone());
+        let sent = self
+            .presenter
+            .present(token, &method, RequestUri::Url(&url), request.headers_mut())
+            .map_err(CallError::Token)?;
+        let response = self.client.execute(request).await.map_err(CallError::Http)?;
+        let next = self.presenter.next(&sent, response.status(), response.headers(), retries);
+        Ok((response, next))
     }
 }
 

@@ -14,6 +14,11 @@ pub struct StoredToken {
     pub access_token: String,
     /// Expiry, in seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The RFC 7638 thumbprint of the DPoP key the token is bound to (its `cnf.jkt`);
+    /// `None` for a Bearer token. An instance never takes a token bound to a key it
+    /// does not hold. Entries stored without it read as Bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl std::fmt::Debug for StoredToken {
@@ -21,6 +26,7 @@ impl std::fmt::Debug for StoredToken {
         f.debug_struct("StoredToken")
             .field("access_token", &"[redacted]")
             .field("expires_at", &self.expires_at)
+            .field("jkt", &self.jkt)
             .finish()
     }
 }

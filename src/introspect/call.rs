@@ -42,7 +42,7 @@ impl Inner {
         })?;
         let form = vec![("token", token.as_str()), ("token_type_hint", "access_token")];
         let Posted { status, body, .. } =
-            post_form(&self.client, &url, &self.auth, form, self.max_body, self.timeout).await?;
+            post_form(&self.client, &url, &self.auth, form, Default::default(), self.max_body, self.timeout).await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(OutboundError::new(format!(
                 "POST {url}: {status}: the endpoint rejected this resource server's client credentials"

@@ -14,14 +14,15 @@ use super::{ClientAuth, OutboundError};
 /// (or why it could not be).
 pub(crate) struct Posted {
     pub(crate) status: StatusCode,
-    /// `Retry-After`, for the token request's retries.
+    /// `Retry-After` and `DPoP-Nonce`, for the token request.
     #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) headers: HeaderMap,
     pub(crate) body: Result<Bytes, OutboundError>,
 }
 
 /// POSTs `form` to `url` as `application/x-www-form-urlencoded`, authenticated with
-/// `auth`, and reads the answer (at most `max_body` bytes), all within `timeout`.
+/// `auth`, with `headers` besides (a token request's `DPoP` proof), and reads the
+/// answer (at most `max_body` bytes), all within `timeout`.
 ///
 /// The body carries credentials and cannot be replayed, so a client that follows
 /// redirects does not re-send it on `307`/`308`; an answer from anywhere but `url` is
@@ -31,10 +32,11 @@ pub(crate) async fn post_form(
     url: &Url,
     auth: &ClientAuth,
     mut form: Vec<(&str, &str)>,
+    headers: HeaderMap,
     max_body: usize,
     timeout: Duration,
 ) -> Result<Posted, OutboundError> {
-    let request = client.post(url.clone()).header(ACCEPT, "application/json");
+    let request = client.post(url.clone()).headers(headers).header(ACCEPT, "application/json");
     let request = auth.apply(request, &mut form);
     let form = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
     let body = reqwest::Body::wrap(http_body_util::Full::new(Bytes::from(form)));

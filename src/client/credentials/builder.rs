@@ -8,6 +8,7 @@ use arc_swap::ArcSwapOption;
 
 use super::{ClientCredentials, Inner, RetryPolicy};
 use crate::client::TokenStore;
+use crate::signing::DpopKey;
 use crate::error::ConfigError;
 use crate::outbound::{self, ClientAuth, EndpointConfig, Rules, UrlUse};
 use crate::single_flight::SingleFlight;
@@ -31,6 +32,7 @@ pub struct ClientCredentialsBuilder {
     allow_http: bool,
     timeout: Duration,
     store: Option<Arc<dyn TokenStore>>,
+    dpop: Option<DpopKey>,
 }
 
 impl ClientCredentials {
@@ -49,6 +51,7 @@ impl ClientCredentials {
             allow_http: false,
             timeout: Duration::from_secs(10),
             store: None,
+            dpop: None,
         }
     }
 }
@@ -111,7 +114,28 @@ impl ClientCredentialsBuilder {
         self
     }
 
-    /// Uses this HTTP client.
+    /// Uses this HTTP client. For certificate-bound tokens (RFC 8705 §3), a client
+    /// with the client's TLS certificate: the authorization server binds the token to
+    /// it, and the API checks it (give [`AuthorizedClient`](crate::client::AuthorizedClient)
+    /// the same client). Redirects should stay off (a redirected answer is refused).
+    ///
+    /// ```no_run
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_bearer::client::{ClientCredentials, reqwest};
+    /// // The certificate chain and its private key, in one PEM file.
+    /// let pem = std::fs::read("client.pem")?;
+    /// let tls = reqwest::Client::builder()
+    ///     .identity(reqwest::Identity::from_pem(&pem)?)
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()?;
+    /// let source = ClientCredentials::builder()
+    ///     .token_url("https://sso.example.com/oauth2/token")
+    ///     .client_auth(tower_bearer::ClientAuth::post("billing", "s3cret"))
+    ///     .http_client(tls.clone())
+    ///     .build()?;
+    /// let api = tower_bearer::client::AuthorizedClient::new(tls, source);
+    /// # let _ = api; Ok(()) }
+    /// ```
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -137,6 +161,36 @@ impl ClientCredentialsBuilder {
         self
     }
 
+    /// Asks for DPoP-bound tokens (RFC 9449): each token request carries a proof
+    /// signed by `key`, and the tokens the server binds to it (`token_type` `DPoP`)
+    /// are sent with a fresh proof per request by [`AddTokenLayer`](crate::client::AddTokenLayer)
+    /// and [`AuthorizedClient`](crate::client::AuthorizedClient). A server that ignores
+    /// DPoP and answers `token_type` `Bearer` is logged (info) and its token used as a
+    /// Bearer token.
+    ///
+    /// Make the key once per process with [`DpopKey::generate`] (ES256 is what
+    /// servers accept first), or load it with [`DpopKey::from_jwk`] to keep it across
+    /// restarts. Instances sharing tokens through a [`store`](Self::store) must all
+    /// hold the same key to share one token: a stored token bound to another key is
+    /// never taken (each key gets its own stored token).
+    ///
+    /// ```no_run
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_bearer::Algorithm;
+    /// use tower_bearer::client::ClientCredentials;
+    /// use tower_bearer::signing::DpopKey;
+    /// let source = ClientCredentials::builder()
+    ///     .discover("https://sso.example.com/realms/main")
+    ///     .client_auth(tower_bearer::ClientAuth::basic("billing", "s3cret"))
+    ///     .dpop(DpopKey::generate(Algorithm::ES256)?)
+    ///     .build()?;
+    /// # let _ = source; Ok(()) }
+    /// ```
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
     /// Checks the configuration. No I/O happens here.
     pub fn build(self) -> Result<ClientCredentials, ConfigError> {
         let endpoint = self
@@ -155,14 +209,16 @@ impl ClientCredentialsBuilder {
             },
             None => return Err(ConfigError::new(NEEDS_AUTH)),
         };
-        // One shared token per endpoint, client and request parameters.
+        // One shared token per endpoint, client, request parameters and DPoP key.
         let store_key = {
             use sha2::Digest as _;
-            let parts = [
+            let mut parts = vec![
                 endpoint.describe(),
                 client_id.clone(),
                 format!("{:?}", (&self.scope, &self.audience, &self.resource)),
             ];
+            // Unchanged without DPoP, so entries stored before stay shared.
+            parts.extend(self.dpop.as_ref().map(|key| format!("dpop {}", key.thumbprint())));
             let digest = sha2::Sha256::digest(parts.join("\n").as_bytes());
             format!("tower-bearer:token:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
         };
@@ -187,6 +243,8 @@ impl ClientCredentialsBuilder {
                 store: self.store.map(|s| (s, store_key)),
                 refused: ArcSwapOption::empty(),
                 last_refusal: std::sync::Mutex::new(None),
+                dpop: self.dpop.map(Arc::new),
+                nonce: ArcSwapOption::empty(),
             }),
         })
     }

@@ -24,6 +24,7 @@ pub use retry::RetryPolicy;
 use super::{AccessToken, ClientError, TokenSource, TokenStore};
 use crate::BoxFuture;
 use crate::outbound::{ClientAuth, Endpoint};
+use crate::signing::DpopKey;
 use crate::single_flight::{Flight, SingleFlight};
 
 /// Tokens from a token endpoint with the client credentials grant. Cheap to clone;
@@ -72,6 +73,10 @@ struct Inner {
     refused: ArcSwapOption<String>,
     /// When an API last made us drop a token: renewals it drives are rate limited.
     last_refusal: std::sync::Mutex<Option<Instant>>,
+    /// The key token requests prove (RFC 9449 §5), when DPoP is asked for.
+    dpop: Option<Arc<DpopKey>>,
+    /// The authorization server's latest `DPoP-Nonce` (RFC 9449 §8).
+    nonce: ArcSwapOption<String>,
 }
 
 /// At most one renewal per this interval is driven by APIs refusing tokens: an API that
@@ -98,6 +103,7 @@ impl fmt::Debug for ClientCredentials {
             .field("client_id", &self.inner.client_id)
             .field("client_secret", &"[redacted]")
             .field("scope", &self.inner.scope)
+            .field("dpop", &self.inner.dpop.as_ref().map(|k| k.thumbprint()))
             .finish_non_exhaustive()
     }
 }

@@ -51,7 +51,8 @@ impl Inner {
         {
             let ttl = expires.saturating_duration_since(Instant::now());
             let expires_at = unix_now().saturating_add(ttl.as_secs());
-            store.put(key, StoredToken { access_token: token.secret().to_owned(), expires_at }, ttl).await;
+            let jkt = token.dpop_key().map(|k| k.thumbprint().to_owned());
+            store.put(key, StoredToken { access_token: token.secret().to_owned(), expires_at, jkt }, ttl).await;
         }
         result
     }
@@ -66,9 +67,21 @@ impl Inner {
     }
 
     /// A stored token with more than `skew` left, cached here too. A token an API
-    /// refused is removed from the store instead (if it is still the stored one).
+    /// refused is removed from the store instead (if it is still the stored one). A
+    /// token bound to a key this instance does not hold is useless here, so never taken.
     async fn stored_token(&self, store: &dyn TokenStore, key: &str) -> Option<AccessToken> {
         let stored = store.get(key).await?;
+        let ours = self.dpop.as_ref().map(|k| k.thumbprint());
+        if let Some(jkt) = stored.jkt.as_deref()
+            && ours != Some(jkt)
+        {
+            tracing::warn!(
+                client_id = %self.client_id,
+                "the shared token store holds a token bound to another DPoP key; \
+                 instances sharing tokens must hold the same key"
+            );
+            return None;
+        }
         if self.refused.load().as_deref().is_some_and(|refused| *refused == stored.access_token) {
             store.remove_if(key, &stored.access_token).await;
             return None;
@@ -78,8 +91,13 @@ impl Inner {
             return None;
         }
         let usable = left - self.skew;
-        let token = self.cache(AccessToken::new(stored.access_token, Some(later(left))), usable);
-        Some(token)
+        let mut token = AccessToken::new(stored.access_token, Some(later(left)));
+        if stored.jkt.is_some()
+            && let Some(key) = &self.dpop
+        {
+            token = token.dpop_bound(key.clone());
+        }
+        Some(self.cache(token, usable))
     }
 }
 
