@@ -376,3 +376,283 @@ async fn token_errors_lead_to_the_underlying_error() {
     let err = api.get("http://127.0.0.1:9/items").send().await.unwrap_err();
     assert!(causes(&err).iter().any(|e| e.downcast_ref::<reqwest::Error>().is_some()), "{err:?}");
 }
+
+// Issue 16, item 6: DPoP-bound tokens (RFC 9449), from a token endpoint that checks
+// the proofs with the layer's own check to an API behind the layer, over real HTTP.
+mod dpop {
+    use std::convert::Infallible;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use http::StatusCode;
+    use tower::ServiceExt as _;
+    use tower_bearer::Algorithm;
+    use tower_bearer::client::{
+        AccessToken, AddTokenLayer, AuthorizedClient, ClientError, RetryPolicy, StaticToken, StoredToken, TokenSource,
+        TokenStore,
+    };
+    use tower_bearer::dpop::DpopMode;
+    use tower_bearer::signing::DpopKey;
+
+    use super::common::b64;
+    use super::common::dpop_servers::{AsMode, AsNonces, DpopAs, Log, dpop_api};
+    use super::common::logs::Capture;
+    use super::source;
+
+    fn key() -> DpopKey {
+        DpopKey::generate(Algorithm::ES256).unwrap()
+    }
+
+    /// A tower client service doing one real HTTP call per request (method, URI,
+    /// headers and body as given).
+    fn over_reqwest() -> tower::util::BoxCloneService<http::Request<String>, http::Response<String>, reqwest::Error> {
+        tower::util::BoxCloneService::new(tower::service_fn(|req: http::Request<String>| async move {
+            let (parts, body) = req.into_parts();
+            let res = reqwest::Client::new()
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await?;
+            let mut out = http::Response::builder().status(res.status());
+            for (k, v) in res.headers() {
+                out = out.header(k, v);
+            }
+            Ok(out.body(res.text().await?).unwrap())
+        }))
+    }
+
+    async fn get_through_layer(layer: &AddTokenLayer, url: &str) -> http::Response<String> {
+        let service = tower::ServiceBuilder::new().layer(layer.clone()).service(over_reqwest());
+        service.oneshot(http::Request::get(url).body(String::new()).unwrap()).await.unwrap()
+    }
+
+    fn lines(log: &Log) -> Vec<String> {
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
+    /// `METHOD path scheme nonce status` with the nonce shown as `-` or `N`.
+    fn shapes(log: &Log) -> Vec<String> {
+        lines(log)
+            .into_iter()
+            .map(|l| {
+                let parts: Vec<&str> = l.split(' ').collect();
+                let nonce = if parts[3] == "-" { "-" } else { "N" };
+                format!("{} {} {} {nonce} {}", parts[0], parts[1], parts[2], parts[4])
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_bound_token_is_requested_with_a_proof_and_sent_with_a_fresh_one_per_request() {
+        let key = key();
+        let idp = DpopAs::start(AsMode::default()).await;
+        let (api, log) = dpop_api(idp.idp(), DpopMode::Required, false).await;
+        // htu is the endpoint without its query (RFC 9449 §4.2).
+        let s = source(&format!("{}?tenant=a", idp.url)).dpop(key.clone()).build().unwrap();
+        let token = s.token().await.unwrap();
+        assert_eq!(token.token_type(), "DPoP");
+        assert_eq!(token.dpop_key().map(DpopKey::thumbprint), Some(key.thumbprint()));
+        assert_eq!(b64::json_part(token.secret(), 1)["cnf"]["jkt"], key.thumbprint(), "bound by the server");
+        assert!(!format!("{token:?}").contains(token.secret()));
+        let requests = idp.requests();
+        let proof = requests[0].proof.as_ref().expect("a DPoP proof on the token request");
+        assert_eq!((proof["htm"].as_str(), proof["htu"].as_str()), (Some("POST"), Some(idp.url.as_str())));
+        assert!(proof.get("ath").is_none() && proof.get("nonce").is_none(), "{proof}");
+
+        // Twice each way: the API refuses a replayed proof, so each request had its own.
+        // Query and fragment are not part of htu.
+        let client = AuthorizedClient::new(reqwest::Client::new(), s.clone());
+        for _ in 0..2 {
+            let res = client.get(format!("{api}/me?page=2#top")).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        }
+        let layer = AddTokenLayer::new(s.clone());
+        for _ in 0..2 {
+            let res = get_through_layer(&layer, &format!("{api}/me")).await;
+            assert_eq!(res.status(), StatusCode::OK, "{}", res.body());
+        }
+        assert_eq!(shapes(&log), ["GET /me DPoP - 200"; 4]);
+        assert_eq!(idp.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_token_endpoint_nonce_is_used_at_once_and_the_latest_kept() {
+        let idp = DpopAs::start(AsMode { nonces: AsNonces::Rotating, ..AsMode::default() }).await;
+        // A backoff this long would show: the nonce retry is no failure.
+        let slow = RetryPolicy { base_delay: Duration::from_secs(10), ..RetryPolicy::default() };
+        let s = source(&idp.url).dpop(key()).retry(slow).build().unwrap();
+        let started = Instant::now();
+        let first = s.token().await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3), "asked again at once: {:?}", started.elapsed());
+        // The nonce the success answer carried is used next, without a refusal.
+        s.invalidate(&first);
+        let second = s.token().await.unwrap();
+        assert_ne!(first, second);
+        let seen: Vec<(u16, Option<String>)> = idp
+            .requests()
+            .into_iter()
+            .map(|r| (r.status, r.proof.and_then(|p| p["nonce"].as_str().map(str::to_owned))))
+            .collect();
+        assert_eq!(seen, [(400, None), (200, Some("as-nonce-0".into())), (200, Some("as-nonce-1".into()))]);
+
+        // A server that wants a new nonce every time is asked twice, not forever.
+        let idp = DpopAs::start(AsMode { nonces: AsNonces::Stubborn, ..AsMode::default() }).await;
+        let s = source(&idp.url).dpop(key()).retry(slow).build().unwrap();
+        match s.token().await {
+            Err(ClientError::OAuth { error, .. }) => assert_eq!(error, "use_dpop_nonce"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(idp.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_api_nonce_is_used_once_asked_and_kept_per_origin() {
+        let idp = DpopAs::start(AsMode::default()).await;
+        let (api, log) = dpop_api(idp.idp(), DpopMode::Required, true).await;
+        let s = source(&idp.url).dpop(key()).build().unwrap();
+        let client = AuthorizedClient::new(reqwest::Client::new(), s.clone());
+        for _ in 0..2 {
+            let res = client.get(format!("{api}/me")).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        }
+        assert_eq!(shapes(&log), ["GET /me DPoP - 401", "GET /me DPoP N 200", "GET /me DPoP N 200"]);
+        // The layer keeps its own nonces.
+        let layer = AddTokenLayer::new(s.clone());
+        for _ in 0..2 {
+            let res = get_through_layer(&layer, &format!("{api}/me")).await;
+            assert_eq!(res.status(), StatusCode::OK, "{}", res.body());
+        }
+        assert_eq!(shapes(&log), ["GET /me DPoP - 401", "GET /me DPoP N 200", "GET /me DPoP N 200"]);
+        assert_eq!(idp.calls(), 1, "the token was never in question");
+    }
+
+    #[tokio::test]
+    async fn a_dpop_token_the_api_refuses_is_replaced() {
+        // The first token is bound to a key the client does not hold: `DPoP
+        // error="invalid_token"`; the client drops it and fetches another.
+        let idp = DpopAs::start(AsMode { misbind_first: true, ..AsMode::default() }).await;
+        let (api, log) = dpop_api(idp.idp(), DpopMode::Required, false).await;
+        let client = AuthorizedClient::new(reqwest::Client::new(), source(&idp.url).dpop(key()).build().unwrap());
+        let res = client.get(format!("{api}/me")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        assert_eq!(shapes(&log), ["GET /me DPoP - 401", "GET /me DPoP - 200"]);
+        assert_eq!(idp.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_bearer_answer_to_a_dpop_request_is_used_as_bearer() {
+        let idp = DpopAs::start(AsMode { token_type: "Bearer", ..AsMode::default() }).await;
+        let (api, log) = dpop_api(idp.idp(), DpopMode::Allowed, false).await;
+        let (logs, _guard) = Capture::start();
+        let s = source(&idp.url).dpop(key()).build().unwrap();
+        let token = s.token().await.unwrap();
+        assert_eq!((token.token_type(), token.dpop_key().is_none()), ("Bearer", true));
+        assert!(logs.text().contains("INFO") && logs.text().contains("ignored DPoP"), "{}", logs.text());
+        assert!(idp.requests()[0].proof.is_some(), "DPoP was asked for");
+        let client = AuthorizedClient::new(reqwest::Client::new(), s);
+        assert_eq!(client.get(format!("{api}/me")).send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(shapes(&log), ["GET /me Bearer - 200"]);
+
+        // And a DPoP answer to a client without a key is refused.
+        let idp = DpopAs::start(AsMode::default()).await;
+        let plain = source(&idp.url).build().unwrap();
+        // No proof: the endpoint answers 400; with a proof it would bind a token.
+        assert!(plain.token().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_refresh_token_grant_carries_a_proof_too() {
+        let idp = DpopAs::start(AsMode { refresh_tokens: true, expires_in: 1, ..AsMode::default() }).await;
+        let s = source(&idp.url).dpop(key()).build().unwrap();
+        let first = s.token().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_ne!(s.token().await.unwrap(), first);
+        let requests = idp.requests();
+        assert_eq!(requests.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200]);
+        assert!(requests[1].form.contains("grant_type=refresh_token"), "{:?}", requests[1]);
+        assert_eq!(requests[1].proof.as_ref().unwrap()["htm"], "POST");
+    }
+
+    /// A store of one entry, whatever the key.
+    #[derive(Clone, Default)]
+    struct OneEntry(std::sync::Arc<Mutex<Option<StoredToken>>>);
+
+    impl TokenStore for OneEntry {
+        fn get(&self, _: &str) -> tower_bearer::BoxFuture<Option<StoredToken>> {
+            let entry = self.0.lock().unwrap().clone();
+            Box::pin(std::future::ready(entry))
+        }
+        fn put(&self, _: &str, token: StoredToken, _: Duration) -> tower_bearer::BoxFuture<()> {
+            *self.0.lock().unwrap() = Some(token);
+            Box::pin(std::future::ready(()))
+        }
+        fn remove_if(&self, _: &str, _: &str) -> tower_bearer::BoxFuture<()> {
+            Box::pin(std::future::ready(()))
+        }
+        fn try_lock(&self, _: &str, _: &str, _: Duration) -> tower_bearer::BoxFuture<bool> {
+            Box::pin(std::future::ready(true))
+        }
+        fn unlock(&self, _: &str, _: &str) -> tower_bearer::BoxFuture<()> {
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_token_bound_to_another_key_is_not_taken() {
+        let (ours, theirs) = (key(), key());
+        let idp = DpopAs::start(AsMode::default()).await;
+        let store = OneEntry::default();
+        let stored = |jkt: Option<&str>| StoredToken {
+            access_token: "stored-token".into(),
+            expires_at: 4_000_000_000,
+            jkt: jkt.map(str::to_owned),
+        };
+        *store.0.lock().unwrap() = Some(stored(Some(theirs.thumbprint())));
+        let s = source(&idp.url).dpop(ours.clone()).store(store.clone()).build().unwrap();
+        let token = s.token().await.unwrap();
+        assert_ne!(token.secret(), "stored-token");
+        assert_eq!(idp.calls(), 1);
+        let entry = store.0.lock().unwrap().clone().unwrap();
+        assert_eq!(entry.jkt.as_deref(), Some(ours.thumbprint()), "stored with the key it is bound to");
+
+        // Bound to our key: taken, as a DPoP token. A Bearer entry (also the format of
+        // entries written before DPoP) is taken as Bearer.
+        *store.0.lock().unwrap() = Some(stored(Some(ours.thumbprint())));
+        let s = source(&idp.url).dpop(ours.clone()).store(store.clone()).build().unwrap();
+        let token = s.token().await.unwrap();
+        assert_eq!((token.secret(), token.token_type()), ("stored-token", "DPoP"));
+        let old: StoredToken =
+            serde_json::from_str(r#"{"access_token":"stored-token","expires_at":4000000000}"#).unwrap();
+        assert_eq!(old, stored(None));
+        *store.0.lock().unwrap() = Some(old);
+        let s = source(&idp.url).dpop(ours.clone()).store(store.clone()).build().unwrap();
+        assert_eq!(s.token().await.unwrap().token_type(), "Bearer");
+        // Without a key, a bound token is useless.
+        *store.0.lock().unwrap() = Some(stored(Some(ours.thumbprint())));
+        let url = super::TokenEndpoint::start(300, Duration::ZERO).await.url;
+        let plain = source(&url).store(store.clone()).build().unwrap();
+        assert_eq!(plain.token().await.unwrap().secret(), "token-1");
+        assert_eq!(idp.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_scheme_and_authority_cannot_be_proved() {
+        let answer = tower::service_fn(|_: http::Request<String>| async {
+            Ok::<_, Infallible>(http::Response::new(String::new()))
+        });
+        let bound = StaticToken::new(AccessToken::new("t", None).dpop_bound(key()));
+        let service = tower::ServiceBuilder::new().layer(AddTokenLayer::new(bound)).service(answer);
+        let request = http::Request::post("/pkg.Orders/Get").body(String::new()).unwrap();
+        let err = service.oneshot(request).await.unwrap_err();
+        match err.downcast_ref::<ClientError>() {
+            Some(ClientError::Proof(why)) => assert!(why.to_string().contains("no scheme and authority"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // A Bearer token needs no URL.
+        let bearer = StaticToken::new(AccessToken::new("t", None));
+        let service = tower::ServiceBuilder::new().layer(AddTokenLayer::new(bearer)).service(answer);
+        let request = http::Request::post("/pkg.Orders/Get").body(String::new()).unwrap();
+        assert_eq!(service.oneshot(request).await.unwrap().status(), StatusCode::OK);
+    }
+}

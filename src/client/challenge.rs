@@ -135,15 +135,12 @@ mod tests {
     #[test]
     fn several_challenges_in_one_header_keep_their_own_errors() {
         let both = r#"Bearer realm="a, b", error="invalid_token", error_description="x=\"y\"", DPoP realm="a", algs="ES256 RS256""#;
+        assert_eq!(parsed(&[both]), [("bearer".into(), Some("invalid_token".into())), ("dpop".into(), None)],);
         assert_eq!(
-            parsed(&[both]),
-            [("bearer".into(), Some("invalid_token".into())), ("dpop".into(), None)],
+            parsed(&["Basic", "DPoP error=use_dpop_nonce"]),
+            [("basic".into(), None), ("dpop".into(), Some("use_dpop_nonce".into()))]
         );
-        assert_eq!(parsed(&["Basic", "DPoP error=use_dpop_nonce"]), [
-            ("basic".into(), None),
-            ("dpop".into(), Some("use_dpop_nonce".into()))
-        ]);
-        assert_eq!(parsed(&["Newauth realm = \"x\"" ]), [("newauth".into(), None)]);
+        assert_eq!(parsed(&["Newauth realm = \"x\""]), [("newauth".into(), None)]);
     }
 
     #[test]

@@ -164,7 +164,13 @@ impl Presenter {
     /// Learns the nonce of an answer to a DPoP request, and says whether to send the
     /// request again: once with the same token when the server asks for a nonce it has
     /// just given (RFC 9449 §9), once with a fresh token when it refused the token.
-    pub(crate) fn next(&self, sent: &Presented, status: StatusCode, headers: &HeaderMap, retries: &mut Retries) -> Next {
+    pub(crate) fn next(
+        &self,
+        sent: &Presented,
+        status: StatusCode,
+        headers: &HeaderMap,
+        retries: &mut Retries,
+    ) -> Next {
         if let Some(origin) = &sent.origin {
             let fresh = nonce_in(headers);
             if let Some(nonce) = &fresh {

@@ -108,7 +108,8 @@ where
             let mut retries = Retries::default();
             let (mut parts, mut body) = req.into_parts();
             loop {
-                let sent = presenter.present(&token, &parts.method, RequestUri::Http(&parts.uri), &mut parts.headers)?;
+                let sent =
+                    presenter.present(&token, &parts.method, RequestUri::Http(&parts.uri), &mut parts.headers)?;
                 let response = inner.call(Request::from_parts(parts, body)).await.map_err(Into::into)?;
                 let next = presenter.next(&sent, response.status(), response.headers(), &mut retries);
                 let Some(again) = template.as_ref().filter(|_| next != Next::Answer) else {

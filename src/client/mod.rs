@@ -107,7 +107,6 @@ impl AccessToken {
     pub fn expires_at(&self) -> Option<Instant> {
         self.expires_at
     }
-
 }
 
 impl fmt::Debug for AccessToken {

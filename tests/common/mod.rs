@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod b64;
+pub mod dpop_servers;
 pub mod examples;
 pub mod harness;
 pub mod logs;

@@ -8,9 +8,9 @@ use arc_swap::ArcSwapOption;
 
 use super::{ClientCredentials, Inner, RetryPolicy};
 use crate::client::TokenStore;
-use crate::signing::DpopKey;
 use crate::error::ConfigError;
 use crate::outbound::{self, ClientAuth, EndpointConfig, Rules, UrlUse};
+use crate::signing::DpopKey;
 use crate::single_flight::SingleFlight;
 
 /// An OAuth token endpoint, in refusals.

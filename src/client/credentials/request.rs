@@ -64,13 +64,20 @@ impl Inner {
             Ok(proof) => proof,
             Err(e) => return Attempt::Fail(e),
         };
-        let Posted { status, headers, body } =
-            match post_form(&self.client, &url, &self.auth, form, proof.unwrap_or_default(), MAX_TOKEN_ANSWER, self.timeout)
-                .await
-            {
-                Ok(answer) => answer,
-                Err(reason) => return Attempt::Retry { reason, after: None },
-            };
+        let Posted { status, headers, body } = match post_form(
+            &self.client,
+            &url,
+            &self.auth,
+            form,
+            proof.unwrap_or_default(),
+            MAX_TOKEN_ANSWER,
+            self.timeout,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(reason) => return Attempt::Retry { reason, after: None },
+        };
         // RFC 9449 §8.2: a nonce on any answer, success included, is the one to use next.
         if self.dpop.is_some()
             && let Some(nonce) = nonce_in(&headers)
@@ -142,7 +149,10 @@ fn parse_token(
         None => return Err("token_type is not Bearer"),
     };
     if dpop.is_some() && bound.is_none() {
-        tracing::info!(client_id, "the authorization server ignored DPoP (token_type Bearer): the token is used as a Bearer token");
+        tracing::info!(
+            client_id,
+            "the authorization server ignored DPoP (token_type Bearer): the token is used as a Bearer token"
+        );
     }
     let lifetime = body
         .get("expires_in")
