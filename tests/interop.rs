@@ -17,6 +17,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tower_bearer::ClientAuth;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, ClientError, TokenSource};
+use tower_bearer::dpop::{Dpop, DpopMode};
 use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
 use tower_bearer::keys::RemoteJwks;
 use tower_bearer::policy::claim;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     common::harness::run(trials![needs;
         oidc_provider_end_to_end,
         client_credentials_against_oidc_provider,
+        dpop_bound_tokens_from_oidc_provider,
         opaque_tokens_against_oidc_provider_with_revocation,
         mixed_mode_with_oidc_provider,
         introspection_from_the_environment,
@@ -169,6 +171,96 @@ async fn client_credentials_against_oidc_provider() {
     assert_eq!(short.token().await.unwrap(), t1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_ne!(short.token().await.unwrap(), t1, "expired: a new token from the server");
+}
+
+// Issue 16, item 8: DPoP (RFC 9449) with oidc-provider's token endpoint, with and
+// without its nonces, and an API behind the layer with DPoP required.
+async fn dpop_bound_tokens_from_oidc_provider() {
+    use tower_bearer::Algorithm;
+    use tower_bearer::signing::DpopKey;
+    for nonces in [false, true] {
+        let idp = Idp::start_fresh_with(&[("DPOP_NONCE", if nonces { "1" } else { "0" })]);
+        let discovery: serde_json::Value = common::client()
+            .get(format!("{}/.well-known/openid-configuration", idp.issuer()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let algs = discovery["dpop_signing_alg_values_supported"].as_array().expect("DPoP is on");
+        assert!(algs.contains(&json!("ES256")), "{algs:?}");
+        let key = DpopKey::generate(Algorithm::ES256).unwrap();
+        if nonces {
+            // The nonce path is really taken: a proof without one is refused.
+            let proof = key.proof("POST", &format!("{}/token", idp.issuer())).sign().unwrap();
+            let res = common::client()
+                .post(format!("{}/token", idp.issuer()))
+                .basic_auth("admin-client", Some("admin-client-secret"))
+                .header("dpop", proof)
+                .form(&[("grant_type", "client_credentials"), ("resource", API)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+            assert!(res.headers().contains_key("dpop-nonce"));
+            assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "use_dpop_nonce");
+        }
+
+        // The API: DPoP required, keys from oidc-provider's discovery.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let verifier =
+            JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).discover()).audience(API).build().unwrap();
+        let dpop = Dpop::builder(DpopMode::Required).public_url(&base).build().unwrap();
+        let router = app(BearerLayer::new(verifier).realm("api").dpop(dpop));
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+        let source = ClientCredentials::builder()
+            .discover(&idp.issuer())
+            .client_auth(ClientAuth::basic("admin-client", "admin-client-secret"))
+            .scope("read:items")
+            .resource(API)
+            .dpop(key.clone())
+            .build()
+            .unwrap();
+        let token = source.token().await.unwrap_or_else(|e| panic!("nonces {nonces}: {e}"));
+        assert_eq!(token.token_type(), "DPoP");
+        assert_eq!(common::b64::json_part(token.secret(), 1)["cnf"]["jkt"], key.thumbprint());
+        let client = AuthorizedClient::new(reqwest::Client::new(), source.clone());
+        for path in ["/items", "/me"] {
+            let res = client.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "nonces {nonces}, {path}: {}", res.text().await.unwrap());
+        }
+
+        // By hand: a replayed proof, the token as Bearer, another key's valid proof.
+        let me = format!("{base}/me");
+        let dpop_auth = format!("DPoP {}", token.secret());
+        let proof = key.proof("GET", &me).access_token(token.secret()).sign().unwrap();
+        let call = |proof: String| {
+            let (me, auth) = (me.clone(), dpop_auth.clone());
+            async move { common::get_with(&me, &[("authorization", &auth), ("dpop", &proof)]).await }
+        };
+        assert_eq!(call(proof.clone()).await.status, StatusCode::OK);
+        let r = call(proof).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.challenge().starts_with("DPoP ") && r.challenge().contains(r#"error="invalid_dpop_proof""#),
+            "{}",
+            r.challenge()
+        );
+        let r = get_bearer(&me, token.secret()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.challenge().contains(r#"error="invalid_token""#), "{}", r.challenge());
+        let other = DpopKey::generate(Algorithm::ES256).unwrap();
+        let r = call(other.proof("GET", &me).access_token(token.secret()).sign().unwrap()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.challenge().starts_with("DPoP ") && r.challenge().contains(r#"error="invalid_token""#),
+            "{}",
+            r.challenge()
+        );
+    }
 }
 
 const OPAQUE_API: &str = "https://opaque.example.com";

@@ -31,8 +31,14 @@ pub struct Idp {
 
 impl Idp {
     pub fn start(port: u16, keys_file: &PathBuf, rotate: bool) -> Idp {
+        Self::start_with(port, keys_file, rotate, &[])
+    }
+
+    /// [`start`](Self::start) with more of server.mjs's environment (`DPOP_NONCE`).
+    pub fn start_with(port: u16, keys_file: &PathBuf, rotate: bool, env: &[(&str, &str)]) -> Idp {
         let mut child = Command::new("node")
             .arg(interop_dir().join("server.mjs"))
+            .envs(env.iter().copied())
             .env("PORT", port.to_string())
             .env("KEYS_FILE", keys_file)
             .env("ROTATE", if rotate { "1" } else { "0" })
@@ -103,9 +109,14 @@ impl Idp {
 
     /// Starts a fresh IdP on a free port with its own key file.
     pub fn start_fresh() -> Idp {
+        Self::start_fresh_with(&[])
+    }
+
+    /// [`start_fresh`](Self::start_fresh) with more of server.mjs's environment.
+    pub fn start_fresh_with(env: &[(&str, &str)]) -> Idp {
         let port = free_port();
         let keys_file = std::env::temp_dir().join(format!("tower-bearer-interop-{port}.json"));
         let _ = std::fs::remove_file(&keys_file);
-        Idp::start(port, &keys_file, false)
+        Idp::start_with(port, &keys_file, false, env)
     }
 }

@@ -7,9 +7,10 @@
 //   KEYS_FILE     JSON file holding the private signing JWKs; created when missing
 //   ROTATE=1      put a fresh signing key in front of the keys in KEYS_FILE first
 //   LIFETIME_MS   the process exits by itself after this long (default 120000)
+//   DPOP_NONCE=1  token requests with a DPoP proof must carry its nonce (RFC 9449 §8)
 //
 // Prints "ready <issuer>" on stdout once it accepts connections.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -61,6 +62,14 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    // RFC 9449: a token request with a proof gets a JWT with cnf.jkt and token_type DPoP.
+    // Proofs in ES256 are accepted: the default enabledJWA.dPoPSigningAlgValues is
+    // ES256, Ed25519, EdDSA.
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: () => process.env.DPOP_NONCE === '1',
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => 'https://api.example.com',
