@@ -237,6 +237,12 @@ async fn redis_store_compare_and_delete_is_owner_safe() {
     assert_eq!(store.get("k").await, Some(token("token-2")), "a replacement is not deleted");
     store.remove_if("k", "token-2").await;
     assert_eq!(store.get("k").await, None, "the refused token is deleted");
+    // A DPoP-bound token keeps the key it is bound to, and is removed all the same.
+    let bound = StoredToken { jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()), ..token("token-3") };
+    store.put("k", bound.clone(), Duration::from_secs(60)).await;
+    assert_eq!(store.get("k").await, Some(bound));
+    store.remove_if("k", "token-3").await;
+    assert_eq!(store.get("k").await, None, "a refused bound token is deleted");
 
     let ttl = Duration::from_secs(60);
     assert!(store.try_lock("k", "owner-a", ttl).await);

@@ -110,8 +110,11 @@ pub(crate) fn sensitive(text: String, what: &str) -> Result<HeaderValue, ClientE
 /// (bounded, [`MAX_ORIGINS`]). Cheap to clone; clones share the nonces.
 #[derive(Clone, Default)]
 pub(crate) struct Presenter {
-    nonces: Arc<Mutex<VecDeque<(String, Arc<str>)>>>,
+    nonces: Arc<Mutex<Nonces>>,
 }
+
+/// `(origin, latest nonce)`, the most recently learned last.
+type Nonces = VecDeque<(String, Arc<str>)>;
 
 /// What one request carried, to judge its answer by.
 pub(crate) struct Presented {
