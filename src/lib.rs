@@ -43,11 +43,11 @@ compile_error!(
 mod macros;
 
 mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop;
-#[cfg(feature = "client")]
-pub mod client;
 mod error;
 mod error_chain;
 mod future;
@@ -61,6 +61,8 @@ mod layer;
 #[cfg(feature = "remote")]
 mod outbound;
 pub mod policy;
+#[cfg(any(feature = "dpop", feature = "testing", feature = "issuer"))]
+mod random;
 mod reject;
 #[cfg(any(feature = "testing", feature = "issuer"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer"))))]
