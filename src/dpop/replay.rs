@@ -177,7 +177,7 @@ impl MemoryReplayStore {
     /// of 16). With `0`, every [`first_use`](ReplayStore::first_use) is refused.
     pub fn new(max_entries: usize) -> Self {
         // Keyed by the OS: std's `RandomState` draws its keys from it.
-        let seed = std::hash::RandomState::new().hash_one(0x6470_6f70_6a74_69_u64);
+        let seed = std::hash::RandomState::new().hash_one(0x0064_706f_706a_7469_u64);
         let hasher = Hasher::with_seed(seed);
         let shard = || Shard { entries: HashMap::with_hasher(hasher.clone()), last_purge: None, earliest: 0 };
         Self {
