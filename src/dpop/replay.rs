@@ -111,7 +111,8 @@ impl std::fmt::Debug for ReplayCheck {
 /// ```
 pub trait ReplayStore: Send + Sync + 'static {
     /// Records `key` until `expires_at` (Unix seconds); `true` if it was not recorded
-    /// yet.
+    /// yet. A key whose `expires_at` is past need not be kept (the layer refuses such
+    /// proofs before asking).
     fn first_use(&self, key: ReplayKey, expires_at: u64) -> ReplayCheck;
 }
 
