@@ -61,6 +61,8 @@ mod layer;
 #[cfg(feature = "remote")]
 mod outbound;
 pub mod policy;
+#[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
+mod random;
 mod reject;
 #[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer", feature = "client"))))]

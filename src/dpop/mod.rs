@@ -23,6 +23,8 @@ mod htu;
 mod nonce;
 mod proof;
 mod replay;
+#[cfg(feature = "redis")]
+mod replay_redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub(crate) use nonce::{NonceCheck, Nonces};
 pub use proof::DpopProof;
 pub(crate) use proof::check_proof;
 pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use replay_redis::RedisReplayStore;
 
 pub use crate::token::{DPOP, DPOP_NONCE};
 
