@@ -36,7 +36,7 @@ pub(crate) fn fill(out: &mut [u8]) -> Result<(), NoRandomness> {
 }
 
 /// `len` bytes from the secure generator.
-#[cfg(any(feature = "testing", feature = "issuer"))]
+#[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]
 pub(crate) fn random_bytes(len: usize) -> Result<Vec<u8>, NoRandomness> {
     let mut out = vec![0; len];
     fill(&mut out)?;
