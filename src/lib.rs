@@ -61,7 +61,6 @@ mod layer;
 #[cfg(feature = "remote")]
 mod outbound;
 pub mod policy;
-#[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
 mod random;
 mod reject;
 #[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]

@@ -98,6 +98,8 @@ pub(crate) struct Config {
     pub(crate) max_proof_len: usize,
     pub(crate) replay: Arc<dyn ReplayStore>,
     pub(crate) nonces: Option<Nonces>,
+    /// Parsed proof keys, by header.
+    pub(crate) keys: proof::KeyCache,
 }
 
 impl std::fmt::Debug for Dpop {
@@ -145,6 +147,7 @@ impl Dpop {
                 max_proof_len: DEFAULT_MAX_PROOF_LEN,
                 replay: Arc::new(MemoryReplayStore::new(0)),
                 nonces: None,
+                keys: proof::KeyCache::new(),
             }),
         }
     }
@@ -318,6 +321,7 @@ impl DpopBuilder {
                 max_proof_len: self.max_proof_len,
                 replay,
                 nonces: self.nonces.map(|s| Nonces::new(s, NONCE_STEP)),
+                keys: proof::KeyCache::new(),
             }),
         })
     }

@@ -177,9 +177,7 @@ impl MemoryReplayStore {
     /// A store holding at most `max_entries` live proofs (rounded up to a multiple
     /// of 16). With `0`, every [`first_use`](ReplayStore::first_use) is refused.
     pub fn new(max_entries: usize) -> Self {
-        // Keyed by the OS: std's `RandomState` draws its keys from it.
-        let seed = std::hash::RandomState::new().hash_one(0x0064_706f_706a_7469_u64);
-        let hasher = Hasher::with_seed(seed);
+        let hasher = crate::random::os_seeded_hasher();
         let shard = || Shard { entries: HashMap::with_hasher(hasher.clone()), last_purge: None, earliest: 0 };
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(shard())).collect(),
