@@ -61,6 +61,7 @@ mod layer;
 #[cfg(feature = "remote")]
 mod outbound;
 pub mod policy;
+mod random;
 mod reject;
 #[cfg(any(feature = "testing", feature = "issuer", feature = "client"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "testing", feature = "issuer", feature = "client"))))]

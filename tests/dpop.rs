@@ -124,6 +124,13 @@ async fn a_proof_is_accepted_once() {
     // The token is cached now; a fresh proof still passes, a replayed one still fails.
     assert_eq!(api.dpop("/me", &token, &api.proof("/me", &token)).await.status, StatusCode::OK);
     api.bad_proof(&token, &proof, "the DPoP proof was already used", "replay after a cache hit").await;
+    // The key's header is remembered now; a forged signature under it still fails.
+    let other = DpopKey::generate(Algorithm::ES256).unwrap();
+    let forged = api.key.proof("GET", &api.url("/me")).access_token(&token).signed_by(&other).sign().unwrap();
+    api.bad_proof(&token, &forged, INVALID_PROOF, "known header, forged signature").await;
+    let stale =
+        api.key.proof("GET", &api.url("/me")).access_token(&token).issued_at(SystemClock.now() - 600).sign().unwrap();
+    api.bad_proof(&token, &stale, "the DPoP proof's iat is outside the accepted window", "known header, stale").await;
 }
 
 #[tokio::test]

@@ -152,7 +152,8 @@ async fn dpop_with_the_dev_issuer() {
 
     // A bad proof at the token endpoint is a 400 invalid_dpop_proof.
     let stale = key.proof("POST", &format!("{base}/dev/token")).issued_at(1).sign().unwrap();
-    let res = client().post(format!("{base}/dev/token")).header("dpop", stale).send().await.unwrap();
+    let res =
+        client().post(format!("{base}/dev/token")).header("dpop", stale).form(&[("scope", "")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
 }
@@ -204,7 +205,8 @@ async fn dpop_modes_nonces_and_public_url() {
 /// A DPoP token from the dev issuer at `base`, the proof naming `public`'s token URL.
 async fn dev_dpop_token_at(base: &str, public: &str, key: &DpopKey) -> String {
     let proof = key.proof("POST", &format!("{public}/dev/token")).sign().unwrap();
-    let res = client().post(format!("{base}/dev/token")).header("dpop", proof).send().await.unwrap();
+    let res =
+        client().post(format!("{base}/dev/token")).header("dpop", proof).form(&[("scope", "")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }

@@ -427,3 +427,48 @@ async fn a_failure_keeps_the_known_endpoint_and_rediscovery_is_rate_limited() {
     let discovered = discoveries.load(Ordering::SeqCst);
     assert!(discovered <= 2, "{discovered} discovery fetches for 20 failures: one re-discovery per cooldown");
 }
+
+#[tokio::test]
+async fn a_dpop_bound_opaque_token_passes_with_its_proof() {
+    // RFC 9449 §6.2: the introspection answer carries `cnf.jkt`; the proof is checked
+    // locally against it, on every request (the answer is cached).
+    use tower_bearer::Algorithm;
+    use tower_bearer::dpop::{Dpop, DpopMode};
+    use tower_bearer::signing::DpopKey;
+
+    let (endpoint, f) = fake().await;
+    let key = DpopKey::generate(Algorithm::ES256).unwrap();
+    let mut answer = active("api");
+    answer["cnf"] = json!({"jkt": key.thumbprint()});
+    answer["token_type"] = json!("DPoP");
+    *f.mode.lock().unwrap() = Mode::Answer(answer);
+    let verifier = IntrospectionVerifier::builder()
+        .endpoint(&endpoint)
+        .client_auth(ClientAuth::basic("rs", "s:e/cret"))
+        .audience("api")
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let dpop = Dpop::builder(DpopMode::Allowed).public_url(&base).build().unwrap();
+    let api = app(BearerLayer::new(verifier).dpop(dpop));
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    let me = format!("{base}/me");
+    let call = |proof: String| {
+        let me = me.clone();
+        async move {
+            let headers = [("authorization", "DPoP opaque-bound"), ("dpop", proof.as_str())];
+            common::get_with(&me, &headers).await.status
+        }
+    };
+    let proof = || key.proof("GET", &me).access_token("opaque-bound").sign().unwrap();
+    assert_eq!(call(proof()).await, StatusCode::OK);
+    assert_eq!(call(proof()).await, StatusCode::OK);
+    let other = DpopKey::generate(Algorithm::ES256).unwrap();
+    assert_eq!(
+        call(other.proof("GET", &me).access_token("opaque-bound").sign().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get_bearer(&me, "opaque-bound").await.status, StatusCode::UNAUTHORIZED, "downgraded to Bearer");
+    assert_eq!(f.calls.load(Ordering::SeqCst), 1, "the answer is cached; the proof is checked each time");
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use common::oidc_provider::free_port;
 use common::token_endpoint::TokenEndpoint;
 use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, TokenSource};
+use tower_bearer::dpop::{RedisReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 
 fn main() -> ExitCode {
     let needs = Needs::redis_server();
@@ -24,6 +26,11 @@ fn main() -> ExitCode {
         a_stored_token_with_a_huge_expiry_does_not_panic,
         redis_store_compare_and_delete_is_owner_safe,
         an_oversized_stored_token_is_not_read,
+        a_proof_is_recorded_once_in_redis,
+        a_fleet_shares_the_replay_record,
+        a_replay_record_expires_at_its_exat,
+        redis_down_refuses_proofs_within_the_bound,
+        a_stalled_redis_refuses_proofs_within_the_bound,
     ])
 }
 
@@ -46,16 +53,20 @@ fn start_redis(port: u16) -> Redis {
     Redis(child)
 }
 
-/// Connects once redis-server accepts connections.
-async fn connect(port: u16) -> RedisStore {
-    let url = format!("redis://127.0.0.1:{port}");
+/// What `connect` makes of the test server's URL, once redis-server accepts connections.
+async fn when_up<T, E, F: Future<Output = Result<T, E>>>(port: u16, connect: impl Fn(String) -> F) -> T {
     for _ in 0..50 {
-        if let Ok(store) = RedisStore::connect(&url, "test:").await {
-            return store;
+        if let Ok(connected) = connect(format!("redis://127.0.0.1:{port}")).await {
+            return connected;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("redis-server does not accept connections on {port}");
+}
+
+/// A token store on the test server.
+async fn connect(port: u16) -> RedisStore {
+    when_up(port, |url| async move { RedisStore::connect(&url, "test:").await }).await
 }
 
 /// Runs `redis-cli` against the test server (what an operator would see).
@@ -251,4 +262,128 @@ async fn redis_store_compare_and_delete_is_owner_safe() {
     assert!(!store.try_lock("k", "owner-c", ttl).await, "not released by another owner");
     store.unlock("k", "owner-a").await;
     assert!(store.try_lock("k", "owner-b", ttl).await, "released by its owner");
+}
+
+/// A replay store on the test server.
+async fn replay_store(port: u16) -> RedisReplayStore {
+    when_up(port, |url| async move { RedisReplayStore::connect(&url, "test:dpop:").await }).await
+}
+
+/// What the store answers, waiting for Redis.
+async fn first_use(
+    store: &RedisReplayStore,
+    key: ReplayKey,
+    expires_at: u64,
+) -> Result<bool, tower_bearer::Unavailable> {
+    match store.first_use(key, expires_at) {
+        ReplayCheck::Ready(answer) => answer,
+        ReplayCheck::Pending(answer) => answer.await,
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// Issue 16: a proof is accepted once; the record is `<prefix><hex key>` with an EXAT.
+async fn a_proof_is_recorded_once_in_redis() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let store = replay_store(port).await;
+    let key = ReplayKey::new(&[1; 32], "jti-1");
+    let expires_at = unix_now() + 60;
+    assert_eq!(first_use(&store, key, expires_at).await, Ok(true));
+    assert_eq!(first_use(&store, key, expires_at).await, Ok(false), "a replay");
+    assert_eq!(first_use(&store, ReplayKey::new(&[2; 32], "jti-1"), expires_at).await, Ok(true), "another key's jti");
+
+    let record = format!("test:dpop:{}", hex(key.as_bytes()));
+    assert_eq!(cli(port, &["GET", &record]), "1");
+    assert_eq!(cli(port, &["EXPIRETIME", &record]), expires_at.to_string());
+    let debug = format!("{store:?}");
+    assert!(debug.contains("test:dpop:") && !debug.contains("127.0.0.1"), "{debug}");
+}
+
+// Issue 16: two instances (a fleet) share one record: a proof used at one is refused
+// at the other, also when both see it at once.
+async fn a_fleet_shares_the_replay_record() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let (a, b) = (replay_store(port).await, replay_store(port).await);
+    let expires_at = unix_now() + 60;
+    let key = ReplayKey::new(&[3; 32], "jti-fleet");
+    assert_eq!(first_use(&a, key, expires_at).await, Ok(true));
+    assert_eq!(first_use(&b, key, expires_at).await, Ok(false), "replayed at another instance");
+
+    for i in 0..20 {
+        let key = ReplayKey::new(&[3; 32], &format!("jti-race-{i}"));
+        let (x, y) = tokio::join!(first_use(&a, key, expires_at), first_use(&b, key, expires_at));
+        assert_eq!([x.clone(), y.clone()].iter().filter(|r| **r == Ok(true)).count(), 1, "{x:?} {y:?}");
+    }
+}
+
+// Issue 16: the record lasts until `expires_at`, then the key is free again.
+async fn a_replay_record_expires_at_its_exat() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let store = replay_store(port).await;
+    let key = ReplayKey::new(&[4; 32], "jti-expiring");
+    let expires_at = unix_now() + 2;
+    assert_eq!(first_use(&store, key, expires_at).await, Ok(true));
+    assert_eq!(first_use(&store, key, expires_at).await, Ok(false));
+    let record = format!("test:dpop:{}", hex(key.as_bytes()));
+    while unix_now() < expires_at {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(cli(port, &["EXISTS", &record]), "0", "Redis dropped the record at EXAT");
+    assert_eq!(first_use(&store, key, unix_now() + 60).await, Ok(true), "free again");
+}
+
+// Issue 16: with Redis gone, a proof is refused (503 with a short Retry-After), within
+// the 2 s bound, and never accepted unrecorded.
+async fn redis_down_refuses_proofs_within_the_bound() {
+    let port = free_port();
+    let mut redis = start_redis(port);
+    let store = replay_store(port).await;
+    let expires_at = unix_now() + 60;
+    assert_eq!(first_use(&store, ReplayKey::new(&[5; 32], "before"), expires_at).await, Ok(true));
+    redis.0.kill().unwrap();
+    redis.0.wait().unwrap();
+
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = first_use(&store, ReplayKey::new(&[5; 32], &format!("after-{i}")), expires_at).await;
+        let took = started.elapsed();
+        let refused = answer.expect_err("a proof the store could not record is refused");
+        assert!(took < Duration::from_millis(2500), "answered in {took:?}");
+        assert_eq!(refused.retry_after(), Duration::from_secs(1));
+        assert!(refused.reason().contains("replay store (redis)"), "{}", refused.reason());
+        assert!(!refused.reason().contains(&hex(ReplayKey::new(&[5; 32], "after-0").as_bytes())));
+    }
+}
+
+// Issue 16: a Redis that accepts but does not answer (stopped) is a refusal too,
+// within the bound, not a hung request.
+async fn a_stalled_redis_refuses_proofs_within_the_bound() {
+    let port = free_port();
+    let redis = start_redis(port);
+    let store = replay_store(port).await;
+    let expires_at = unix_now() + 60;
+    assert_eq!(first_use(&store, ReplayKey::new(&[6; 32], "before"), expires_at).await, Ok(true));
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &redis.0.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let started = std::time::Instant::now();
+    let answer = first_use(&store, ReplayKey::new(&[6; 32], "stalled"), expires_at).await;
+    let took = started.elapsed();
+    signal("-CONT");
+    let refused = answer.expect_err("no answer is no record");
+    assert!(took < Duration::from_millis(2500), "answered in {took:?}");
+    assert_eq!(refused.retry_after(), Duration::from_secs(1));
 }

@@ -23,6 +23,8 @@ mod htu;
 mod nonce;
 mod proof;
 mod replay;
+#[cfg(feature = "redis")]
+mod replay_redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub(crate) use nonce::{NonceCheck, Nonces};
 pub use proof::DpopProof;
 pub(crate) use proof::check_proof;
 pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use replay_redis::RedisReplayStore;
 
 pub use crate::token::{DPOP, DPOP_NONCE};
 
@@ -93,6 +98,8 @@ pub(crate) struct Config {
     pub(crate) max_proof_len: usize,
     pub(crate) replay: Arc<dyn ReplayStore>,
     pub(crate) nonces: Option<Nonces>,
+    /// Parsed proof keys, by header.
+    pub(crate) keys: proof::KeyCache,
 }
 
 impl std::fmt::Debug for Dpop {
@@ -140,6 +147,7 @@ impl Dpop {
                 max_proof_len: DEFAULT_MAX_PROOF_LEN,
                 replay: Arc::new(MemoryReplayStore::new(0)),
                 nonces: None,
+                keys: proof::KeyCache::new(),
             }),
         }
     }
@@ -313,6 +321,7 @@ impl DpopBuilder {
                 max_proof_len: self.max_proof_len,
                 replay,
                 nonces: self.nonces.map(|s| Nonces::new(s, NONCE_STEP)),
+                keys: proof::KeyCache::new(),
             }),
         })
     }

@@ -2,6 +2,8 @@
 //! claims are judged before the key is parsed, the signature last. Recording the proof
 //! as used is the layer's step after the token's binding passed (`replay.rs`).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
@@ -9,6 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Config, DPOP, NonceCheck, ReplayKey};
+use crate::keys::VerificationKey;
 use crate::keys::jwk::{Origin, parse_key};
 use crate::reject::{AuthError, InvalidProof};
 use crate::token::RequestHead;
@@ -86,8 +89,16 @@ pub(crate) fn check_proof(
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(InvalidProof::Malformed.into());
     };
-    let header = object(h)?;
-    let alg = check_header(config, &header)?;
+    // A client signs every proof with the same key, so the header (typ, alg, jwk) is
+    // the same bytes each time: its checks and the parsed key are looked up, not redone.
+    let header = match config.keys.get(h) {
+        Some(known) => Header::Known(known),
+        None => Header::Fresh(object(h)?),
+    };
+    let alg = match &header {
+        Header::Known(known) => known.key.alg,
+        Header::Fresh(header) => check_header(config, header)?,
+    };
     let claims = object(p)?;
     let claims = Claims::read(&claims)?;
 
@@ -118,15 +129,22 @@ pub(crate) fn check_proof(
     };
 
     // The key, bound to its algorithm, then the signature.
-    let jwk = header.get("jwk").and_then(Value::as_object).ok_or(InvalidProof::Key)?;
-    let key = parse_key(jwk, Origin::Remote).map_err(|_| InvalidProof::Key)?;
-    if !key.algorithms().contains(alg) {
-        return Err(InvalidProof::Algorithm.into());
-    }
-    let jkt = crate::keys::thumbprint(jwk).ok_or(InvalidProof::Key)?;
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidProof::Malformed)?;
     let signing_input = proof.get(..h.len() + 1 + p.len()).ok_or(InvalidProof::Malformed)?;
-    verify_with_key(&key, alg, signing_input.as_bytes(), &signature).map_err(|_| InvalidProof::Signature)?;
+    let verify = |key: &ProofKey| match verify_with_key(&key.key, alg, signing_input.as_bytes(), &signature) {
+        Ok(()) => Ok(key.jkt),
+        Err(_) => Err(InvalidProof::Signature),
+    };
+    let jkt = match header {
+        Header::Known(known) => verify(&known.key)?,
+        Header::Fresh(header) => {
+            let key = ProofKey::read(&header, alg)?;
+            let jkt = verify(&key)?;
+            // Only a header whose key made a valid signature is remembered.
+            config.keys.insert(h, key);
+            jkt
+        }
+    };
 
     Ok(DpopProof {
         jkt,
@@ -136,6 +154,66 @@ pub(crate) fn check_proof(
         usable_until: claims.iat.saturating_add(config.max_age).saturating_add(config.leeway).saturating_add(1),
         stale_nonce,
     })
+}
+
+/// The proof's header: seen before with a valid signature, or to be checked.
+enum Header {
+    Known(Arc<KnownHeader>),
+    Fresh(Map<String, Value>),
+}
+
+/// A proof header that passed its checks: the algorithm and the parsed public key.
+pub(crate) struct ProofKey {
+    alg: Algorithm,
+    key: VerificationKey,
+    jkt: [u8; 32],
+}
+
+impl ProofKey {
+    /// The header's `jwk`: a public key `alg` fits.
+    fn read(header: &Map<String, Value>, alg: Algorithm) -> Result<Self, InvalidProof> {
+        let jwk = header.get("jwk").and_then(Value::as_object).ok_or(InvalidProof::Key)?;
+        let key = parse_key(jwk, Origin::Remote).map_err(|_| InvalidProof::Key)?;
+        if !key.algorithms().contains(alg) {
+            return Err(InvalidProof::Algorithm);
+        }
+        let jkt = crate::keys::thumbprint(jwk).ok_or(InvalidProof::Key)?;
+        Ok(Self { alg, key, jkt })
+    }
+}
+
+/// Proof headers already seen with a valid signature, by their exact encoded bytes.
+/// Bounded; a miss only costs the parse it saves.
+pub(crate) struct KeyCache {
+    entries: quick_cache::sync::Cache<u64, Arc<KnownHeader>>,
+    hasher: foldhash::quality::FixedState,
+}
+
+/// A remembered header and what it says.
+struct KnownHeader {
+    header: Box<str>,
+    key: ProofKey,
+}
+
+/// Clients whose proof keys stay parsed at once.
+const KEY_CACHE_ENTRIES: usize = 4096;
+
+impl KeyCache {
+    pub(crate) fn new() -> Self {
+        Self { entries: quick_cache::sync::Cache::new(KEY_CACHE_ENTRIES), hasher: crate::random::os_seeded_hasher() }
+    }
+
+    fn get(&self, header: &str) -> Option<Arc<KnownHeader>> {
+        use std::hash::BuildHasher as _;
+        let known = self.entries.get(&self.hasher.hash_one(header))?;
+        // The hash only picks the slot: another header with the same hash is a miss.
+        (*known.header == *header).then_some(known)
+    }
+
+    fn insert(&self, header: &str, key: ProofKey) {
+        use std::hash::BuildHasher as _;
+        self.entries.insert(self.hasher.hash_one(header), Arc::new(KnownHeader { header: header.into(), key }));
+    }
 }
 
 /// Strict base64url of a JSON object with unique members, shallow.

@@ -1,4 +1,4 @@
-//! Fresh keys and random bytes from aws-lc-rs (feature `aws-lc-rs`).
+//! Fresh keys from aws-lc-rs (feature `aws-lc-rs`).
 
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rsa::KeySize;
@@ -43,11 +43,4 @@ pub(super) fn ed25519() -> Result<(Vec<u8>, Vec<u8>), SigningError> {
     let seed = pair.seed().map_err(failed_by("Ed25519 seed"))?;
     let seed = AsBigEndian::as_be_bytes(&seed).map_err(failed_by("Ed25519 seed"))?;
     Ok((seed.as_ref().to_vec(), pair.public_key().as_ref().to_vec()))
-}
-
-/// `len` bytes from the system's secure generator.
-pub(super) fn random_bytes(len: usize) -> Result<Vec<u8>, SigningError> {
-    let mut out = vec![0; len];
-    aws_lc_rs::rand::fill(&mut out).map_err(failed_by("no random bytes"))?;
-    Ok(out)
 }

@@ -1,7 +1,7 @@
-//! Fresh keys and random bytes from the RustCrypto crates jsonwebtoken's
+//! Fresh keys from the RustCrypto crates jsonwebtoken's
 //! `rust_crypto` backend already uses (feature `rust-crypto` without `aws-lc-rs`).
 
-use rsa::rand_core::{OsRng, RngCore as _};
+use rsa::rand_core::OsRng;
 use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
 
 use super::SigningError;
@@ -52,14 +52,7 @@ pub(super) fn ec(p384: bool) -> Result<EcParts, SigningError> {
 /// An Ed25519 key: (seed, public key).
 pub(super) fn ed25519() -> Result<(Vec<u8>, Vec<u8>), SigningError> {
     let mut seed = [0u8; 32];
-    OsRng.try_fill_bytes(&mut seed).map_err(|e| SigningError::caused_by("key generation: no random bytes", e))?;
+    crate::random::fill(&mut seed).map_err(|e| SigningError::caused_by("key generation: no random bytes", e))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     Ok((seed.to_vec(), key.verifying_key().to_bytes().to_vec()))
-}
-
-/// `len` bytes from the system's secure generator.
-pub(super) fn random_bytes(len: usize) -> Result<Vec<u8>, SigningError> {
-    let mut out = vec![0; len];
-    OsRng.try_fill_bytes(&mut out).map_err(|e| SigningError::caused_by("key generation: no random bytes", e))?;
-    Ok(out)
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{PrivateJwk, SigningError, backend, try_compact_jws};
+use super::{PrivateJwk, SigningError, try_compact_jws};
 use crate::Algorithm;
 
 /// A DPoP key: the private key proofs are signed with, and its public JWK and RFC
@@ -149,7 +149,7 @@ impl<'a> DpopProofBuilder<'a> {
     pub fn sign(mut self) -> Result<String, SigningError> {
         if self.random_jti {
             // 128 random bits (RFC 9449 §11.1 asks for at least 96).
-            let jti = URL_SAFE_NO_PAD.encode(backend::random_bytes(16)?);
+            let jti = URL_SAFE_NO_PAD.encode(super::random_bytes(16)?);
             self.claims.insert("jti".into(), json!(jti));
         }
         let signer = self.signer.unwrap_or(self.key);

@@ -54,7 +54,7 @@ impl PrivateJwk {
                 map.insert("crv".into(), "Ed25519".into());
             }
             HS256 | HS384 | HS512 => {
-                put("k", &backend::random_bytes(64)?);
+                put("k", &super::random_bytes(64)?);
                 map.insert("kty".into(), "oct".into());
             }
             other => return Err(SigningError::new(format!("key generation: unsupported algorithm {other:?}"))),

@@ -15,7 +15,7 @@
 //! (aws-lc-rs, or the RustCrypto crates of `rust-crypto`): no second crypto stack, no
 //! system library. Signatures go through jsonwebtoken's signer for the backend
 //! verification uses; a JWK reaches it as the PKCS#1 / PKCS#8 DER both backends load
-//! (`der`). Only key generation and random bytes are per backend.
+//! (`der`). Only key generation is per backend; random bytes come from `crate::random`.
 //!
 //! ```
 //! use tower_bearer::Algorithm;
@@ -51,8 +51,7 @@ pub use jwk::PrivateJwk;
 pub use jws::compact_jws;
 pub(crate) use jws::try_compact_jws;
 
-/// `len` bytes from the backend's secure random generator.
-#[cfg(feature = "issuer")]
+/// `len` bytes from the secure random generator ([`crate::random`]).
 pub(crate) fn random_bytes(len: usize) -> Result<Vec<u8>, SigningError> {
-    backend::random_bytes(len)
+    crate::random::random_bytes(len).map_err(|e| SigningError::caused_by("no random bytes", e))
 }

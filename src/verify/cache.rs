@@ -114,10 +114,7 @@ impl TokenCache {
             PreHashed,
             quick_cache::sync::DefaultLifecycle::default(),
         );
-        // foldhash seeds itself from addresses and the time only; the seed here comes
-        // from std's `RandomState`, which draws its keys from the operating system.
-        let seed = std::hash::RandomState::new().hash_one(0x746f_6b65_6e73_u64);
-        let hasher = foldhash::quality::FixedState::with_seed(seed);
+        let hasher = crate::random::os_seeded_hasher();
         Self { entries, hasher, counters: Counters::default(), doorkeeper: Doorkeeper::new(), floor }
     }
 
