@@ -77,8 +77,8 @@ impl Inner {
         {
             tracing::warn!(
                 client_id = %self.client_id,
-                "the shared token store holds a token bound to another DPoP key; \
-                 instances sharing tokens must hold the same key"
+                "the shared token store returned a token bound to another DPoP key: not used \
+                 (instances share tokens only when they hold the same key)"
             );
             return None;
         }
