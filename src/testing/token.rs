@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use super::{TEST_AUDIENCE, TestIssuer};
 use crate::Algorithm;
 use crate::signing::access_token::{ClaimsDraft, header};
+use crate::tls::ClientCertificate;
 use crate::verify::{Clock as _, SystemClock};
 
 /// Builds and signs a token from a [`TestIssuer`]; see [`TestIssuer::token`]. Unlike
@@ -103,6 +106,20 @@ impl<'a> TestTokenBuilder<'a> {
     /// Sets a JOSE header parameter (`Value::Null` removes it).
     pub fn header(mut self, name: &str, value: Value) -> Self {
         self.header.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Binds the token to `certificate` (RFC 8705 §3.1): `cnf["x5t#S256"]` is its SHA-256
+    /// thumbprint, beside any other `cnf` member already set.
+    pub fn certificate_bound(mut self, certificate: &ClientCertificate) -> Self {
+        let x5t = json!(URL_SAFE_NO_PAD.encode(certificate.thumbprint()));
+        let cnf = self.draft.claims.entry("cnf").or_insert_with(|| json!({}));
+        match cnf.as_object_mut() {
+            Some(members) => {
+                members.insert("x5t#S256".into(), x5t);
+            }
+            None => *cnf = json!({ "x5t#S256": x5t }),
+        }
         self
     }
 
