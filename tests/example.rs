@@ -17,9 +17,13 @@ use tower_bearer::Algorithm;
 use tower_bearer::signing::DpopKey;
 use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 
-/// The example's challenge for an invalid token (realm `protected-api`, no details).
-const EXAMPLE_INVALID: &str =
-    r#"Bearer realm="protected-api", error="invalid_token", error_description="the access token is invalid""#;
+/// The example's challenge for an invalid Bearer token (realm `protected-api`, no
+/// details; DPoP allowed, so its challenge follows).
+const EXAMPLE_INVALID: &str = r#"Bearer realm="protected-api", error="invalid_token", error_description="the access token is invalid", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
+
+/// The example's challenge without credentials (DPoP allowed: both schemes).
+const EXAMPLE_OFFERED: &str =
+    r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
 
 async fn dev_token(base: &str, form: &[(&str, &str)]) -> String {
     let res = client().post(format!("{base}/dev/token")).form(form).send().await.unwrap();
@@ -51,8 +55,7 @@ async fn embedded_dev_issuer_and_every_route() {
     assert_eq!(get_bearer(&format!("{base}/admin"), &admin).await.status, StatusCode::OK);
     let r = get_with(&format!("{base}/items"), &[]).await;
     // DPoP is allowed by default: both schemes are offered (RFC 9449 §7.2).
-    let offered = r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, offered));
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_OFFERED));
 
     let health = get_with(&format!("{base}/healthz"), &[]).await.json();
     assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
@@ -246,7 +249,7 @@ async fn https_with_client_certificates_checks_certificate_bound_tokens() {
         assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_INVALID), "{}", r.body);
     }
     let r = get_via(&https_client(&ca, None), &me, None).await;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, r#"Bearer realm="protected-api""#));
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_OFFERED));
     // Unbound tokens still work, with or without a certificate.
     let unbound = idp.token().sign();
     assert_eq!(get_via(&https_client(&ca, None), &me, Some(&unbound)).await.status, StatusCode::OK);
