@@ -118,6 +118,9 @@ async fn answers_are_checked_like_jwts() {
         // Bound to a DPoP key or a client certificate: not checkable here (fail closed).
         (json!({"active": true, "aud": "api", "cnf": {"jkt": "x"}}), StatusCode::UNAUTHORIZED),
         (json!({"active": true, "aud": "api", "cnf": {"x5t#S256": "y"}}), StatusCode::UNAUTHORIZED),
+        // A DPoP token whose answer lost its `cnf` is not a bearer token (RFC 9449 §6.2).
+        (json!({"active": true, "aud": "api", "token_type": "DPoP"}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": "api", "token_type": "Bearer"}), StatusCode::OK),
     ];
     for (answer, status) in cases {
         *f.mode.lock().unwrap() = Mode::Answer(answer.clone());
