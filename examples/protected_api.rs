@@ -10,6 +10,14 @@
 //! - `INTROSPECT`: `opaque` (introspect only non-JWT tokens) or `always` (JWTs too, as a
 //!   revocation check); with `INTROSPECTION_URL` (optional when `ISSUER` is set: discovery
 //!   supplies it), `INTROSPECTION_CLIENT_ID` and `INTROSPECTION_CLIENT_SECRET`.
+//! - `TLS_CERT` + `TLS_KEY`: PEM certificate chain and private key: serve HTTPS
+//!   (`listening on https://ADDR`; the dev issuer is then `https://ADDR/dev`).
+//! - `TLS_CLIENT_CA`: PEM roots (needs `TLS_CERT`): client certificates issued by them are
+//!   asked for, optionally (a client without one connects; one from another CA fails the
+//!   handshake), and certificate-bound tokens (`cnf["x5t#S256"]`, RFC 8705) are checked
+//!   against the connection's. Without it, certificate-bound tokens are refused.
+//! - `CA_FILE`: PEM roots trusted, beside the system's, for discovery, JWKS and
+//!   introspection over HTTPS.
 //!
 //! - `DPOP`: `allowed` (default: DPoP-bound tokens with the `DPoP` scheme and a proof,
 //!   unbound ones as `Bearer`), `required` (DPoP only) or `off` (RFC 9449).
@@ -39,6 +47,10 @@ use tower_bearer::{BearerLayer, Issuer, JwtVerifier, VerifiedToken};
 
 #[path = "shared/dev_issuer.rs"]
 mod dev_issuer;
+#[path = "shared/tls.rs"]
+mod tls;
+#[path = "shared/trust.rs"]
+mod trust;
 
 use dev_issuer::{DEV_AUDIENCE, dev_issuer_routes};
 
@@ -62,12 +74,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut audiences = env_list("AUDIENCE");
     let jwks_url = std::env::var("JWKS_URL").ok().filter(|s| !s.is_empty());
     let roles_claim = std::env::var("ROLES_CLAIM").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "roles".into());
+    // TLS_CERT, TLS_KEY, TLS_CLIENT_CA: HTTPS and client certificates; CA_FILE: outbound roots.
+    let tls = tls::from_env()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let outbound = trust::ca_file_client()?;
 
     let dpop = dpop_settings(false)?;
     let mut app = Router::new();
     let dev = issuers.is_empty();
     if dev {
-        let dev_issuer = format!("http://{addr}/dev");
+        let dev_issuer = format!("{scheme}://{addr}/dev");
         // The dev token endpoint binds tokens to any proof it is given, whatever `DPOP`
         // says for the API, and never asks for nonces.
         app = app.nest("/dev", dev_issuer_routes(dev_issuer.clone(), dpop_settings(true)?)?);
@@ -85,22 +101,33 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for aud in &audiences {
         builder = builder.audience(aud);
     }
+    // Over TLS the dev issuer's keys come from this very server.
+    let keys_client = match (&tls, dev) {
+        (Some(tls), true) => Some(trust::own_certificate_client(&tls.chain)?),
+        _ => outbound.clone(),
+    };
     let mut key_stores = Vec::new();
     for iss in &issuers {
-        let store = match &jwks_url {
-            Some(url) => RemoteJwks::from_url(url)?,
-            None => RemoteJwks::discover(iss)?,
+        let source = match &jwks_url {
+            Some(url) => RemoteJwks::builder().jwks_url(url),
+            None => RemoteJwks::builder().discovery(iss),
         };
+        let store = match keys_client.clone() {
+            Some(client) => source.http_client(client),
+            None => source,
+        }
+        .build()?;
         key_stores.push((iss.clone(), store.clone()));
         builder = builder.issuer(Issuer::new(iss).keys(store));
     }
     let jwt = builder.build()?;
-    let auth = match introspection(&issuers, &audiences, dev)? {
+    let auth = match introspection(&issuers, &audiences, dev, outbound.as_ref())? {
         Some((remote, mode)) => BearerLayer::new(CombinedVerifier::new(jwt, remote, mode)),
         None => BearerLayer::new(jwt),
     }
     .realm("protected-api")
-    .dpop(dpop);
+    .dpop(dpop)
+    .certificate_binding(tls.as_ref().is_some_and(|tls| tls.client_certificates));
 
     let protected = Router::new()
         .route("/me", get(me))
@@ -115,23 +142,31 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let app =
         app.route("/healthz", get(healthz)).merge(protected).with_state(AppState { key_stores: Arc::new(key_stores) });
 
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     if dev {
-        println!("embedded dev issuer: http://{addr}/dev (audience {DEV_AUDIENCE})");
+        println!("embedded dev issuer: {scheme}://{addr}/dev (audience {DEV_AUDIENCE})");
         println!("try:");
+        if tls.is_some() {
+            println!(
+                "  (HTTPS: add --cacert with TLS_CERT's CA to each curl, and --cert/--key for a client certificate)"
+            );
+        }
         println!(
-            "  TOKEN=$(curl -s -d 'scope=read:items write:items' -d 'roles=items.admin' http://{addr}/dev/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
+            "  TOKEN=$(curl -s -d 'scope=read:items write:items' -d 'roles=items.admin' {scheme}://{addr}/dev/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
         );
-        println!("  curl -i http://{addr}/me -H \"Authorization: Bearer $TOKEN\"");
-        println!("  curl -i http://{addr}/items -H \"Authorization: Bearer $TOKEN\"");
-        println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"");
-        println!("  curl -i http://{addr}/items");
+        println!("  curl -i {scheme}://{addr}/me -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -i {scheme}://{addr}/items -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -i {scheme}://{addr}/admin -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -i {scheme}://{addr}/items");
         println!(
-            "  curl -s -d login=dev -d password=dev http://{addr}/dev/login   # login, then POST /dev/renew with the token"
+            "  curl -s -d login=dev -d password=dev {scheme}://{addr}/dev/login   # login, then POST /dev/renew with the token"
         );
     }
     // With the peer address, the dev issuer's /login also limits failures per client.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+    match tls {
+        Some(tls) => tls::serve(listener, tls.config, app).await,
+        None => axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?,
+    }
     Ok(())
 }
 
@@ -163,6 +198,7 @@ fn introspection(
     issuers: &[String],
     audiences: &[String],
     dev: bool,
+    outbound: Option<&reqwest::Client>,
 ) -> Result<Option<(IntrospectionVerifier, IntrospectMode)>, Box<dyn Error>> {
     let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
     let mode = match var("INTROSPECT").as_deref() {
@@ -180,6 +216,9 @@ fn introspection(
     if let Some(client_id) = var("INTROSPECTION_CLIENT_ID") {
         let client_secret = var("INTROSPECTION_CLIENT_SECRET").unwrap_or_default();
         b = b.client_auth(ClientAuth::basic(client_id, client_secret));
+    }
+    if let Some(client) = outbound {
+        b = b.http_client(client.clone());
     }
     for aud in audiences {
         b = b.audience(aud);

@@ -2,16 +2,28 @@
 //! real authorization server: tests/interop.rs).
 
 mod common;
+#[path = "common/tls.rs"]
+mod tls;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::examples::{binary, example_binary, start};
 use common::{client, get_bearer, get_with};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tls::{PemFiles, TestCa, get_via, https_client, serve_https};
 use tower_bearer::Algorithm;
 use tower_bearer::signing::DpopKey;
 use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
+
+/// The example's challenge for an invalid Bearer token (realm `protected-api`, no
+/// details; DPoP allowed, so its challenge follows).
+const EXAMPLE_INVALID: &str = r#"Bearer realm="protected-api", error="invalid_token", error_description="the access token is invalid", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
+
+/// The example's challenge without credentials (DPoP allowed: both schemes).
+const EXAMPLE_OFFERED: &str =
+    r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
 
 async fn dev_token(base: &str, form: &[(&str, &str)]) -> String {
     let res = client().post(format!("{base}/dev/token")).form(form).send().await.unwrap();
@@ -43,8 +55,7 @@ async fn embedded_dev_issuer_and_every_route() {
     assert_eq!(get_bearer(&format!("{base}/admin"), &admin).await.status, StatusCode::OK);
     let r = get_with(&format!("{base}/items"), &[]).await;
     // DPoP is allowed by default: both schemes are offered (RFC 9449 §7.2).
-    let offered = r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, offered));
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_OFFERED));
 
     let health = get_with(&format!("{base}/healthz"), &[]).await.json();
     assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
@@ -209,4 +220,140 @@ async fn dev_dpop_token_at(base: &str, public: &str, key: &DpopKey) -> String {
         client().post(format!("{base}/dev/token")).header("dpop", proof).form(&[("scope", "")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `TLS_CERT`, `TLS_KEY`, `TLS_CLIENT_CA` with an external issuer: HTTPS, optional client
+/// certificates from that CA, certificate-bound tokens checked against them (RFC 8705).
+#[tokio::test]
+async fn https_with_client_certificates_checks_certificate_bound_tokens() {
+    let idp = TestIssuer::start().await;
+    let ca = TestCa::new("example");
+    let server = ca.server();
+    let files = PemFiles::new();
+    let app = start(&[
+        ("ISSUER", idp.issuer()),
+        ("AUDIENCE", TEST_AUDIENCE),
+        ("TLS_CERT", &files.write("server.pem", &server.cert_pem)),
+        ("TLS_KEY", &files.write("server.key", &server.key_pem)),
+        ("TLS_CLIENT_CA", &files.write("ca.pem", &ca.pem())),
+    ]);
+    let me = format!("{}/me", app.base);
+    assert!(me.starts_with("https://127.0.0.1:"), "{me}");
+    let (alice, bob) = (ca.client("alice"), ca.client("bob"));
+    let bound = idp.token().subject("alice").certificate_bound(&alice.certificate()).sign();
+
+    let r = get_via(&https_client(&ca, Some(&alice)), &me, Some(&bound)).await;
+    assert_eq!((r.status, r.json()["sub"].as_str()), (StatusCode::OK, Some("alice")), "{}", r.body);
+    for client in [https_client(&ca, Some(&bob)), https_client(&ca, None)] {
+        let r = get_via(&client, &me, Some(&bound)).await;
+        assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_INVALID), "{}", r.body);
+    }
+    let r = get_via(&https_client(&ca, None), &me, None).await;
+    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_OFFERED));
+    // Unbound tokens still work, with or without a certificate.
+    let unbound = idp.token().sign();
+    assert_eq!(get_via(&https_client(&ca, None), &me, Some(&unbound)).await.status, StatusCode::OK);
+    // A certificate from another CA fails the handshake: no answer at all.
+    let mallory = TestCa::new("other").client("mallory");
+    let err = https_client(&ca, Some(&mallory)).get(&me).bearer_auth(&bound).send().await.unwrap_err();
+    assert!(err.status().is_none(), "{err:?}");
+    // Plain HTTP is not served.
+    assert!(
+        client().get(me.replace("https://", "http://")).send().await.map(|r| r.status()).ok() != Some(StatusCode::OK)
+    );
+}
+
+/// Over TLS the embedded dev issuer is `https://ADDR/dev`, and the example fetches its
+/// keys from itself over HTTPS (trusting exactly its own certificate, without CA_FILE).
+#[tokio::test]
+async fn https_with_the_embedded_dev_issuer() {
+    let ca = TestCa::new("example");
+    let server = ca.server();
+    let files = PemFiles::new();
+    let app = start(&[
+        ("TLS_CERT", &files.write("server.pem", &server.cert_pem)),
+        ("TLS_KEY", &files.write("server.key", &server.key_pem)),
+        ("TLS_CLIENT_CA", &files.write("ca.pem", &ca.pem())),
+    ]);
+    let base = &app.base;
+    assert!(base.starts_with("https://"), "{base}");
+    let https = https_client(&ca, None);
+    let res = https.post(format!("{base}/dev/token")).form(&[("scope", "read:items")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let r = get_via(&https, &format!("{base}/items"), Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let health = get_via(&https, &format!("{base}/healthz"), None).await.json();
+    assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
+    assert_eq!(health["issuers"][0]["keys"]["state"], "fresh");
+    let login = https.post(format!("{base}/dev/login")).form(&[("login", "dev"), ("password", "dev")]).send().await;
+    assert_eq!(login.unwrap().status(), StatusCode::OK);
+}
+
+/// `CA_FILE`: discovery and JWKS over HTTPS from an issuer whose certificate a private
+/// CA issued. Without it the keys cannot be fetched: 503, fail closed.
+#[tokio::test]
+async fn ca_file_roots_for_discovery_and_jwks_over_https() {
+    use axum::routing::get;
+    let idp = TestIssuer::start().await;
+    let ca = TestCa::new("issuer's private CA");
+    let jwks = serde_json::json!({"keys": [idp.public_jwk(&idp.current_kid()).unwrap()]});
+    let issuer = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let iss = issuer.clone();
+    let discovery = move || {
+        let iss = iss.get().unwrap().clone();
+        std::future::ready(axum::Json(serde_json::json!({"issuer": iss, "jwks_uri": format!("{iss}/jwks")})))
+    };
+    let routes = axum::Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(move || std::future::ready(axum::Json(jwks.clone()))));
+    let base = serve_https(routes, &ca.server(), None).await;
+    issuer.set(base.clone()).unwrap();
+    let token = idp.token().issuer(&base).sign();
+
+    let files = PemFiles::new();
+    let ca_file = files.write("ca.pem", &ca.pem());
+    let trusting = start(&[("ISSUER", &base), ("AUDIENCE", TEST_AUDIENCE), ("CA_FILE", &ca_file)]);
+    let r = get_bearer(&format!("{}/me", trusting.base), &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let untrusting = start(&[("ISSUER", &base), ("AUDIENCE", TEST_AUDIENCE)]);
+    let r = get_bearer(&format!("{}/me", untrusting.base), &token).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.challenge(), "", "503 carries no challenge");
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+#[test]
+fn incomplete_tls_configuration_is_a_startup_error() {
+    let files = PemFiles::new();
+    let ca = TestCa::new("example");
+    let cert = files.write("server.pem", &ca.server().cert_pem);
+    let ca_file = files.write("ca.pem", &ca.pem());
+    let missing = files.dir.join("missing.pem").to_str().unwrap().to_owned();
+    for (env, expected) in [
+        (vec![("TLS_CERT", cert.as_str())], "TLS_CERT and TLS_KEY go together"),
+        (vec![("TLS_CLIENT_CA", ca_file.as_str())], "TLS_CLIENT_CA needs TLS_CERT and TLS_KEY"),
+        (vec![("TLS_CERT", cert.as_str()), ("TLS_KEY", missing.as_str())], "TLS_KEY"),
+        (vec![("CA_FILE", missing.as_str())], "CA_FILE"),
+    ] {
+        let mut cmd = Command::new(example_binary());
+        cmd.env("BIND", "127.0.0.1:0").stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        // An example that ignores the variables would serve forever: give it 20 s.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{env:?}: the example started instead of refusing the configuration");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expected), "{env:?}: {stderr}");
+    }
 }

@@ -118,6 +118,9 @@ async fn answers_are_checked_like_jwts() {
         // Bound to a DPoP key or a client certificate: not checkable here (fail closed).
         (json!({"active": true, "aud": "api", "cnf": {"jkt": "x"}}), StatusCode::UNAUTHORIZED),
         (json!({"active": true, "aud": "api", "cnf": {"x5t#S256": "y"}}), StatusCode::UNAUTHORIZED),
+        // A DPoP token whose answer lost its `cnf` is not a bearer token (RFC 9449 §6.2).
+        (json!({"active": true, "aud": "api", "token_type": "DPoP"}), StatusCode::UNAUTHORIZED),
+        (json!({"active": true, "aud": "api", "token_type": "Bearer"}), StatusCode::OK),
     ];
     for (answer, status) in cases {
         *f.mode.lock().unwrap() = Mode::Answer(answer.clone());
@@ -278,7 +281,9 @@ async fn refresh_token_answers_are_refused() {
         (with(json!({"token_use": "id"})), StatusCode::UNAUTHORIZED),
         // Access tokens as the servers describe them.
         (with(json!({"token_type": "Bearer"})), StatusCode::OK),
-        (with(json!({"token_type": "DPoP"})), StatusCode::OK),
+        // `DPoP` is an access token too, but without its `cnf` not a bearer one
+        // (tests/dpop.rs and `a_dpop_bound_opaque_token_passes_with_its_proof`).
+        (with(json!({"token_type": "DPoP"})), StatusCode::UNAUTHORIZED),
         (with(json!({"token_type": "access_token"})), StatusCode::OK),
         (with(json!({"token_type": "urn:ietf:params:oauth:token-type:access_token"})), StatusCode::OK),
         (with(json!({"typ": "Bearer", "token_type": "bearer"})), StatusCode::OK),

@@ -86,7 +86,10 @@ impl Origins {
                 }
                 expected.clear();
                 expected.push_str(origin);
-                push_without_dot_segments(&mut expected, segments(base).chain(segments(&path)));
+                expected.push_str(base);
+                // The request's own dot segments stop at the base: a path never climbs
+                // into another service behind the same gateway.
+                push_without_dot_segments(&mut expected, segments(&path));
                 expected == htu
             }),
             Self::FromRequest(scheme) => {
@@ -549,8 +552,11 @@ mod tests {
         assert!(!head_matches(&api, "not a url", "/items/1", host));
         assert!(!head_matches(&api, "https://api.example.com/base/*", "*", host), "OPTIONS *");
 
-        // A dot segment in the request may climb out of the base, as in the htu.
-        assert!(head_matches(&api, "https://api.example.com/x", "/../x", host));
+        // A dot segment in the request stops at the base (another service may live
+        // beside it on the same gateway).
+        assert!(!head_matches(&api, "https://api.example.com/x", "/../x", host));
+        assert!(!head_matches(&api, "https://api.example.com/x", "/%2e%2e/x", host));
+        assert!(head_matches(&api, "https://api.example.com/base/x", "/../x", host));
 
         let no_base = configured(&["https://api.example.com/"]);
         assert!(head_matches(&no_base, "https://api.example.com/items", "/items", None));

@@ -34,7 +34,7 @@ use jsonwebtoken::Algorithm;
 pub use nonce::NonceSecret;
 pub(crate) use nonce::{NonceCheck, Nonces};
 pub use proof::DpopProof;
-pub(crate) use proof::check_proof;
+pub(crate) use proof::{UnsignedProof, check_proof};
 pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -180,12 +180,39 @@ impl Dpop {
     /// # }
     /// ```
     pub async fn check_token_request(&self, req: &RequestHead<'_>) -> Result<DpopProof, crate::AuthError> {
-        let proof = check_proof(&self.config, req, None, now())?;
-        let seen = match self.config.replay.first_use(proof.replay_key(), proof.usable_until) {
+        if self.config.mode == DpopMode::Off {
+            // Off refuses every proof; say so rather than "htu does not match".
+            tracing::warn!("check_token_request on DPoP settings that are off: every proof is refused");
+        }
+        let (proof, unsigned) = check_proof(&self.config, req, None, now())?;
+        unsigned.verify(&self.config)?;
+        let seen = match self.config.record(&proof)? {
             ReplayCheck::Ready(seen) => seen,
             ReplayCheck::Pending(seen) => seen.await,
         };
         first_use(seen).map(|()| proof)
+    }
+
+    /// The current server nonce, for a `DPoP-Nonce` header (e.g. an authorization
+    /// server answering `use_dpop_nonce` from [`check_token_request`](Self::check_token_request));
+    /// `None` without [`require_nonces`](DpopBuilder::require_nonces).
+    pub fn current_nonce(&self) -> Option<http::HeaderValue> {
+        self.config.nonces.as_ref().map(|n| n.issue(now()))
+    }
+}
+
+impl Config {
+    /// Records a checked proof as used. A proof whose window closed meanwhile (a
+    /// pending verification can take seconds) is refused, or a copy sent at the very
+    /// end of the window would find its record already expired; and the record outlives
+    /// the window by the leeway (at least 5 s), so a store whose clock runs ahead
+    /// cannot forget it early.
+    pub(crate) fn record(&self, proof: &DpopProof) -> Result<ReplayCheck, crate::AuthError> {
+        if now() >= proof.usable_until {
+            return Err(crate::InvalidProof::IssuedAt.into());
+        }
+        let until = proof.usable_until.saturating_add(self.leeway.max(5));
+        Ok(self.replay.first_use(proof.replay_key(), until))
     }
 }
 
@@ -215,9 +242,11 @@ pub struct DpopBuilder {
 
 impl std::fmt::Debug for DpopBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URLs themselves: one with a password in it is refused by `build`, but
+        // should not reach a log on the way.
         f.debug_struct("DpopBuilder")
             .field("mode", &self.mode)
-            .field("public_urls", &self.public_urls)
+            .field("public_urls", &self.public_urls.len())
             .finish_non_exhaustive()
     }
 }
@@ -247,13 +276,15 @@ impl DpopBuilder {
         self
     }
 
-    /// How old a proof's `iat` may be (default [`DEFAULT_MAX_AGE`]).
+    /// How old a proof's `iat` may be (default [`DEFAULT_MAX_AGE`]), in whole seconds
+    /// (a fraction is dropped: `iat` has no finer unit).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
 
-    /// Clock skew allowed on `iat`, both ways (default [`DEFAULT_LEEWAY`]).
+    /// Clock skew allowed on `iat`, both ways (default [`DEFAULT_LEEWAY`]), in whole
+    /// seconds.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -335,4 +366,33 @@ fn default_algorithms() -> AlgorithmSet {
 
 fn algs_param(algorithms: AlgorithmSet) -> String {
     algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use http::{HeaderMap, Method, Uri};
+
+    use super::*;
+    use crate::Algorithm;
+    use crate::signing::DpopKey;
+
+    #[test]
+    fn a_proof_whose_window_closed_during_verification_is_not_recorded() {
+        // A copy sent at the end of the window, whose token took long to verify, would
+        // otherwise find the first use's record already expired.
+        let dpop = Dpop::builder(DpopMode::Allowed).public_url("https://api.example.com").build().unwrap();
+        let key = DpopKey::generate(Algorithm::ES256).unwrap();
+        let issued = now() - 100;
+        let proof = key.proof("GET", "https://api.example.com/x").issued_at(issued).access_token("t").sign().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(DPOP, proof.parse().unwrap());
+        let (method, uri) = (Method::GET, Uri::from_static("/x"));
+        let head = RequestHead::new(&method, &uri, &headers);
+        // Checked when the request arrived, inside its window...
+        let (proof, unsigned) = check_proof(&dpop.config, &head, Some(b"t"), issued + 1).unwrap();
+        unsigned.verify(&dpop.config).unwrap();
+        // ...recorded once it closed: refused, not recorded.
+        assert_eq!(dpop.config.record(&proof).err(), Some(crate::InvalidProof::IssuedAt.into()));
+        assert!(matches!(dpop.config.replay.first_use(proof.replay_key(), now() + 60), ReplayCheck::Ready(Ok(true))));
+    }
 }

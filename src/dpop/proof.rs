@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderValue;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -68,14 +69,43 @@ impl std::fmt::Debug for DpopProof {
     }
 }
 
+/// A proof whose every other check passed; its signature is checked last, after the
+/// token and its binding (so a request with a worthless token never costs one).
+pub(crate) struct UnsignedProof {
+    /// The `DPoP` header (a reference count, not a copy).
+    value: HeaderValue,
+    header_len: usize,
+    signing_input_len: usize,
+    signature: Vec<u8>,
+    key: Header,
+}
+
+impl UnsignedProof {
+    /// Checks the signature; a header whose key made a valid one is remembered.
+    pub(crate) fn verify(self, config: &Config) -> Result<(), InvalidProof> {
+        let bytes = self.value.as_bytes();
+        let input = bytes.get(..self.signing_input_len).ok_or(InvalidProof::Malformed)?;
+        let key = match &self.key {
+            Header::Known(known) => &known.key,
+            Header::Fresh(key) => key,
+        };
+        verify_with_key(&key.key, key.alg, input, &self.signature).map_err(|_| InvalidProof::Signature)?;
+        if let (Header::Fresh(key), Some(header)) = (self.key, bytes.get(..self.header_len)) {
+            config.keys.insert(header, key);
+        }
+        Ok(())
+    }
+}
+
 /// Checks the `DPoP` header of `req` for a request carrying `token` (its `ath`), or
-/// for a token request (`None`: no access token yet, RFC 9449 §5).
+/// for a token request (`None`: no access token yet, RFC 9449 §5): everything but the
+/// signature, which [`UnsignedProof::verify`] checks.
 pub(crate) fn check_proof(
     config: &Config,
     req: &RequestHead<'_>,
     token: Option<&[u8]>,
     now: u64,
-) -> Result<DpopProof, AuthError> {
+) -> Result<(DpopProof, UnsignedProof), AuthError> {
     let mut values = req.headers().get_all(DPOP).iter();
     let value = values.next().ok_or(InvalidProof::Missing)?;
     if values.next().is_some() {
@@ -91,13 +121,13 @@ pub(crate) fn check_proof(
     };
     // A client signs every proof with the same key, so the header (typ, alg, jwk) is
     // the same bytes each time: its checks and the parsed key are looked up, not redone.
-    let header = match config.keys.get(h) {
+    let key = match config.keys.get(h) {
         Some(known) => Header::Known(known),
-        None => Header::Fresh(object(h)?),
-    };
-    let alg = match &header {
-        Header::Known(known) => known.key.alg,
-        Header::Fresh(header) => check_header(config, header)?,
+        None => {
+            let header = object(h)?;
+            let alg = check_header(config, &header)?;
+            Header::Fresh(ProofKey::read(&header, alg)?)
+        }
     };
     let claims = object(p)?;
     let claims = Claims::read(&claims)?;
@@ -128,38 +158,33 @@ pub(crate) fn check_proof(
         },
     };
 
-    // The key, bound to its algorithm, then the signature.
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidProof::Malformed)?;
-    let signing_input = proof.get(..h.len() + 1 + p.len()).ok_or(InvalidProof::Malformed)?;
-    let verify = |key: &ProofKey| match verify_with_key(&key.key, alg, signing_input.as_bytes(), &signature) {
-        Ok(()) => Ok(key.jkt),
-        Err(_) => Err(InvalidProof::Signature),
+    let jkt = match &key {
+        Header::Known(known) => known.key.jkt,
+        Header::Fresh(key) => key.jkt,
     };
-    let jkt = match header {
-        Header::Known(known) => verify(&known.key)?,
-        Header::Fresh(header) => {
-            let key = ProofKey::read(&header, alg)?;
-            let jkt = verify(&key)?;
-            // Only a header whose key made a valid signature is remembered.
-            config.keys.insert(h, key);
-            jkt
-        }
+    let unsigned = UnsignedProof {
+        value: value.clone(),
+        header_len: h.len(),
+        signing_input_len: h.len() + 1 + p.len(),
+        signature,
+        key,
     };
-
-    Ok(DpopProof {
+    let proof = DpopProof {
         jkt,
         jti: claims.jti.to_owned(),
         issued_at: claims.iat,
         // Acceptable while now ≤ iat + max_age + leeway; remembered one second longer.
         usable_until: claims.iat.saturating_add(config.max_age).saturating_add(config.leeway).saturating_add(1),
         stale_nonce,
-    })
+    };
+    Ok((proof, unsigned))
 }
 
-/// The proof's header: seen before with a valid signature, or to be checked.
+/// The proof's header: seen before with a valid signature, or read now.
 enum Header {
     Known(Arc<KnownHeader>),
-    Fresh(Map<String, Value>),
+    Fresh(ProofKey),
 }
 
 /// A proof header that passed its checks: the algorithm and the parsed public key.
@@ -191,9 +216,12 @@ pub(crate) struct KeyCache {
 
 /// A remembered header and what it says.
 struct KnownHeader {
-    header: Box<str>,
+    header: Box<[u8]>,
     key: ProofKey,
 }
+
+/// Longest proof header kept in the [`KeyCache`].
+const MAX_CACHED_HEADER: usize = 2048;
 
 /// Clients whose proof keys stay parsed at once.
 const KEY_CACHE_ENTRIES: usize = 4096;
@@ -205,14 +233,18 @@ impl KeyCache {
 
     fn get(&self, header: &str) -> Option<Arc<KnownHeader>> {
         use std::hash::BuildHasher as _;
-        let known = self.entries.get(&self.hasher.hash_one(header))?;
+        let known = self.entries.get(&self.hasher.hash_one(header.as_bytes()))?;
         // The hash only picks the slot: another header with the same hash is a miss.
-        (*known.header == *header).then_some(known)
+        (*known.header == *header.as_bytes()).then_some(known)
     }
 
-    fn insert(&self, header: &str, key: ProofKey) {
+    fn insert(&self, header: &[u8], key: ProofKey) {
         use std::hash::BuildHasher as _;
-        self.entries.insert(self.hasher.hash_one(header), Arc::new(KnownHeader { header: header.into(), key }));
+        // A header this long holds no key worth keeping parsed (an RSA-4096 one is
+        // about 1 KiB): not cached, so hostile headers cannot fill memory.
+        if header.len() <= MAX_CACHED_HEADER {
+            self.entries.insert(self.hasher.hash_one(header), Arc::new(KnownHeader { header: header.into(), key }));
+        }
     }
 }
 

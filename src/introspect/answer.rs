@@ -32,6 +32,13 @@ impl Inner {
         if !token_type::is_access_token(&answer) {
             return Err(InvalidToken::Type);
         }
+        // RFC 9449 §6.2: a DPoP token's answer names its key; one that says `DPoP`
+        // without `cnf` would be downgraded to a bearer token.
+        if answer.get("token_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
+            && answer.get("cnf").and_then(|c| c.get("jkt")).is_none()
+        {
+            return Err(InvalidToken::Binding);
+        }
         if self.accept_if.as_ref().is_some_and(|accept| !accept(&answer)) {
             return Err(InvalidToken::ClaimValue);
         }

@@ -73,13 +73,13 @@ where
             req.extensions_mut().insert(proof);
         }
         let verification = match shared.verifier.verify_for_binding(&token) {
-            Verification::Ready(Ok(verified)) => shared.binding.confirm(verified, &evidence),
+            Verification::Ready(Ok(verified)) => shared.binding.confirm(verified, evidence),
             Verification::Ready(Err(e)) => return refuse(e),
             Verification::Pending(verification) => {
                 let binding = shared.binding.clone();
                 Verification::Pending(Box::pin(async move {
                     let verified = verification.await?;
-                    binding.confirm(verified, &evidence).resolve().await
+                    binding.confirm(verified, evidence).resolve().await
                 }))
             }
         };

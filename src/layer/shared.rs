@@ -37,7 +37,7 @@ pub(crate) struct Binding {
 
 /// What a request proves beside its token, gathered before verification so that a
 /// pending verification owns it.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub(crate) struct Evidence {
     pub(crate) scheme: Scheme,
     /// The thumbprint of the connection's client certificate (read only when
@@ -45,9 +45,9 @@ pub(crate) struct Evidence {
     pub(crate) certificate: Option<[u8; 32]>,
     /// The thumbprint of a checked DPoP proof's key.
     pub(crate) proof_key: Option<[u8; 32]>,
-    /// The checked proof, to record as used, and until when.
+    /// The proof, its signature still to check, then to record as used.
     #[cfg(feature = "dpop")]
-    pub(crate) replay: Option<(crate::dpop::ReplayKey, u64)>,
+    pub(crate) proof: Option<(crate::dpop::DpopProof, crate::dpop::UnsignedProof)>,
 }
 
 impl<R> std::fmt::Debug for Shared<R> {
@@ -136,8 +136,9 @@ impl<R> Shared<R> {
 }
 
 impl Binding {
-    /// What `req` proves beside `token`. A DPoP proof is checked here, signature
-    /// included, before the token, and comes back for the request's extensions.
+    /// What `req` proves beside `token`. A DPoP proof is checked here, all but its
+    /// signature (checked after the token, in [`confirm`](Self::confirm)); the proof
+    /// comes back for the request's extensions too.
     pub(crate) fn evidence<B>(&self, req: &Request<B>, token: &BearerToken) -> Result<(Evidence, Proof), AuthError> {
         let scheme = token.scheme();
         if self.policy.dpop_required && scheme != Scheme::Dpop {
@@ -150,17 +151,19 @@ impl Binding {
         #[cfg(feature = "dpop")]
         if let (Scheme::Dpop, Some(dpop)) = (scheme, &self.dpop) {
             let head = crate::token::RequestHead::from_request(req);
-            let proof = crate::dpop::check_proof(&dpop.config, &head, Some(token.as_bytes()), crate::dpop::now())?;
+            let (proof, unsigned) =
+                crate::dpop::check_proof(&dpop.config, &head, Some(token.as_bytes()), crate::dpop::now())?;
             evidence.proof_key = Some(proof.jkt);
-            evidence.replay = Some((proof.replay_key(), proof.usable_until));
+            evidence.proof = Some((proof.clone(), unsigned));
             return Ok((evidence, Some(proof)));
         }
         Ok((evidence, None))
     }
 
-    /// The token's binding checked against the evidence, then the proof recorded as
-    /// used (after every other check, so nobody can burn another client's proof).
-    pub(crate) fn confirm(&self, token: VerifiedToken, evidence: &Evidence) -> Verification {
+    /// The token's binding checked against the evidence, then the proof's signature,
+    /// then the proof recorded as used (last, so nobody can burn another client's
+    /// proof).
+    pub(crate) fn confirm(&self, token: VerifiedToken, evidence: Evidence) -> Verification {
         let presented = Presented {
             scheme: evidence.scheme,
             proof_key: evidence.proof_key.as_ref(),
@@ -170,12 +173,15 @@ impl Binding {
             return Verification::Ready(Err(e.into()));
         }
         #[cfg(feature = "dpop")]
-        if let (Some((key, until)), Some(dpop)) = (evidence.replay, &self.dpop) {
-            use crate::dpop::{ReplayCheck, first_use as first};
-            return match dpop.config.replay.first_use(key, until) {
-                ReplayCheck::Ready(seen) => Verification::Ready(first(seen).map(|()| token)),
-                ReplayCheck::Pending(seen) => {
-                    Verification::Pending(Box::pin(async move { first(seen.await).map(|()| token) }))
+        if let (Some((proof, unsigned)), Some(dpop)) = (evidence.proof, &self.dpop) {
+            use crate::dpop::{ReplayCheck, first_use};
+            let recorded =
+                unsigned.verify(&dpop.config).map_err(AuthError::from).and_then(|()| dpop.config.record(&proof));
+            return match recorded {
+                Err(e) => Verification::Ready(Err(e)),
+                Ok(ReplayCheck::Ready(seen)) => Verification::Ready(first_use(seen).map(|()| token)),
+                Ok(ReplayCheck::Pending(seen)) => {
+                    Verification::Pending(Box::pin(async move { first_use(seen.await).map(|()| token) }))
                 }
             };
         }

@@ -6,7 +6,7 @@ use super::AuthError;
 pub(crate) fn log_rejection(error: &AuthError) {
     match error {
         AuthError::Unavailable(u) => {
-            tracing::warn!(reason = %u.reason, "bearer token not verifiable: keys unavailable")
+            tracing::warn!(reason = %u.reason, "access token not verifiable right now")
         }
         other => tracing::debug!(status = other.status().as_u16(), error = %other, "bearer token rejected"),
     }

@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use super::{TEST_AUDIENCE, TestIssuer};
 use crate::Algorithm;
 use crate::signing::access_token::{ClaimsDraft, header};
+use crate::tls::ClientCertificate;
 use crate::verify::{Clock as _, SystemClock};
 
 /// Builds and signs a token from a [`TestIssuer`]; see [`TestIssuer::token`]. Unlike
@@ -106,10 +109,29 @@ impl<'a> TestTokenBuilder<'a> {
         self
     }
 
-    /// Binds the token to the DPoP key `key` (`cnf.jkt`, RFC 9449 §6.1): it is then
-    /// accepted only with the `DPoP` scheme and a proof signed by `key`.
+    /// Binds the token to the DPoP key `key` (`cnf.jkt`, RFC 9449 §6.1), beside any
+    /// other `cnf` member already set: it is then accepted only with the `DPoP` scheme
+    /// and a proof signed by `key`.
     pub fn dpop_bound(self, key: &crate::signing::DpopKey) -> Self {
-        self.claim("cnf", json!({ "jkt": key.thumbprint() }))
+        self.confirmation("jkt", json!(key.thumbprint()))
+    }
+
+    /// Binds the token to `certificate` (RFC 8705 §3.1): `cnf["x5t#S256"]` is its SHA-256
+    /// thumbprint, beside any other `cnf` member already set.
+    pub fn certificate_bound(self, certificate: &ClientCertificate) -> Self {
+        self.confirmation("x5t#S256", json!(URL_SAFE_NO_PAD.encode(certificate.thumbprint())))
+    }
+
+    /// Sets one `cnf` member, beside the others already set.
+    fn confirmation(mut self, member: &str, value: Value) -> Self {
+        let cnf = self.draft.claims.entry("cnf").or_insert_with(|| json!({}));
+        match cnf.as_object_mut() {
+            Some(members) => {
+                members.insert(member.into(), value);
+            }
+            None => *cnf = json!({ member: value }),
+        }
+        self
     }
 
     /// Signs with the key `kid` instead of the current one.

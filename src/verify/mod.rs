@@ -75,6 +75,11 @@ pub trait Verifier: Send + Sync + 'static {
     /// (`cnf`, RFC 9449 / RFC 8705) is returned instead of refused. The caller must
     /// then check the binding ([`VerifiedToken::is_sender_constrained`]): the layer
     /// does, on every request. The default is [`verify`](Self::verify): fail closed.
+    ///
+    /// A verifier wrapping another forwards both methods, each to the same one of the
+    /// inner verifier: `verify` to `verify` (or refusing bound tokens itself), and
+    /// `verify_for_binding` to `verify_for_binding`, or bound tokens are refused by the
+    /// layer (the default) or, worse, handed to direct callers that check no binding.
     fn verify_for_binding(&self, token: &BearerToken) -> Verification {
         self.verify(token)
     }

@@ -26,6 +26,7 @@ pub fn unavailable() -> Option<String> {
 pub struct Idp {
     child: Child,
     port: u16,
+    scheme: &'static str,
     pub keys_file: PathBuf,
 }
 
@@ -34,30 +35,31 @@ impl Idp {
         Self::start_with(port, keys_file, rotate, &[])
     }
 
-    /// [`start`](Self::start) with more of server.mjs's environment (`DPOP_NONCE`).
+    /// With more of server.mjs' environment (`TLS_CERT` and `TLS_KEY`: HTTPS, mTLS;
+    /// `DPOP_NONCE`).
     pub fn start_with(port: u16, keys_file: &PathBuf, rotate: bool, env: &[(&str, &str)]) -> Idp {
-        let mut child = Command::new("node")
-            .arg(interop_dir().join("server.mjs"))
-            .envs(env.iter().copied())
+        let mut cmd = Command::new("node");
+        cmd.arg(interop_dir().join("server.mjs"))
             .env("PORT", port.to_string())
             .env("KEYS_FILE", keys_file)
             .env("ROTATE", if rotate { "1" } else { "0" })
             .env("LIFETIME_MS", "120000")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start oidc-provider");
+            .stderr(Stdio::null());
+        let scheme = if env.iter().any(|(k, _)| *k == "TLS_CERT") { "https" } else { "http" };
+        let mut child = cmd.spawn().expect("start oidc-provider");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let ready = lines.next().and_then(Result::ok).unwrap_or_default();
         assert!(ready.starts_with("ready "), "oidc-provider did not start: {ready:?}");
         // Keep reading: a closed pipe would kill the server at its next write.
         std::thread::spawn(move || lines.for_each(drop));
-        Idp { child, port, keys_file: keys_file.clone() }
+        Idp { child, port, scheme, keys_file: keys_file.clone() }
     }
 
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     pub fn stop(&mut self) {

@@ -8,10 +8,14 @@
 //   ROTATE=1      put a fresh signing key in front of the keys in KEYS_FILE first
 //   LIFETIME_MS   the process exits by itself after this long (default 120000)
 //   DPOP_NONCE=1  token requests with a DPoP proof must carry its nonce (RFC 9449 §8)
+//   TLS_CERT, TLS_KEY  PEM files: serve HTTPS (issuer https://...), ask for client
+//                 certificates, and bind the tokens of `mtls-client` to the certificate
+//                 of its token request (RFC 8705 §3, features.mTLS.certificateBoundAccessTokens)
 //
 // Prints "ready <issuer>" on stdout once it accepts connections.
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
@@ -19,7 +23,10 @@ if (!port) {
   console.error('PORT is required');
   process.exit(2);
 }
-const issuer = `http://127.0.0.1:${port}`;
+const tls = process.env.TLS_CERT
+  ? { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) }
+  : undefined;
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 const keysFile = process.env.KEYS_FILE ?? `/tmp/tower-bearer-interop-keys-${port}.json`;
 
 function freshKey() {
@@ -36,6 +43,7 @@ const claimsFor = {
   'resource-server': { roles: [], name: 'Orders API', oid: '00000000-0000-0000-0000-00000000c003' },
   'admin-client': { roles: ['items.admin'], name: 'Admin Service', oid: '00000000-0000-0000-0000-00000000a001' },
   'reader-client': { roles: [], name: 'Reader Service', oid: '00000000-0000-0000-0000-00000000b002' },
+  ...(tls ? { 'mtls-client': { roles: [], name: 'mTLS Service', oid: '00000000-0000-0000-0000-00000000d004' } } : {}),
 };
 
 const resources = {
@@ -54,6 +62,7 @@ const provider = new Provider(issuer, {
     redirect_uris: [],
     response_types: [],
     token_endpoint_auth_method: 'client_secret_basic',
+    ...(client_id === 'mtls-client' ? { tls_client_certificate_bound_access_tokens: true } : {}),
   })),
   jwks: { keys },
   scopes: ['read:items', 'write:items'],
@@ -61,6 +70,16 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
+    mTLS: {
+      enabled: !!tls,
+      certificateBoundAccessTokens: !!tls,
+      // The client certificate of the connection; the client authenticates with its
+      // secret, so the certificate is not verified here: the resource server does that.
+      getCertificate: (ctx) => {
+        const peer = ctx.socket.getPeerCertificate?.();
+        return peer?.raw ? new X509Certificate(peer.raw) : undefined;
+      },
+    },
     revocation: { enabled: true },
     // RFC 9449: a token request with a proof gets a JWT with cnf.jkt and token_type DPoP.
     // Proofs in ES256 are accepted: the default enabledJWA.dPoPSigningAlgValues is
@@ -90,9 +109,10 @@ const provider = new Provider(issuer, {
   extraTokenClaims: (ctx, token) => claimsFor[token.clientId] ?? {},
 });
 
-const server = provider.listen(port, '127.0.0.1', () => {
-  console.log(`ready ${issuer}`);
-});
+const ready = () => console.log(`ready ${issuer}`);
+const server = tls
+  ? createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, provider.callback()).listen(port, '127.0.0.1', ready)
+  : provider.listen(port, '127.0.0.1', ready);
 
 // Bounded lifetime: never outlive a test run, even if the test process dies.
 setTimeout(() => {
