@@ -167,7 +167,7 @@ impl Dpop {
     /// records it as used: the same checks as on a resource request, without `ath`
     /// (there is no access token yet). The proof's
     /// [`thumbprint`](DpopProof::thumbprint) is the `cnf.jkt` to bind the issued token
-    /// to. An error is answered `400` with its [`error_code`](AuthError::error_code)
+    /// to. An error is answered `400` with its [`error_code`](crate::AuthError::error_code)
     /// (`invalid_dpop_proof`, `use_dpop_nonce`), or `503` for a replay store outage.
     ///
     /// ```
