@@ -38,6 +38,19 @@ impl Idp {
     /// With more of server.mjs' environment (`TLS_CERT` and `TLS_KEY`: HTTPS, mTLS;
     /// `DPOP_NONCE`).
     pub fn start_with(port: u16, keys_file: &PathBuf, rotate: bool, env: &[(&str, &str)]) -> Idp {
+        // Node has been seen to hang at start-up, rarely, before printing anything (a
+        // main thread parked on a futex, no CPU used): a bounded wait, then a new
+        // process, so a run never hangs on it.
+        for attempt in 1..=3 {
+            if let Some(idp) = Self::try_start(port, keys_file, rotate, env) {
+                return idp;
+            }
+            eprintln!("oidc-provider did not print `ready` within 30 s (attempt {attempt}); starting it again");
+        }
+        panic!("oidc-provider did not start after 3 attempts");
+    }
+
+    fn try_start(port: u16, keys_file: &PathBuf, rotate: bool, env: &[(&str, &str)]) -> Option<Idp> {
         let mut cmd = Command::new("node");
         cmd.arg(interop_dir().join("server.mjs"))
             .env("PORT", port.to_string())
@@ -50,12 +63,24 @@ impl Idp {
         let scheme = if env.iter().any(|(k, _)| *k == "TLS_CERT") { "https" } else { "http" };
         let mut child = cmd.spawn().expect("start oidc-provider");
         let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert!(ready.starts_with("ready "), "oidc-provider did not start: {ready:?}");
-        // Keep reading: a closed pipe would kill the server at its next write.
-        std::thread::spawn(move || lines.for_each(drop));
-        Idp { child, port, scheme, keys_file: keys_file.clone() }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+            // Keep reading: a closed pipe would kill the server at its next write.
+            lines.for_each(drop);
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(ready) => {
+                assert!(ready.starts_with("ready "), "oidc-provider did not start: {ready:?}");
+                Some(Idp { child, port, scheme, keys_file: keys_file.clone() })
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        }
     }
 
     pub fn issuer(&self) -> String {
