@@ -7,10 +7,14 @@
 //!
 //! - [`Dpop`] / [`DpopBuilder`] (this file): the mode and its settings, given to
 //!   [`BearerLayer::dpop`](crate::BearerLayer::dpop);
-//! - `proof.rs`: parsing and checking one proof (RFC 9449 §4.3), cheapest checks first;
+//! - `proof.rs`: parsing and checking one proof (RFC 9449 §4.3), cheapest checks first,
+//!   the signature last (after the token and its binding), and the cache of proof keys;
 //! - `htu.rs`: the URL a proof must name, RFC 3986 normalised, and the public origins;
-//! - `replay.rs`: [`ReplayStore`], which accepts each proof once;
+//! - `replay.rs`: [`ReplayStore`], which accepts each proof once, and the in-process
+//!   [`MemoryReplayStore`]; `replay_redis.rs`: `RedisReplayStore` (feature `redis`);
 //! - `nonce.rs`: stateless server nonces (§8, §9).
+//!
+//! Making proofs (a client, or a test) is [`signing::DpopKey`](crate::signing::DpopKey)'s.
 //!
 //! ```
 //! use tower_bearer::dpop::{Dpop, DpopMode};
