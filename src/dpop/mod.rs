@@ -190,7 +190,7 @@ impl Dpop {
         }
         let (proof, unsigned) = check_proof(&self.config, req, None, now())?;
         unsigned.verify(&self.config)?;
-        let seen = match self.config.record(&proof)? {
+        let seen = match self.config.record(proof.replay_record())? {
             ReplayCheck::Ready(seen) => seen,
             ReplayCheck::Pending(seen) => seen.await,
         };
@@ -211,12 +211,11 @@ impl Config {
     /// end of the window would find its record already expired; and the record outlives
     /// the window by the leeway (at least 5 s), so a store whose clock runs ahead
     /// cannot forget it early.
-    pub(crate) fn record(&self, proof: &DpopProof) -> Result<ReplayCheck, crate::AuthError> {
-        if now() >= proof.usable_until {
+    pub(crate) fn record(&self, (key, usable_until): (ReplayKey, u64)) -> Result<ReplayCheck, crate::AuthError> {
+        if now() >= usable_until {
             return Err(crate::InvalidProof::IssuedAt.into());
         }
-        let until = proof.usable_until.saturating_add(self.leeway.max(5));
-        Ok(self.replay.first_use(proof.replay_key(), until))
+        Ok(self.replay.first_use(key, usable_until.saturating_add(self.leeway.max(5))))
     }
 }
 
@@ -396,7 +395,7 @@ mod tests {
         let (proof, unsigned) = check_proof(&dpop.config, &head, Some(b"t"), issued + 1).unwrap();
         unsigned.verify(&dpop.config).unwrap();
         // ...recorded once it closed: refused, not recorded.
-        assert_eq!(dpop.config.record(&proof).err(), Some(crate::InvalidProof::IssuedAt.into()));
+        assert_eq!(dpop.config.record(proof.replay_record()).err(), Some(crate::InvalidProof::IssuedAt.into()));
         assert!(matches!(dpop.config.replay.first_use(proof.replay_key(), now() + 60), ReplayCheck::Ready(Ok(true))));
     }
 }

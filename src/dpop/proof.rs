@@ -58,6 +58,11 @@ impl DpopProof {
     pub(crate) fn replay_key(&self) -> ReplayKey {
         ReplayKey::new(&self.jkt, &self.jti)
     }
+
+    /// The replay store's record of this proof: its key, and until when it is usable.
+    pub(crate) fn replay_record(&self) -> (ReplayKey, u64) {
+        (self.replay_key(), self.usable_until)
+    }
 }
 
 impl std::fmt::Debug for DpopProof {

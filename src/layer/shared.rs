@@ -45,9 +45,9 @@ pub(crate) struct Evidence {
     pub(crate) certificate: Option<[u8; 32]>,
     /// The thumbprint of a checked DPoP proof's key.
     pub(crate) proof_key: Option<[u8; 32]>,
-    /// The proof, its signature still to check, then to record as used.
+    /// The proof's signature still to check, and its replay record (key, usable until).
     #[cfg(feature = "dpop")]
-    pub(crate) proof: Option<(crate::dpop::DpopProof, crate::dpop::UnsignedProof)>,
+    pub(crate) proof: Option<((crate::dpop::ReplayKey, u64), crate::dpop::UnsignedProof)>,
 }
 
 impl<R> std::fmt::Debug for Shared<R> {
@@ -154,7 +154,7 @@ impl Binding {
             let (proof, unsigned) =
                 crate::dpop::check_proof(&dpop.config, &head, Some(token.as_bytes()), crate::dpop::now())?;
             evidence.proof_key = Some(proof.jkt);
-            evidence.proof = Some((proof.clone(), unsigned));
+            evidence.proof = Some((proof.replay_record(), unsigned));
             return Ok((evidence, Some(proof)));
         }
         Ok((evidence, None))
@@ -173,10 +173,10 @@ impl Binding {
             return Verification::Ready(Err(e.into()));
         }
         #[cfg(feature = "dpop")]
-        if let (Some((proof, unsigned)), Some(dpop)) = (evidence.proof, &self.dpop) {
+        if let (Some((record, unsigned)), Some(dpop)) = (evidence.proof, &self.dpop) {
             use crate::dpop::{ReplayCheck, first_use};
             let recorded =
-                unsigned.verify(&dpop.config).map_err(AuthError::from).and_then(|()| dpop.config.record(&proof));
+                unsigned.verify(&dpop.config).map_err(AuthError::from).and_then(|()| dpop.config.record(record));
             return match recorded {
                 Err(e) => Verification::Ready(Err(e)),
                 Ok(ReplayCheck::Ready(seen)) => Verification::Ready(first_use(seen).map(|()| token)),
