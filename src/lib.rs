@@ -79,9 +79,9 @@ pub mod axum;
 pub use claims::{ClaimPath, NameSet, VerifiedToken};
 pub use error::ConfigError;
 pub use future::BoxFuture;
-pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 #[cfg(feature = "streams")]
 pub use layer::streams;
+pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 pub use reject::{
     AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidProof, InvalidRequest, InvalidToken,
     JsonResponder, Rejector, Responder, Unavailable,

@@ -162,16 +162,21 @@ mod tests {
         let body = ExpiringBody::new(Full::new(bytes::Bytes::from_static(b"hello")), expiry_in(60_000), false);
         assert_eq!(body.size_hint().exact(), Some(5));
         assert!(!body.is_end_stream());
-        assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+        let mut body = std::pin::pin!(body);
+        assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap(), "hello");
+        assert!(body.frame().await.is_none());
+        assert!(body.expiry.as_ref().is_some_and(|e| e.timer.is_none()), "no timer for a body that never waited");
         let empty = ExpiringBody::new(Full::new(bytes::Bytes::new()), expiry_in(60_000), false);
         assert!(empty.is_end_stream(), "an empty inner body is at its end");
     }
 
     #[tokio::test]
     async fn an_endless_ready_body_is_cut_at_the_deadline() {
-        let chunks = futures_util::stream::repeat_with(|| Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(b"x"))));
-        let mut body = std::pin::pin!(ExpiringBody::new(StreamBody::new(chunks), expiry_in(50), false));
+        let chunks = futures_util::stream::repeat_with(|| {
+            Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(b"x")))
+        });
         let started = std::time::Instant::now();
+        let mut body = std::pin::pin!(ExpiringBody::new(StreamBody::new(chunks), expiry_in(50), false));
         let mut frames = 0u64;
         let error = loop {
             match body.frame().await {
@@ -179,12 +184,13 @@ mod tests {
                 Some(Err(e)) => break e,
                 None => panic!("ended cleanly"),
             }
-            if frames % 1024 == 0 {
+            if frames.is_multiple_of(1024) {
                 tokio::task::yield_now().await;
             }
         };
         assert!(error.is::<StreamExpired>(), "{error}");
-        assert!(started.elapsed() >= std::time::Duration::from_millis(50) && frames > 0);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50), "not before the deadline");
+        assert!(frames > 0, "frames flowed until then");
         assert!(body.is_end_stream());
         assert!(body.frame().await.is_none(), "nothing after the end");
     }
@@ -195,7 +201,8 @@ mod tests {
             Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(b"m"))),
             Ok(Frame::trailers(HeaderMap::new())),
         ];
-        let stream = futures_util::StreamExt::chain(futures_util::stream::iter(frames), futures_util::stream::pending());
+        let stream =
+            futures_util::StreamExt::chain(futures_util::stream::iter(frames), futures_util::stream::pending());
         let mut body = std::pin::pin!(ExpiringBody::new(StreamBody::new(stream), expiry_in(20), true));
         assert!(body.frame().await.unwrap().unwrap().is_data());
         assert!(body.frame().await.unwrap().unwrap().is_trailers());

@@ -71,8 +71,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use body::{ExpiringBody, StreamExpired};
-pub use expiry::TokenExpiry;
 pub(crate) use expiry::ExpirySlot;
+pub use expiry::TokenExpiry;
 pub use service::{EndStreams, EndStreamsFuture, EndStreamsLayer};
 
 use crate::claims::VerifiedToken;
