@@ -142,6 +142,16 @@ fn benches(c: &mut Criterion) {
     group.bench_function("request/cached_token", |b| {
         b.iter(|| rt.block_on(tower::ServiceExt::oneshot(protected.clone(), request())).unwrap())
     });
+    // The same with streams ending at expiry: the expiry slot and extension, the body
+    // wrapper (a plain answer never waits, so no timer).
+    let ending = axum::Router::new().route("/items", axum::routing::get(|| async { "ok" })).layer(
+        tower_bearer::BearerLayer::new(cached.clone())
+            .require(scope("read:items"))
+            .end_streams_at_expiry(tower_bearer::streams::StreamExpiry::new()),
+    );
+    group.bench_function("request/cached_token_end_streams", |b| {
+        b.iter(|| rt.block_on(tower::ServiceExt::oneshot(ending.clone(), request())).unwrap())
+    });
     group.finish();
 
     let digest_input = rs.token.as_bytes();

@@ -16,6 +16,7 @@
 //! | refusing ([`AuthError`], [`Challenge`], [`Responder`], [`Rejector`], the log line) | `reject` *(root)* |
 //! | configuration mistakes ([`ConfigError`]) | `error` *(root)* |
 //! | talking to an authorization server (one HTTP client, bounded GET/POST, no redirects, [`ClientAuth`], discovery) | `outbound` *(private)* |
+//! | response bodies that end when their token expires ([`streams::TokenExpiry`]) | [`streams`] |
 //! | axum extractors; tonic helpers | [`axum`], [`tonic`] |
 //! | opaque tokens, RFC 7662 | [`introspect`] |
 //! | calling protected APIs with client credentials | [`client`] |
@@ -78,6 +79,8 @@ pub mod axum;
 pub use claims::{ClaimPath, NameSet, VerifiedToken};
 pub use error::ConfigError;
 pub use future::BoxFuture;
+#[cfg(feature = "streams")]
+pub use layer::streams;
 pub use layer::{Bearer, BearerLayer, Require, RequireLayer, ResponseFuture};
 pub use reject::{
     AuthError, Challenge, ErrorCode, GrpcResponder, Insufficient, InvalidProof, InvalidRequest, InvalidToken,

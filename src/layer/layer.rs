@@ -53,6 +53,8 @@ impl BearerLayer<JsonResponder> {
                 binding: Default::default(),
                 reject: reject.clone(),
                 reject_dpop: reject,
+                #[cfg(feature = "streams")]
+                streams: None,
             }),
         }
         .edit(|_| {})
@@ -174,6 +176,8 @@ impl<R: Clone> BearerLayer<R> {
                 binding: s.binding.clone(),
                 reject: reject.clone(),
                 reject_dpop: reject,
+                #[cfg(feature = "streams")]
+                streams: s.streams.clone(),
             }),
         }
         .edit(|_| {})
@@ -182,6 +186,32 @@ impl<R: Clone> BearerLayer<R> {
     /// Answers with gRPC statuses (for tonic servers).
     pub fn grpc(self) -> BearerLayer<GrpcResponder> {
         self.responder(GrpcResponder)
+    }
+
+    /// Ends streaming response bodies (SSE, gRPC server streams, downloads) when the
+    /// token that opened them expires, as [`streams`](crate::streams) describes: gRPC
+    /// streams with `UNAUTHENTICATED` trailers, other bodies with an abort; each request
+    /// carries a [`TokenExpiry`](crate::streams::TokenExpiry) for WebSocket handlers.
+    /// Off by default.
+    ///
+    /// Returns this layer under an [`EndStreamsLayer`](crate::streams::EndStreamsLayer),
+    /// so it comes last in the chain (after `.grpc()`, `.realm(..)`…); take
+    /// [`requiring`](Self::requiring) layers from the `BearerLayer` before.
+    ///
+    /// ```
+    /// use tower_bearer::streams::StreamExpiry;
+    /// # fn f(verifier: tower_bearer::JwtVerifier) {
+    /// let layer = tower_bearer::BearerLayer::new(verifier).grpc().end_streams_at_expiry(StreamExpiry::new());
+    /// // tonic::transport::Server::builder().layer(layer).add_service(…)
+    /// # let _ = layer; }
+    /// ```
+    #[cfg(feature = "streams")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "streams")))]
+    pub fn end_streams_at_expiry(
+        self,
+        when: crate::streams::StreamExpiry,
+    ) -> tower_layer::Stack<Self, crate::streams::EndStreamsLayer> {
+        tower_layer::Stack::new(self.edit(|s| s.streams = Some(when)), crate::streams::EndStreamsLayer::new())
     }
 
     /// A [`RequireLayer`] with this layer's challenge and responder, for

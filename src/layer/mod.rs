@@ -7,6 +7,9 @@ mod layer;
 mod require;
 mod service;
 mod shared;
+#[cfg(feature = "streams")]
+#[cfg_attr(docsrs, doc(cfg(feature = "streams")))]
+pub mod streams;
 
 pub use future::ResponseFuture;
 pub use layer::BearerLayer;

@@ -25,6 +25,9 @@ pub(crate) struct Shared<R> {
     pub(crate) reject: Arc<RejectConfig<R>>,
     /// The same for requests that used the DPoP scheme: errors go on its challenge.
     pub(crate) reject_dpop: Arc<RejectConfig<R>>,
+    /// When streams end (`end_streams_at_expiry`); `None`: never cut.
+    #[cfg(feature = "streams")]
+    pub(crate) streams: Option<super::streams::StreamExpiry>,
 }
 
 /// The sender constraints a layer checks, and DPoP's settings.
@@ -118,6 +121,10 @@ impl<R> Shared<R> {
         R: Responder<ResBody>,
         ResBody: 'static,
     {
+        #[cfg(feature = "streams")]
+        if let Some(streams) = &self.streams {
+            stream_expiry(streams, &token, req)?;
+        }
         check(self.requirement.as_ref(), &token)?;
         tracing::debug!(sub = token.subject(), scheme = scheme.name(), "access token accepted");
         req.extensions_mut().insert(token);
@@ -215,6 +222,23 @@ fn warn_once_no_peer_certificate() {
              tokens are refused until then"
         );
     }
+}
+
+/// Leaves the request's [`TokenExpiry`](super::streams::TokenExpiry) for handlers and
+/// for the [`EndStreams`](super::streams::EndStreams) around the layer.
+#[cfg(feature = "streams")]
+fn stream_expiry<B>(
+    streams: &super::streams::StreamExpiry,
+    token: &VerifiedToken,
+    req: &mut Request<B>,
+) -> Result<(), AuthError> {
+    if let Some(expiry) = streams.of(token)? {
+        if let Some(slot) = req.extensions().get::<super::streams::ExpirySlot>() {
+            slot.fill(expiry);
+        }
+        req.extensions_mut().insert(expiry);
+    }
+    Ok(())
 }
 
 /// `requirement`, if any, checked against `token` (unmet is `403`).
