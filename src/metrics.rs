@@ -8,7 +8,7 @@
 //! | `tower_bearer_requests_total` | counter | `outcome`, `reason` | decisions of [`BearerLayer`](crate::BearerLayer) and [`RequireLayer`](crate::RequireLayer), one per request (see below) |
 //! | `tower_bearer_verify_duration_seconds` | histogram | | a JWT verification that missed the token cache, from the miss to the decision (accepted or refused), waiting for keys included |
 //! | `tower_bearer_token_cache_hits_total` | counter | | tokens answered from the verified-token cache |
-//! | `tower_bearer_token_cache_misses_total` | counter | | tokens verified in full (cache on) |
+//! | `tower_bearer_token_cache_misses_total` | counter | | tokens not found in the cache, verified in full or refused on the way (cache on) |
 //! | `tower_bearer_jwks_fetches_total` | counter | `source`, `result` | JWKS fetches: `ok` (a new body), `not_modified` (`304`), `error` |
 //! | `tower_bearer_jwks_last_success_timestamp_seconds` | gauge | `source` | Unix time of the last successful fetch (`ok` or `not_modified`); key-set age is `time() - this` |
 //! | `tower_bearer_jwks_keys` | gauge | `source` | usable keys in the set last fetched |
@@ -52,7 +52,13 @@
 
 // Each component's handles are unused when its own feature is off.
 #![cfg_attr(
-    not(all(feature = "metrics", feature = "remote", feature = "introspection", feature = "client", feature = "dpop")),
+    not(all(
+        feature = "metrics",
+        feature = "remote",
+        feature = "introspection",
+        feature = "client",
+        feature = "dpop"
+    )),
     allow(dead_code)
 )]
 
@@ -410,7 +416,7 @@ impl CacheMetrics {
     pub(crate) fn register() -> Self {
         Self {
             hits: Counter::register(CACHE_HITS, "Tokens answered from the verified-token cache", &[]),
-            misses: Counter::register(CACHE_MISSES, "Tokens verified in full (token cache on)", &[]),
+            misses: Counter::register(CACHE_MISSES, "Tokens not found in the verified-token cache", &[]),
         }
     }
 
@@ -468,7 +474,7 @@ impl JwksMetrics {
             ),
             unknown_kid_rejections: Counter::register(
                 JWKS_UNKNOWN_KID_REJECTIONS,
-                "Unknown kids refused without a fetch or after one that did not bring them",
+                "Unknown kids refused without a fetch of their own, or whose refetch failed",
                 by_source,
             ),
         }
@@ -509,7 +515,11 @@ impl IntrospectionMetrics {
             active: calls("active"),
             inactive: calls("inactive"),
             error: calls("error"),
-            cache_hits: Counter::register(INTROSPECTION_CACHE_HITS, "Tokens answered from the introspection cache", &[]),
+            cache_hits: Counter::register(
+                INTROSPECTION_CACHE_HITS,
+                "Tokens answered from the introspection cache",
+                &[],
+            ),
             cache_misses: Counter::register(
                 INTROSPECTION_CACHE_MISSES,
                 "Tokens that needed an introspection call of their own",

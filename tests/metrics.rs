@@ -102,8 +102,11 @@ async fn decisions_caches_and_key_fetches_are_counted() {
     let source = idp.jwks_url();
     let layer = recorded.building(|| {
         let store = idp.remote_jwks().cooldown(Duration::from_millis(300)).build().unwrap();
-        let verifier =
-            JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).keys(store)).audience(TEST_AUDIENCE).build().unwrap();
+        let verifier = JwtVerifier::builder()
+            .issuer(Issuer::new(idp.issuer()).keys(store))
+            .audience(TEST_AUDIENCE)
+            .build()
+            .unwrap();
         BearerLayer::new(verifier)
     });
     // `/me`, and `/items` behind a route layer requiring a scope.
@@ -127,7 +130,10 @@ async fn decisions_caches_and_key_fetches_are_counted() {
             (VERIFY, 1.0),
             (&jwks("fetches_total", &source, Some("ok")), 1.0),
             (&jwks("keys", &source, None), 1.0),
-            (&jwks("last_success_timestamp_seconds", &source, None), changes[&jwks("last_success_timestamp_seconds", &source, None)]),
+            (
+                &jwks("last_success_timestamp_seconds", &source, None),
+                changes[&jwks("last_success_timestamp_seconds", &source, None)],
+            ),
         ],
     );
 
@@ -185,8 +191,11 @@ async fn an_outage_counts_failed_fetches_and_unavailable_answers() {
     // A layer without route layers: admissions are counted at once.
     let layer = recorded.building(|| {
         let store = RemoteJwks::builder().jwks_url(&source).build().unwrap();
-        let verifier =
-            JwtVerifier::builder().issuer(Issuer::new(idp.issuer()).keys(store)).audience(TEST_AUDIENCE).build().unwrap();
+        let verifier = JwtVerifier::builder()
+            .issuer(Issuer::new(idp.issuer()).keys(store))
+            .audience(TEST_AUDIENCE)
+            .build()
+            .unwrap();
         BearerLayer::new(verifier)
     });
     let me = format!("{}/me", serve(Router::new().route("/me", get(|| async { "me" })).layer(layer)).await);

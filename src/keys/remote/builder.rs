@@ -190,7 +190,8 @@ impl RemoteJwksBuilder {
         o.max_ttl = o.max_ttl.max(o.min_ttl);
         let o = &self.opts;
         let rules = Rules { allow_http: o.allow_http, same_origin: o.same_origin, max_body: o.max_body };
-        let source = self.source.ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?;
+        let source =
+            self.source.ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?;
         // Labelled with what was configured, never with what a server answered.
         let metrics = match &source {
             EndpointConfig::Url(configured) | EndpointConfig::Discover(configured) => JwksMetrics::register(configured),
