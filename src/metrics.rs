@@ -483,13 +483,14 @@ impl JwksMetrics {
     /// Counts a fetch; a successful one also sets the time and the key count.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn fetched(&self, result: JwksFetch, keys: usize) {
-        match result {
-            JwksFetch::Ok => self.ok.increment(),
-            JwksFetch::NotModified => self.not_modified.increment(),
-            JwksFetch::Error => return self.error.increment(),
-        }
+        let counter = match result {
+            JwksFetch::Ok => &self.ok,
+            JwksFetch::NotModified => &self.not_modified,
+            JwksFetch::Error => &self.error,
+        };
+        counter.increment();
         #[cfg(feature = "metrics")]
-        {
+        if result != JwksFetch::Error {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             self.last_success.set(now.as_secs_f64());
             self.keys.set(keys as f64);
