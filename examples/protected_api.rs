@@ -26,7 +26,11 @@
 //! - `PUBLIC_URL`: `scheme://host:port` clients call, the origin proofs' `htu` must
 //!   name; without it, the request's own scheme and `Host` (development only).
 //!
-//! Routes: `GET /healthz` (public, key health as JSON), `GET /me` (any valid token),
+//! - `METRICS=1`: `GET /metrics` (public) answers the layer's metrics in Prometheus text
+//!   format (feature `metrics`, exported with `metrics-exporter-prometheus`).
+//!
+//! Routes: `GET /healthz` (public, key health as JSON), `GET /metrics` (public, with
+//! `METRICS=1`), `GET /me` (any valid token),
 //! `GET /items` (scope `read:items`), `POST /items` (scope `write:items`),
 //! `GET /admin` (role `items.admin`).
 
@@ -37,6 +41,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use tower_bearer::ClientAuth;
 use tower_bearer::dpop::{Dpop, DpopMode, NonceSecret};
@@ -62,6 +67,8 @@ struct AppState {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::stderr).init();
+    // First: the key sets, verifiers and layer take their metric handles when built.
+    let metrics = prometheus_recorder()?;
 
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&bind).await?;
@@ -141,6 +148,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .layer(auth);
     let app =
         app.route("/healthz", get(healthz)).merge(protected).with_state(AppState { key_stores: Arc::new(key_stores) });
+    let app = match metrics {
+        Some(prometheus) => app.route("/metrics", get(move || std::future::ready(render(&prometheus)))),
+        None => app,
+    };
 
     println!("listening on {scheme}://{addr}");
     if dev {
@@ -168,6 +179,32 @@ async fn main() -> Result<(), Box<dyn Error>> {
         None => axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?,
     }
     Ok(())
+}
+
+/// With `METRICS=1`, a Prometheus recorder installed for the whole process, the
+/// verification histogram with buckets (rendered as a histogram, not a summary), and
+/// its upkeep every few seconds.
+fn prometheus_recorder() -> Result<Option<PrometheusHandle>, Box<dyn Error>> {
+    if std::env::var("METRICS").as_deref() != Ok("1") {
+        return Ok(None);
+    }
+    let seconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full("tower_bearer_verify_duration_seconds".into()), &seconds)?
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(Some(handle))
+}
+
+/// `GET /metrics`: the Prometheus text exposition format.
+fn render(prometheus: &PrometheusHandle) -> ([(http::HeaderName, &'static str); 1], String) {
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus.render())
 }
 
 /// The DPoP settings `DPOP`, `DPOP_NONCE` and `PUBLIC_URL` ask for; for the dev token

@@ -21,6 +21,7 @@
 //! | opaque tokens, RFC 7662 | [`introspect`] |
 //! | calling protected APIs with client credentials | [`client`] |
 //! | keys and JWS signing; a local issuer; a test identity provider | [`signing`], [`issue`], [`testing`] |
+//! | what the layer counts and times, for any `metrics` exporter (feature `metrics`) | [`metrics`] |
 //!
 //! A request's path: [`Bearer`] (the service) asks `token` for the credential, hands
 //! it to the [`Verifier`] (`verify`: cache lookup, then header, key from `keys`,
@@ -59,6 +60,7 @@ pub mod issue;
 mod json;
 pub mod keys;
 mod layer;
+pub mod metrics;
 #[cfg(feature = "remote")]
 mod outbound;
 pub mod policy;

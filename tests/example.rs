@@ -357,3 +357,56 @@ fn incomplete_tls_configuration_is_a_startup_error() {
         assert!(!out.status.success() && stderr.contains(expected), "{env:?}: {stderr}");
     }
 }
+
+/// The line `series value` of a Prometheus text page, if any.
+fn sample<'a>(page: &'a str, series: &str) -> Option<&'a str> {
+    page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+}
+
+#[tokio::test]
+async fn metrics_in_prometheus_format_with_metrics_1() {
+    // Without METRICS, /metrics is a route like any unknown one (behind the layer: 401).
+    let without = start(&[]);
+    let unknown = get_with(&format!("{}/no-such-route", without.base), &[]).await.status;
+    assert_eq!(get_with(&format!("{}/metrics", without.base), &[]).await.status, unknown);
+    assert_ne!(unknown, StatusCode::OK);
+    drop(without);
+
+    let app = start(&[("METRICS", "1")]);
+    let base = &app.base;
+    let metrics = format!("{base}/metrics");
+    let allowed = r#"tower_bearer_requests_total{outcome="allowed",reason="verified"}"#;
+    let missing = r#"tower_bearer_requests_total{outcome="unauthorized",reason="missing_token"}"#;
+    let forbidden = r#"tower_bearer_requests_total{outcome="forbidden",reason="insufficient_scope"}"#;
+    let fetched = format!(r#"tower_bearer_jwks_fetches_total{{source="{base}/dev",result="ok"}}"#);
+    let before = get_with(&metrics, &[]).await;
+    assert_eq!(before.status, StatusCode::OK, "public: no token needed");
+    assert_eq!(before.headers["content-type"], "text/plain; version=0.0.4");
+    // Registered when the layer was built: present, at zero.
+    assert_eq!(sample(&before.body, allowed), Some("0"), "{}", before.body);
+    assert_eq!(sample(&before.body, &fetched), Some("0"), "{}", before.body);
+
+    let reader = dev_token(base, &[("scope", "read:items")]).await;
+    assert_eq!(get_bearer(&format!("{base}/me"), &reader).await.status, StatusCode::OK);
+    assert_eq!(get_with(&format!("{base}/me"), &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_bearer(&format!("{base}/admin"), &reader).await.status, StatusCode::FORBIDDEN);
+
+    let page = get_with(&metrics, &[]).await.body;
+    for (family, kind) in [
+        ("tower_bearer_requests_total", "counter"),
+        ("tower_bearer_verify_duration_seconds", "histogram"),
+        ("tower_bearer_token_cache_hits_total", "counter"),
+        ("tower_bearer_token_cache_misses_total", "counter"),
+        ("tower_bearer_jwks_fetches_total", "counter"),
+    ] {
+        assert!(page.contains(&format!("# TYPE {family} {kind}\n")), "{family} {kind}: {page}");
+    }
+    // The 403 from the route's requirement is counted once, as forbidden.
+    assert_eq!(sample(&page, allowed), Some("1"), "{page}");
+    assert_eq!(sample(&page, missing), Some("1"), "{page}");
+    assert_eq!(sample(&page, forbidden), Some("1"), "{page}");
+    assert_eq!(sample(&page, "tower_bearer_token_cache_misses_total"), Some("1"), "{page}");
+    assert_eq!(sample(&page, "tower_bearer_token_cache_hits_total"), Some("1"), "{page}");
+    assert_eq!(sample(&page, "tower_bearer_verify_duration_seconds_count"), Some("1"), "{page}");
+    assert_eq!(sample(&page, &fetched), Some("1"), "{page}");
+}

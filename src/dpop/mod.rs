@@ -104,6 +104,8 @@ pub(crate) struct Config {
     pub(crate) nonces: Option<Nonces>,
     /// Parsed proof keys, by header.
     pub(crate) keys: proof::KeyCache,
+    /// `tower_bearer_dpop_replays_total`.
+    pub(crate) replays: crate::metrics::Counter,
 }
 
 impl std::fmt::Debug for Dpop {
@@ -152,6 +154,7 @@ impl Dpop {
                 replay: Arc::new(MemoryReplayStore::new(0)),
                 nonces: None,
                 keys: proof::KeyCache::new(),
+                replays: crate::metrics::dpop_replays(),
             }),
         }
     }
@@ -194,7 +197,7 @@ impl Dpop {
             ReplayCheck::Ready(seen) => seen,
             ReplayCheck::Pending(seen) => seen.await,
         };
-        first_use(seen).map(|()| proof)
+        self.config.first_use(seen).map(|()| proof)
     }
 
     /// The current server nonce, for a `DPoP-Nonce` header (e.g. an authorization
@@ -217,15 +220,18 @@ impl Config {
         }
         Ok(self.replay.first_use(key, usable_until.saturating_add(self.leeway.max(5))))
     }
-}
 
-/// A replay store's answer as a verdict: seen before is a replayed proof, an outage
-/// is a `503` (never an accepted proof that could not be recorded).
-pub(crate) fn first_use(seen: Result<bool, crate::Unavailable>) -> Result<(), crate::AuthError> {
-    match seen {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(crate::InvalidProof::Replayed.into()),
-        Err(outage) => Err(crate::AuthError::Unavailable(outage)),
+    /// A replay store's answer as a verdict: seen before is a replayed proof (counted),
+    /// an outage is a `503` (never an accepted proof that could not be recorded).
+    pub(crate) fn first_use(&self, seen: Result<bool, crate::Unavailable>) -> Result<(), crate::AuthError> {
+        match seen {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.replays.increment();
+                Err(crate::InvalidProof::Replayed.into())
+            }
+            Err(outage) => Err(crate::AuthError::Unavailable(outage)),
+        }
     }
 }
 
@@ -356,6 +362,7 @@ impl DpopBuilder {
                 replay,
                 nonces: self.nonces.map(|s| Nonces::new(s, NONCE_STEP)),
                 keys: proof::KeyCache::new(),
+                replays: crate::metrics::dpop_replays(),
             }),
         })
     }

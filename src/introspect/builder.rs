@@ -220,6 +220,7 @@ impl IntrospectionVerifierBuilder {
                 cache,
                 max_ttl: self.max_ttl.min(Duration::from_secs(24 * 3600)),
                 negative_ttl: self.negative_ttl.min(Duration::from_secs(3600)),
+                metrics: crate::metrics::IntrospectionMetrics::register(),
             }),
         })
     }

@@ -17,6 +17,7 @@ impl Inner {
         let answer = match self.call(token).await {
             Ok(answer) => answer,
             Err(error) => {
+                self.metrics.called(None);
                 self.endpoint.suspect();
                 let unavailable = Unavailable::caused_by(Duration::from_secs(5), std::sync::Arc::new(error));
                 tracing::error!(reason = %unavailable.reason(), "token introspection failed");
@@ -24,6 +25,7 @@ impl Inner {
             }
         };
         let outcome = self.judge(answer, token.as_str().len());
+        self.metrics.called(Some(outcome.is_ok()));
         let ttl = match &outcome {
             Ok(t) => {
                 let left = t.expires_at().saturating_sub(self.clock.now());

@@ -84,6 +84,7 @@ struct Inner {
     cache: Option<moka::future::Cache<[u8; 32], Arc<Answer>>>,
     max_ttl: Duration,
     negative_ttl: Duration,
+    metrics: crate::metrics::IntrospectionMetrics,
 }
 
 /// The application's own rule on an active answer (see
@@ -138,10 +139,13 @@ impl Inner {
                 let this = self.clone();
                 // One call per token however many requests carry it at once; errors
                 // (503) are not cached.
-                let answer = cache
-                    .try_get_with(key, async move { this.introspect(&token).await.map(Arc::new) })
-                    .await
-                    .map_err(|e: Arc<AuthError>| (*e).clone())?;
+                let entry = cache
+                    .entry(key)
+                    .or_try_insert_with(async move { this.introspect(&token).await.map(Arc::new) })
+                    .await;
+                // A request that joined a call in flight counts as a hit: it made none.
+                self.metrics.cache_hit(entry.as_ref().is_ok_and(|e| !e.is_fresh()));
+                let answer = entry.map_err(|e: Arc<AuthError>| (*e).clone())?.into_value();
                 return match &answer.outcome {
                     // A cached answer is re-checked against the clock on every use.
                     Ok(t) => self.check_time(t.claims()).map(|_| t.clone()).map_err(AuthError::from),

@@ -10,6 +10,7 @@ use tower_service::Service;
 use super::shared::Shared;
 use crate::BoxFuture;
 use crate::claims::VerifiedToken;
+use crate::metrics::{Admitted, Reason};
 use crate::reject::{AuthError, Responder};
 use crate::token::Scheme;
 
@@ -28,7 +29,8 @@ pin_project! {
     #[project = StateProj]
     enum State<F, S, B, Res, R> {
         // `nonce`: a `DPoP-Nonce` header for the answer (rare, so no extra state).
-        Inner { #[pin] fut: F, nonce: Option<HeaderValue> },
+        // `admitted`: counted as allowed when `fut` answers.
+        Inner { #[pin] fut: F, nonce: Option<HeaderValue>, admitted: Admitted },
         Rejected { response: Option<Res> },
         // Boxed: rare (keys being loaded), and inline it would make every response
         // future as large as a whole request, copied on each move.
@@ -47,13 +49,15 @@ struct Waiting<S, B, R> {
 }
 
 impl<S: Service<Request<B>>, B, R> ResponseFuture<S, B, R> {
+    /// The inner service's answer, as it is.
     pub(crate) fn inner(fut: S::Future) -> Self {
-        Self::inner_with(fut, None)
+        Self::inner_with(fut, None, Admitted::none())
     }
 
-    /// The inner service's answer, with `nonce` as its `DPoP-Nonce` header.
-    pub(crate) fn inner_with(fut: S::Future, nonce: Option<HeaderValue>) -> Self {
-        Self { state: State::Inner { fut, nonce } }
+    /// The inner service's answer, with `nonce` as its `DPoP-Nonce` header; `admitted`
+    /// counts it.
+    pub(crate) fn inner_with(fut: S::Future, nonce: Option<HeaderValue>, admitted: Admitted) -> Self {
+        Self { state: State::Inner { fut, nonce, admitted } }
     }
 
     pub(crate) fn rejected(response: S::Response) -> Self {
@@ -84,8 +88,9 @@ where
         let mut state = self.project().state;
         loop {
             let next = match state.as_mut().project() {
-                StateProj::Inner { fut, nonce } => {
+                StateProj::Inner { fut, nonce, admitted } => {
                     let mut result = ready!(fut.poll(cx));
+                    admitted.answered(&result);
                     if let (Ok(response), Some(nonce)) = (&mut result, nonce.take()) {
                         response.headers_mut().insert(crate::token::DPOP_NONCE, nonce);
                     }
@@ -106,8 +111,11 @@ where
                         unreachable!("ResponseFuture polled after completion")
                     };
                     match result.and_then(|token| shared.admit::<B, ResBody>(token, *scheme, &mut req)) {
-                        Ok(()) => State::Inner { fut: service.call(req), nonce: nonce.take() },
-                        Err(e) => State::Rejected { response: Some(shared.reject_for(*scheme).reject(&e)) },
+                        Ok(()) => {
+                            let admitted = shared.metrics.admitted(Reason::Verified);
+                            State::Inner { fut: service.call(req), nonce: nonce.take(), admitted }
+                        }
+                        Err(e) => State::Rejected { response: Some(shared.refuse(*scheme, &e)) },
                     }
                 }
             };

@@ -5,6 +5,7 @@ use tower_layer::Layer;
 use super::require::RequireLayer;
 use super::service::Bearer;
 use super::shared::Shared;
+use crate::metrics::RequestMetrics;
 use crate::policy::Requirement;
 use crate::reject::{Challenge, GrpcResponder, JsonResponder, RejectConfig};
 use crate::token::TokenLocation;
@@ -55,6 +56,7 @@ impl BearerLayer<JsonResponder> {
                 reject_dpop: reject,
                 #[cfg(feature = "streams")]
                 streams: None,
+                metrics: Arc::new(RequestMetrics::register()),
             }),
         }
         .edit(|_| {})
@@ -178,6 +180,7 @@ impl<R: Clone> BearerLayer<R> {
                 reject_dpop: reject,
                 #[cfg(feature = "streams")]
                 streams: s.streams.clone(),
+                metrics: s.metrics.clone(),
             }),
         }
         .edit(|_| {})
@@ -217,7 +220,8 @@ impl<R: Clone> BearerLayer<R> {
     /// A [`RequireLayer`] with this layer's challenge and responder, for
     /// `.route_layer(..)` on routes that need more than the whole router.
     pub fn requiring(&self, requirement: Requirement) -> RequireLayer<R> {
-        RequireLayer::with_reject(requirement, self.shared.reject.clone())
+        self.shared.metrics.route_layer_made();
+        RequireLayer::with_reject(requirement, self.shared.reject.clone(), self.shared.metrics.clone())
     }
 }
 

@@ -8,6 +8,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::shared::check;
 use crate::claims::VerifiedToken;
+use crate::metrics::RequestMetrics;
 use crate::policy::Requirement;
 use crate::reject::{AuthError, JsonResponder, RejectConfig, Rejector, Responder};
 
@@ -20,6 +21,7 @@ use crate::reject::{AuthError, JsonResponder, RejectConfig, Rejector, Responder}
 pub struct RequireLayer<R = JsonResponder> {
     requirement: Requirement,
     reject: Arc<RejectConfig<R>>,
+    metrics: Arc<RequestMetrics>,
 }
 
 /// The service made by [`RequireLayer`].
@@ -28,12 +30,18 @@ pub struct Require<S, R> {
     inner: S,
     requirement: Requirement,
     reject: Arc<RejectConfig<R>>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl<R> RequireLayer<R> {
-    /// Refusing with `reject`, the outer layer's own configuration.
-    pub(crate) fn with_reject(requirement: Requirement, reject: Arc<RejectConfig<R>>) -> Self {
-        Self { requirement, reject }
+    /// Refusing with `reject`, the outer layer's own configuration, and counting with
+    /// its `metrics`.
+    pub(crate) fn with_reject(
+        requirement: Requirement,
+        reject: Arc<RejectConfig<R>>,
+        metrics: Arc<RequestMetrics>,
+    ) -> Self {
+        Self { requirement, reject, metrics }
     }
 }
 
@@ -73,7 +81,12 @@ impl<S, R> Layer<S> for RequireLayer<R> {
     type Service = Require<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Require { inner, requirement: self.requirement.clone(), reject: self.reject.clone() }
+        Require {
+            inner,
+            requirement: self.requirement.clone(),
+            reject: self.reject.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -97,18 +110,34 @@ where
             // means no BearerLayer ran at all, which no client can fix.
             if req.extensions().get::<Rejector<ResBody>>().is_none() {
                 warn_once_not_verified();
-                return ResponseFuture::rejected(self.reject.reject(&AuthError::NotVerified));
+                return self.refuse(self.reject.reject(&AuthError::NotVerified), &AuthError::NotVerified);
             }
-            return ResponseFuture::rejected(self.reject.reject(&AuthError::MissingToken));
+            return self.refuse(self.reject.reject(&AuthError::MissingToken), &AuthError::MissingToken);
         };
         // The outer layer already put the token in; only the requirement is new here.
         match check(Some(&self.requirement), token) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             // The outer layer's Rejector answers on the scheme the request used.
-            Err(e) => ResponseFuture::rejected(match req.extensions().get::<Rejector<ResBody>>() {
-                Some(rejector) => rejector.reject(&e),
-                None => self.reject.reject(&e),
-            }),
+            Err(e) => self.refuse(
+                match req.extensions().get::<Rejector<ResBody>>() {
+                    Some(rejector) => rejector.reject(&e),
+                    None => self.reject.reject(&e),
+                },
+                &e,
+            ),
         }
+    }
+}
+
+impl<S, R> Require<S, R> {
+    /// `response`, the refusal for `error`, counted (the outer layer that let the
+    /// request in then counts nothing).
+    fn refuse<B, ResBody>(&self, mut response: Response<ResBody>, error: &AuthError) -> ResponseFuture<S, B, R>
+    where
+        S: Service<Request<B>, Response = Response<ResBody>>,
+    {
+        self.metrics.refused(error);
+        crate::metrics::mark_counted(&mut response);
+        ResponseFuture::rejected(response)
     }
 }

@@ -6,8 +6,9 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::shared::Shared;
+use crate::metrics::Reason;
 use crate::reject::{AuthError, Responder};
-use crate::token::RequestHead;
+use crate::token::{RequestHead, Scheme};
 use crate::verify::Verification;
 
 /// The service made by [`BearerLayer`](super::BearerLayer).
@@ -56,13 +57,14 @@ where
             Ok(Some(token)) => token,
             Ok(None) if shared.optional && shared.requirement.is_none() => {
                 shared.hand_rejector::<ReqBody, ResBody>(&mut req);
-                return ResponseFuture::inner(self.inner.call(req));
+                let admitted = shared.metrics.admitted(Reason::Anonymous);
+                return ResponseFuture::inner_with(self.inner.call(req), None, admitted);
             }
-            Ok(None) => return ResponseFuture::rejected(shared.reject.reject(&AuthError::MissingToken)),
-            Err(e) => return ResponseFuture::rejected(shared.reject.reject(&e.into())),
+            Ok(None) => return ResponseFuture::rejected(shared.refuse(Scheme::Bearer, &AuthError::MissingToken)),
+            Err(e) => return ResponseFuture::rejected(shared.refuse(Scheme::Bearer, &e.into())),
         };
         let scheme = token.scheme();
-        let refuse = |e: AuthError| ResponseFuture::rejected(shared.reject_for(scheme).reject(&e));
+        let refuse = |e: AuthError| ResponseFuture::rejected(shared.refuse(scheme, &e));
         let (evidence, proof) = match shared.binding.evidence(&req, &token) {
             Ok(found) => found,
             Err(e) => return refuse(e),
@@ -85,7 +87,10 @@ where
         };
         match verification {
             Verification::Ready(Ok(verified)) => match shared.admit::<ReqBody, ResBody>(verified, scheme, &mut req) {
-                Ok(()) => ResponseFuture::inner_with(self.inner.call(req), nonce),
+                Ok(()) => {
+                    let admitted = shared.metrics.admitted(Reason::Verified);
+                    ResponseFuture::inner_with(self.inner.call(req), nonce, admitted)
+                }
                 Err(e) => refuse(e),
             },
             Verification::Ready(Err(e)) => refuse(e),

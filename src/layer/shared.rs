@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use http::Request;
+use http::{Request, Response};
 
 use crate::claims::VerifiedToken;
+use crate::metrics::RequestMetrics;
 use crate::policy::Requirement;
 use crate::reject::{AuthError, InvalidToken, RejectConfig, Responder};
 use crate::tls::PeerCertificate;
@@ -28,6 +29,8 @@ pub(crate) struct Shared<R> {
     /// When streams end (`end_streams_at_expiry`); `None`: never cut.
     #[cfg(feature = "streams")]
     pub(crate) streams: Option<super::streams::StreamExpiry>,
+    /// `tower_bearer_requests_total`, also held by the route layers made with `requiring`.
+    pub(crate) metrics: Arc<RequestMetrics>,
 }
 
 /// The sender constraints a layer checks, and DPoP's settings.
@@ -110,6 +113,17 @@ impl<R> Shared<R> {
         }
     }
 
+    /// Refuses a request that used `scheme` with `error`, counted.
+    pub(crate) fn refuse<ResBody>(&self, scheme: Scheme, error: &AuthError) -> Response<ResBody>
+    where
+        R: Responder<ResBody>,
+    {
+        self.metrics.refused(error);
+        let mut response = self.reject_for(scheme).reject(error);
+        crate::metrics::mark_counted(&mut response);
+        response
+    }
+
     /// Checks the requirement and hands the token, and how to refuse, to the request.
     pub(crate) fn admit<B, ResBody>(
         &self,
@@ -181,14 +195,15 @@ impl Binding {
         }
         #[cfg(feature = "dpop")]
         if let (Some((record, unsigned)), Some(dpop)) = (evidence.proof, &self.dpop) {
-            use crate::dpop::{ReplayCheck, first_use};
+            use crate::dpop::ReplayCheck;
             let recorded =
                 unsigned.verify(&dpop.config).map_err(AuthError::from).and_then(|()| dpop.config.record(record));
             return match recorded {
                 Err(e) => Verification::Ready(Err(e)),
-                Ok(ReplayCheck::Ready(seen)) => Verification::Ready(first_use(seen).map(|()| token)),
+                Ok(ReplayCheck::Ready(seen)) => Verification::Ready(dpop.config.first_use(seen).map(|()| token)),
                 Ok(ReplayCheck::Pending(seen)) => {
-                    Verification::Pending(Box::pin(async move { first_use(seen.await).map(|()| token) }))
+                    let config = dpop.config.clone();
+                    Verification::Pending(Box::pin(async move { config.first_use(seen.await).map(|()| token) }))
                 }
             };
         }

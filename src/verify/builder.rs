@@ -189,6 +189,7 @@ impl JwtVerifierBuilder {
                 limits: jws::Limits { max_header_len: self.max_header_len, max_json_depth: self.max_json_depth },
                 cache: self.cache.map(TokenCache::new),
                 near_misses: Default::default(),
+                duration: crate::metrics::verify_duration(),
             }),
         })
     }

@@ -63,6 +63,7 @@ pub(crate) struct TokenCache {
     /// Seeded at random per cache, so nobody outside can aim tokens at one slot.
     hasher: foldhash::quality::FixedState,
     counters: Counters,
+    metrics: crate::metrics::CacheMetrics,
     doorkeeper: Doorkeeper,
     /// The least an entry weighs.
     floor: u64,
@@ -115,7 +116,8 @@ impl TokenCache {
             quick_cache::sync::DefaultLifecycle::default(),
         );
         let hasher = crate::random::os_seeded_hasher();
-        Self { entries, hasher, counters: Counters::default(), doorkeeper: Doorkeeper::new(), floor }
+        let metrics = crate::metrics::CacheMetrics::register();
+        Self { entries, hasher, counters: Counters::default(), metrics, doorkeeper: Doorkeeper::new(), floor }
     }
 
     pub(crate) fn key(&self, token: &[u8]) -> CacheKey {
@@ -137,6 +139,7 @@ impl TokenCache {
             .get(&key.0)
             .filter(|t| t.cache_check().is_some_and(|check| constant_time_eq(&check.raw, token)));
         self.counters.count(found.is_some());
+        self.metrics.count(found.is_some());
         found
     }
 

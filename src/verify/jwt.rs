@@ -14,6 +14,7 @@ use super::time::{TimeClaims, TimeRules};
 use super::{CacheStats, Clock, Verification, Verifier};
 use crate::claims::VerifiedToken;
 use crate::keys::{KeyError, KeySet, KeyStore, Refresh};
+use crate::metrics;
 use crate::reject::{AuthError, InvalidToken, Unavailable};
 use crate::token::BearerToken;
 
@@ -49,6 +50,8 @@ pub(super) struct Config {
     pub(super) limits: jws::Limits,
     pub(super) cache: Option<TokenCache>,
     pub(super) near_misses: NearMisses,
+    /// Verifications that missed the cache, timed.
+    pub(super) duration: metrics::Histogram,
 }
 
 impl JwtVerifier {
@@ -81,6 +84,27 @@ impl Verifier for JwtVerifier {
         if let Some(hit) = cache_key.and_then(|k| self.cached(k, token)) {
             return Verification::Ready(hit);
         }
+        let started = metrics::start();
+        let verification = self.verify_in_full(token, cache_key, started);
+        if let Verification::Ready(_) = verification {
+            // A pending one is timed when it ends.
+            self.config.duration.record_since(started);
+        }
+        verification
+    }
+}
+
+impl JwtVerifier {
+    /// Every check, the signature included: a cache miss (or no cache).
+    fn verify_in_full(
+        &self,
+        token: &BearerToken,
+        cache_key: Option<cache::CacheKey>,
+        started: metrics::Started,
+    ) -> Verification {
+        let pending = |jws, entry: &Arc<IssuerEntry>, cold| {
+            self.pending(token.clone(), jws, entry.clone(), (cold, cache_key), started)
+        };
         let (jws, entry) = match self.precheck(token.as_str()) {
             Ok(v) => v,
             Err(e) => return Verification::Ready(Err(e.into())),
@@ -91,15 +115,13 @@ impl Verifier for JwtVerifier {
                 Ok(Step::UnknownKid) if !entry.keys.refreshes() => {
                     Verification::Ready(Err(InvalidToken::UnknownKey.into()))
                 }
-                Ok(Step::UnknownKid) => self.pending(token.clone(), jws, entry.clone(), false, cache_key),
+                Ok(Step::UnknownKid) => pending(jws, entry, false),
                 Err(e) => Verification::Ready(Err(e.into())),
             },
-            None => self.pending(token.clone(), jws, entry.clone(), true, cache_key),
+            None => pending(jws, entry, true),
         }
     }
-}
 
-impl JwtVerifier {
     /// A cached verification still valid now: time checks re-run, and the verifying key
     /// must still be in its issuer's current set. Stale entries are dropped.
     fn cached(&self, key: cache::CacheKey, token: &BearerToken) -> Option<Result<VerifiedToken, AuthError>> {
@@ -197,31 +219,43 @@ impl JwtVerifier {
         rules.check(t, cfg.clock.now())
     }
 
-    /// The slow path: wait for keys, then check the signature.
+    /// The slow path: wait for keys, then check the signature; timed from `started`.
     fn pending(
         &self,
         token: BearerToken,
         jws: Jws,
         entry: Arc<IssuerEntry>,
-        cold: bool,
-        cache_key: Option<cache::CacheKey>,
+        (cold, cache_key): (bool, Option<cache::CacheKey>),
+        started: metrics::Started,
     ) -> Verification {
         let this = self.clone();
         Verification::Pending(Box::pin(async move {
-            let store = entry.keys.clone();
-            let mut why_cold = cold;
-            loop {
-                let why =
-                    if why_cold { Refresh::NoKeys } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
-                let keys = store.refresh(why).await.map_err(key_error)?;
-                match check_signature(token.as_str(), &jws, &keys)? {
-                    Step::Verified(fp) => return this.accept(&token, jws, &entry, (&keys, fp), cache_key),
-                    // A cold load that lacks the kid gets one rate-limited refetch.
-                    Step::UnknownKid if why_cold => why_cold = false,
-                    Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),
-                }
-            }
+            let result = this.load_keys_and_check(&token, jws, &entry, cold, cache_key).await;
+            this.config.duration.record_since(started);
+            result
         }))
+    }
+
+    async fn load_keys_and_check(
+        &self,
+        token: &BearerToken,
+        jws: Jws,
+        entry: &Arc<IssuerEntry>,
+        cold: bool,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Result<VerifiedToken, AuthError> {
+        let store = entry.keys.clone();
+        let mut why_cold = cold;
+        loop {
+            let why = if why_cold { Refresh::NoKeys } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
+            let keys = store.refresh(why).await.map_err(key_error)?;
+            match check_signature(token.as_str(), &jws, &keys)? {
+                Step::Verified(fp) => return self.accept(token, jws, entry, (&keys, fp), cache_key),
+                // A cold load that lacks the kid gets one rate-limited refetch.
+                Step::UnknownKid if why_cold => why_cold = false,
+                Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),
+            }
+        }
     }
 }
 

@@ -245,6 +245,7 @@ impl ClientCredentialsBuilder {
                 last_refusal: std::sync::Mutex::new(None),
                 dpop: self.dpop.map(Arc::new),
                 nonce: ArcSwapOption::empty(),
+                metrics: crate::metrics::ClientMetrics::register(),
             }),
         })
     }

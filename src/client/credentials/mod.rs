@@ -77,6 +77,7 @@ struct Inner {
     dpop: Option<Arc<DpopKey>>,
     /// The authorization server's latest `DPoP-Nonce` (RFC 9449 §8).
     nonce: ArcSwapOption<String>,
+    metrics: crate::metrics::ClientMetrics,
 }
 
 /// At most one renewal per this interval is driven by APIs refusing tokens: an API that
@@ -118,6 +119,7 @@ impl TokenSource for ClientCredentials {
             {
                 if now >= cached.renew_at && !inner.renewing.swap(true, Ordering::AcqRel) {
                     // Renew ahead: this caller keeps the current token.
+                    inner.metrics.renewals.increment();
                     drop(Inner::fetch(&inner));
                 }
                 return Ok(cached.token.clone());

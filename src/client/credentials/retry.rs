@@ -55,10 +55,12 @@ impl Inner {
                     if let Some(rt) = refresh_token {
                         self.refresh_token.store(Some(Arc::new(rt)));
                     }
+                    self.metrics.fetched(true);
                     let usable = lifetime.saturating_sub(self.skew.min(lifetime / 2));
                     return Ok(self.cache(token, usable));
                 }
                 Attempt::Fail(e) => {
+                    self.metrics.fetched(false);
                     tracing::warn!(client_id = %self.client_id, error = %error_chain(&e), "token request refused");
                     return Err(e);
                 }
@@ -69,6 +71,7 @@ impl Inner {
                     let out_of_time = started.elapsed() + wait > self.retry.max_elapsed;
                     let why = error_chain(&reason);
                     if attempt >= self.retry.max_attempts || out_of_time {
+                        self.metrics.fetched(false);
                         tracing::warn!(client_id = %self.client_id, reason = %why, attempt, "token request failed");
                         return Err(ClientError::unavailable(reason));
                     }

@@ -10,6 +10,7 @@ use super::RemoteJwks;
 use super::state::{Counters, Inner, Status};
 use crate::error::ConfigError;
 use crate::keys::jwk::DEFAULT_MAX_KEYS;
+use crate::metrics::JwksMetrics;
 use crate::outbound::{self, EndpointConfig, Rules, UrlUse};
 use crate::single_flight::SingleFlight;
 
@@ -189,11 +190,13 @@ impl RemoteJwksBuilder {
         o.max_ttl = o.max_ttl.max(o.min_ttl);
         let o = &self.opts;
         let rules = Rules { allow_http: o.allow_http, same_origin: o.same_origin, max_body: o.max_body };
-        let endpoint = self
-            .source
-            .ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?
-            .build(JWKS, rules)
-            .map_err(ConfigError::new)?;
+        let source =
+            self.source.ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?;
+        // Labelled with what was configured, never with what a server answered.
+        let metrics = match &source {
+            EndpointConfig::Url(configured) | EndpointConfig::Discover(configured) => JwksMetrics::register(configured),
+        };
+        let endpoint = source.build(JWKS, rules).map_err(ConfigError::new)?;
         let client = outbound::http_client(self.client, o.timeout, o.connect_timeout)?;
         let negative = moka::sync::Cache::builder()
             .max_capacity(self.opts.negative_capacity)
@@ -211,6 +214,7 @@ impl RemoteJwksBuilder {
                 status: Mutex::new(Status::default()),
                 negative,
                 counters: Counters::default(),
+                metrics,
             }),
         })
     }

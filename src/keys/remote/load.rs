@@ -16,6 +16,7 @@ use crate::error_chain::error_chain;
 use crate::keys::jwk::{Origin, parse_set};
 use crate::keys::key_set::KeySet;
 use crate::keys::{KeyError, KeyStore};
+use crate::metrics::JwksFetch;
 use crate::outbound::{self, Fetched, OutboundError};
 
 /// Accept header for JWK sets (RFC 7517 §8.5).
@@ -51,7 +52,7 @@ impl Inner {
             return Ok(snap.keys.clone());
         }
         if self.negative.contains_key(&kid) {
-            self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
+            self.unknown_kid_rejected();
             return Err(KeyError::UnknownKid);
         }
         let in_cooldown = {
@@ -76,11 +77,12 @@ impl Inner {
             {
                 return Ok(snap.keys.clone());
             }
-            self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
+            self.unknown_kid_rejected();
             tracing::debug!(kid = ?truncated(&kid), "unknown kid inside the refetch cooldown");
             return Err(KeyError::UnknownKid);
         }
         self.counters.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
+        self.metrics.unknown_kid_refetches.increment();
         let snap = self.fetch_shared().await.map_err(|e| self.unknown_while_usable(e))?;
         // moka may briefly keep an entry even at capacity 0; zero means "remember none".
         if !snap.keys.contains_kid(&kid) && self.opts.negative_capacity > 0 {
@@ -100,11 +102,16 @@ impl Inner {
     fn unknown_while_usable(&self, error: KeyError) -> KeyError {
         if self.usable_stale().is_some() {
             tracing::debug!(error = %error, "unknown kid; the refetch failed but usable keys exist");
-            self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
+            self.unknown_kid_rejected();
             KeyError::UnknownKid
         } else {
             error
         }
+    }
+
+    fn unknown_kid_rejected(&self) {
+        self.counters.unknown_kid_rejected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.unknown_kid_rejections.increment();
     }
 
     /// Joins the fetch in flight, or starts one.
@@ -124,8 +131,9 @@ impl Inner {
         let result = self.fetch_inner(etag).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
-            Ok(mut snap) => {
+            Ok((mut snap, result)) => {
                 self.counters.ok.fetch_add(1, Ordering::Relaxed);
+                self.metrics.fetched(result, snap.keys.len());
                 let previous = self.snapshot.load().as_ref().map(|prev| prev.keys.clone());
                 match previous {
                     // The same keys again: keep the set already in use, so what was
@@ -149,6 +157,7 @@ impl Inner {
             Err(error) => {
                 let error = error.shared();
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                self.metrics.fetched(JwksFetch::Error, 0);
                 let now = Instant::now();
                 let st = self.status();
                 let prev = self.failing.load_full();
@@ -171,32 +180,34 @@ impl Inner {
         }
     }
 
-    async fn fetch_inner(&self, etag: Option<String>) -> Result<Arc<Snapshot>, OutboundError> {
+    /// A new snapshot, and whether it came with a body or as `304 Not Modified`.
+    async fn fetch_inner(&self, etag: Option<String>) -> Result<(Arc<Snapshot>, JwksFetch), OutboundError> {
         let (client, o) = (&self.client, &self.opts);
         let url = self.endpoint.resolve(client, o.timeout).await?;
         let fetched = outbound::get(client, &url, JWKS_ACCEPT, etag.as_deref(), o.max_body, o.timeout).await?;
         let now = Instant::now();
-        let (keys, etag, max_age) = match fetched {
+        let (keys, etag, max_age, result) = match fetched {
             Fetched::Body { body, etag, max_age } => {
                 let set = parse_set(&body, Origin::Remote, self.opts.max_keys)
                     .map_err(|e| OutboundError::new(format!("JWKS at {url}: {e}")))?;
                 if set.is_empty() {
                     return Err(OutboundError::new(format!("JWKS at {url} holds no usable key")));
                 }
-                (Arc::new(set), etag, max_age)
+                (Arc::new(set), etag, max_age, JwksFetch::Ok)
             }
             Fetched::NotModified { max_age } => {
                 let guard = self.snapshot.load();
                 let prev = guard
                     .as_ref()
                     .ok_or_else(|| OutboundError::new(format!("JWKS at {url}: 304 without a cached copy")))?;
-                (prev.keys.clone(), prev.etag.clone(), max_age)
+                (prev.keys.clone(), prev.etag.clone(), max_age, JwksFetch::NotModified)
             }
         };
         let ttl = max_age.map_or(self.opts.ttl, |a| a.clamp(self.opts.min_ttl, self.opts.max_ttl));
         // Refresh at a random 75-90 % of the TTL so a fleet does not refetch in lockstep.
         let jitter = RandomState::new().build_hasher().finish() % 1000;
         let ahead = ttl.mul_f64(0.75 + 0.15 * jitter as f64 / 1000.0);
-        Ok(Arc::new(Snapshot { keys, loaded_at: now, refresh_at: now + ahead, expires_at: now + ttl, etag }))
+        let snap = Snapshot { keys, loaded_at: now, refresh_at: now + ahead, expires_at: now + ttl, etag };
+        Ok((Arc::new(snap), result))
     }
 }

@@ -19,6 +19,7 @@ use crate::error_chain::error_chain;
 use crate::keys::KeyError;
 use crate::keys::health::{KeyHealth, KeyState};
 use crate::keys::key_set::KeySet;
+use crate::metrics::JwksMetrics;
 use crate::outbound::Endpoint;
 use crate::single_flight::{Flight, SingleFlight};
 
@@ -38,6 +39,7 @@ pub(super) struct Inner {
     pub(super) status: Mutex<Status>,
     pub(super) negative: moka::sync::Cache<Arc<str>, ()>,
     pub(super) counters: Counters,
+    pub(super) metrics: JwksMetrics,
 }
 
 pub(super) type SharedFetch = Flight<Result<Arc<Snapshot>, KeyError>>;
