@@ -208,7 +208,7 @@ fn check_link(what: &str, url: &str) -> Result<(), ConfigError> {
 
 fn parse_absolute(what: &str, url: &str) -> Result<Uri, ConfigError> {
     let uri: Uri = url.parse().map_err(|e| ConfigError::with_source(format!("{what} {url:?} is not a URL"), e))?;
-    let Some(authority) = uri.authority() else {
+    let (Some(_), Some(authority)) = (uri.scheme(), uri.authority()) else {
         return Err(ConfigError::new(format!("{what} {url:?} is not an absolute URL (scheme://host/...)")));
     };
     // `http::Uri` drops a fragment silently; RFC 9728 §1.2 forbids one.
