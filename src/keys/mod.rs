@@ -163,7 +163,7 @@ pub trait KeyStore: Send + Sync + 'static {
         self.current().is_some_and(|now| Arc::ptr_eq(&now, keys))
     }
 
-    /// The store's health, for readiness probes ([`Readiness`](crate::keys::Readiness)):
+    /// The store's health, for readiness probes ([`Readiness`]):
     /// [`RemoteJwks`] reports its cache; `None` (the default) means a store whose keys
     /// are always at hand, such as [`StaticKeys`]. A store wrapping a [`RemoteJwks`]
     /// forwards this, or readiness counts it as always usable.

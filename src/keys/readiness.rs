@@ -1,11 +1,5 @@
 //! [`Readiness`]: whether a service can verify tokens now, for readiness probes (an
 //! HTTP answer, `200`/`503`) and the gRPC health service (feature `tonic-health`).
-//!
-//! Ready while **at least one** issuer has usable keys (fresh, or stale inside
-//! `max_stale`; a store with fixed keys always has them): taking every replica out of
-//! rotation because one of several identity providers is down would refuse the
-//! tokens of the others too. The report lists each issuer, so a dashboard still sees
-//! the one that is down.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,7 +20,12 @@ use crate::verify::JwtVerifier;
 /// How long [`Readiness::check`] waits, by default, for keys that are missing.
 const DEFAULT_LOAD_WAIT: Duration = Duration::from_millis(500);
 
-/// Whether a verifier's issuers have usable keys; see the [module docs](self).
+/// Whether a verifier's issuers have usable keys.
+///
+/// Ready while **at least one** issuer has usable keys (fresh, or stale inside
+/// `max_stale`; fixed keys always are): taking every replica out of rotation because
+/// one of several identity providers is down would refuse the others' tokens too. The
+/// report lists each issuer, so the one that is down still shows.
 ///
 /// Built from the verifier itself, so no issuer can be forgotten. As a tower service
 /// (axum: `route_service("/readyz", readiness)`) it answers `GET`/`HEAD` with `200` or

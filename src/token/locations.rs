@@ -96,8 +96,6 @@ impl Locations {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use http::{HeaderMap, HeaderValue, Method, Uri};
 
     use super::*;
