@@ -24,15 +24,25 @@
 //! - `DPOP_NONCE=1`: proofs must carry a server nonce (`401 use_dpop_nonce` with a
 //!   `DPoP-Nonce` header tells the client which).
 //! - `PUBLIC_URL`: `scheme://host:port` clients call, the origin proofs' `htu` must
-//!   name; without it, the request's own scheme and `Host` (development only).
+//!   name; without it, the request's own scheme and `Host` (development only). It is
+//!   also the RFC 9728 `resource` (default `http://ADDR`, `https://ADDR` under TLS);
+//!   a plain `http://` resource that is not loopback is refused with a warning, and
+//!   the API then runs without the metadata document.
 //!
 //! - `METRICS=1`: `GET /metrics` (public) answers the layer's metrics in Prometheus text
 //!   format (feature `metrics`, exported with `metrics-exporter-prometheus`).
 //!
-//! Routes: `GET /healthz` (public, key health as JSON), `GET /metrics` (public, with
-//! `METRICS=1`), `GET /me` (any valid token),
+//! Routes: `GET /healthz` (public, key health as JSON), `GET /readyz` (public, `200`
+//! while some issuer has usable keys, `503` otherwise: before they first load and
+//! past `max_stale` in an outage; the probe loads missing keys itself),
+//! `GET /metrics` (public, with `METRICS=1`),
+//! `GET /.well-known/oauth-protected-resource` (public, RFC 9728 metadata: `resource`,
+//! the issuers as `authorization_servers`, `scopes_supported` `read:items` and
+//! `write:items`, and the DPoP and certificate-binding settings; for a `PUBLIC_URL`
+//! with a path also at the §3.1 path-suffixed form), `GET /me` (any valid token),
 //! `GET /items` (scope `read:items`), `POST /items` (scope `write:items`),
-//! `GET /admin` (role `items.admin`).
+//! `GET /admin` (role `items.admin`). Every `401`/`403` challenge names the metadata
+//! document (`resource_metadata="…/.well-known/oauth-protected-resource"`).
 
 use std::error::Error;
 use std::sync::Arc;
@@ -46,7 +56,8 @@ use serde_json::{Value, json};
 use tower_bearer::ClientAuth;
 use tower_bearer::dpop::{Dpop, DpopMode, NonceSecret};
 use tower_bearer::introspect::{CombinedVerifier, IntrospectMode, IntrospectionVerifier};
-use tower_bearer::keys::{KeyHealth, RemoteJwks};
+use tower_bearer::keys::{KeyHealth, Readiness, RemoteJwks};
+use tower_bearer::metadata::ResourceMetadata;
 use tower_bearer::policy::{role, scope};
 use tower_bearer::{BearerLayer, Issuer, JwtVerifier, VerifiedToken};
 
@@ -128,6 +139,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         builder = builder.issuer(Issuer::new(iss).keys(store));
     }
     let jwt = builder.build()?;
+    // Readiness from the verifier itself: every issuer's keys, none forgotten.
+    let readiness = Readiness::new(&jwt);
+    // RFC 9728: the resource is the URL clients call.
+    let resource = std::env::var("PUBLIC_URL").ok().filter(|s| !s.is_empty());
+    let resource = resource.unwrap_or_else(|| format!("{scheme}://{addr}"));
+    // A plain-http address that is not loopback (BIND=0.0.0.0:3000) names no valid
+    // resource: the API still runs, without the document.
+    let metadata = ResourceMetadata::builder(resource)
+        .scopes(["read:items", "write:items"])
+        .build()
+        .inspect_err(|e| tracing::warn!("no RFC 9728 metadata: {e}; set PUBLIC_URL to the https:// URL clients call"))
+        .ok();
     let auth = match introspection(&issuers, &audiences, dev, outbound.as_ref())? {
         Some((remote, mode)) => BearerLayer::new(CombinedVerifier::new(jwt, remote, mode)),
         None => BearerLayer::new(jwt),
@@ -135,6 +158,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     .realm("protected-api")
     .dpop(dpop)
     .certificate_binding(tls.as_ref().is_some_and(|tls| tls.client_certificates));
+    let auth = match metadata {
+        Some(metadata) => auth.resource_metadata(metadata),
+        None => auth,
+    };
+    // Taken from the finished layer: the document states what this layer enforces.
+    let metadata_service = auth.metadata_service().ok();
 
     let protected = Router::new()
         .route("/me", get(me))
@@ -146,8 +175,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         )
         .route("/admin", get(admin).route_layer(auth.requiring(role("items.admin"))))
         .layer(auth);
-    let app =
-        app.route("/healthz", get(healthz)).merge(protected).with_state(AppState { key_stores: Arc::new(key_stores) });
+    let mut app = app.route("/healthz", get(healthz)).route_service("/readyz", readiness);
+    if let Some(service) = metadata_service {
+        for path in service.paths() {
+            app = app.route_service(path, service.clone());
+        }
+    }
+    let app = app.merge(protected).with_state(AppState { key_stores: Arc::new(key_stores) });
     let app = match metrics {
         Some(prometheus) => app.route("/metrics", get(move || std::future::ready(render(&prometheus)))),
         None => app,

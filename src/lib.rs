@@ -14,6 +14,7 @@
 //! | what a verified token says ([`VerifiedToken`], [`ClaimPath`], [`NameSet`]) | `claims` *(root)* |
 //! | what a route needs ([`policy::Requirement`]) | [`policy`] |
 //! | refusing ([`AuthError`], [`Challenge`], [`Responder`], [`Rejector`], the log line) | `reject` *(root)* |
+//! | describing the resource to clients (RFC 9728, [`metadata::ResourceMetadata`]) | [`metadata`] |
 //! | configuration mistakes ([`ConfigError`]) | `error` *(root)* |
 //! | talking to an authorization server (one HTTP client, bounded GET/POST, no redirects, [`ClientAuth`], discovery) | `outbound` *(private)* |
 //! | response bodies that end when their token expires ([`streams::TokenExpiry`]) | [`streams`] |
@@ -60,6 +61,7 @@ pub mod issue;
 mod json;
 pub mod keys;
 mod layer;
+pub mod metadata;
 pub mod metrics;
 #[cfg(feature = "remote")]
 mod outbound;

@@ -18,12 +18,27 @@ use tower_bearer::signing::DpopKey;
 use tower_bearer::testing::{TEST_AUDIENCE, TestIssuer};
 
 /// The example's challenge for an invalid Bearer token (realm `protected-api`, no
-/// details; DPoP allowed, so its challenge follows).
-const EXAMPLE_INVALID: &str = r#"Bearer realm="protected-api", error="invalid_token", error_description="the access token is invalid", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
+/// details; DPoP allowed, so its challenge follows), each naming the RFC 9728 document
+/// of the example at `base`.
+fn example_invalid(base: &str) -> String {
+    let meta = metadata_param(base);
+    format!(
+        r#"Bearer realm="protected-api", error="invalid_token", error_description="the access token is invalid", {meta}, DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA", {meta}"#
+    )
+}
 
 /// The example's challenge without credentials (DPoP allowed: both schemes).
-const EXAMPLE_OFFERED: &str =
-    r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#;
+fn example_offered(base: &str) -> String {
+    let meta = metadata_param(base);
+    format!(
+        r#"Bearer realm="protected-api", {meta}, DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA", {meta}"#
+    )
+}
+
+/// `resource_metadata="…"` for the example's resource `base` (RFC 9728 §5.1).
+fn metadata_param(base: &str) -> String {
+    format!(r#"resource_metadata="{base}/.well-known/oauth-protected-resource""#)
+}
 
 async fn dev_token(base: &str, form: &[(&str, &str)]) -> String {
     let res = client().post(format!("{base}/dev/token")).form(form).send().await.unwrap();
@@ -55,7 +70,7 @@ async fn embedded_dev_issuer_and_every_route() {
     assert_eq!(get_bearer(&format!("{base}/admin"), &admin).await.status, StatusCode::OK);
     let r = get_with(&format!("{base}/items"), &[]).await;
     // DPoP is allowed by default: both schemes are offered (RFC 9449 §7.2).
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_OFFERED));
+    assert_eq!((r.status, r.challenge().to_owned()), (StatusCode::UNAUTHORIZED, example_offered(base)));
 
     let health = get_with(&format!("{base}/healthz"), &[]).await.json();
     assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
@@ -82,6 +97,85 @@ async fn several_external_issuers() {
     let health = get_with(&format!("{base}/healthz"), &[]).await.json();
     assert_eq!(health["issuers"].as_array().unwrap().len(), 2);
     assert_eq!(health["issuers"][1]["keys"]["key_count"], 1);
+}
+
+/// RFC 9728: `GET /.well-known/oauth-protected-resource` describes the example as it is
+/// configured, its challenges name the document, and `GET /readyz` answers 503 while
+/// no issuer has usable keys.
+#[tokio::test]
+async fn protected_resource_metadata_and_readiness() {
+    let well_known = "/.well-known/oauth-protected-resource";
+    let scopes = serde_json::json!(["read:items", "write:items"]);
+    // Dev mode: the resource is http://ADDR, the authorization server the dev issuer.
+    let app = start(&[]);
+    let base = &app.base;
+    let r = get_with(&format!("{base}{well_known}"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let doc = r.json();
+    assert_eq!(doc["resource"], base.as_str());
+    assert_eq!(doc["authorization_servers"], serde_json::json!([format!("{base}/dev")]));
+    assert_eq!(doc["scopes_supported"], scopes);
+    assert_eq!(doc["bearer_methods_supported"], serde_json::json!(["header"]));
+    assert_eq!(doc["dpop_bound_access_tokens_required"], false);
+    let r = get_with(&format!("{base}/me"), &[]).await;
+    assert_eq!((r.status, r.challenge().to_owned()), (StatusCode::UNAUTHORIZED, example_offered(base)));
+    let r = client().post(format!("{base}{well_known}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = get_with(&format!("{base}/readyz"), &[]).await;
+    assert_eq!((r.status, &r.json()["status"]), (StatusCode::OK, &"ready".into()), "{}", r.body);
+
+    // PUBLIC_URL with a path: the document also at the path-suffixed form (§3.1),
+    // which the challenges name; DPOP=required says so in the document.
+    let public = "https://api.example.com/api/v1";
+    let app = start(&[("PUBLIC_URL", public), ("DPOP", "required")]);
+    let base = &app.base;
+    for path in [well_known.to_owned(), format!("{well_known}/api/v1")] {
+        let doc = get_with(&format!("{base}{path}"), &[]).await.json();
+        assert_eq!(doc["resource"], public, "{path}");
+        assert_eq!(doc["dpop_bound_access_tokens_required"], true);
+    }
+    let r = get_with(&format!("{base}/me"), &[]).await;
+    let suffixed = r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/api/v1""#;
+    assert!(r.challenge().ends_with(suffixed), "{}", r.challenge());
+
+    // External issuers: both listed; /readyz follows their keys, /healthz stays 200.
+    let (a, b) = (TestIssuer::start().await, TestIssuer::start().await);
+    a.set_outage(tower_bearer::testing::Outage::Status(503));
+    b.set_outage(tower_bearer::testing::Outage::Status(503));
+    let app = start(&[("ISSUER", &format!("{} {}", a.issuer(), b.issuer())), ("AUDIENCE", TEST_AUDIENCE)]);
+    let base = &app.base;
+    let doc = get_with(&format!("{base}{well_known}"), &[]).await.json();
+    assert_eq!(doc["authorization_servers"], serde_json::json!([a.issuer(), b.issuer()]));
+    assert_eq!(doc["scopes_supported"], scopes);
+    let r = get_with(&format!("{base}/readyz"), &[]).await;
+    assert_eq!((r.status, &r.json()["status"]), (StatusCode::SERVICE_UNAVAILABLE, &"not_ready".into()), "{}", r.body);
+    assert_eq!(r.json()["issuers"][1]["keys"]["state"], "never_loaded");
+    assert_eq!(get_with(&format!("{base}/healthz"), &[]).await.status, StatusCode::OK);
+    // BIND=0.0.0.0 over plain HTTP names no valid resource: the API runs without it.
+    let env = [("ISSUER", a.issuer()), ("AUDIENCE", TEST_AUDIENCE), ("BIND", "0.0.0.0:0")];
+    let anywhere = start(&env);
+    let r = get_with(&format!("{}/me", anywhere.base.replace("0.0.0.0", "127.0.0.1")), &[]).await;
+    assert_eq!(
+        (r.status, r.challenge()),
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"Bearer realm="protected-api", DPoP realm="protected-api", algs="ES256 ES384 RS256 PS256 EdDSA""#
+        )
+    );
+
+    b.set_outage(tower_bearer::testing::Outage::None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get_with(&format!("{base}/readyz"), &[]).await;
+        if r.status == StatusCode::OK {
+            assert_eq!(r.json()["issuers"][0]["usable"], false);
+            assert_eq!(r.json()["issuers"][1]["usable"], true);
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {}: {}", r.status, r.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[test]
@@ -188,7 +282,8 @@ async fn dpop_modes_nonces_and_public_url() {
     let token = dev_dpop_token(&app.base, &key, None).await["access_token"].as_str().unwrap().to_owned();
     let me = format!("{}/me", app.base);
     let r = dpop_get(&me, &token, &key.proof("GET", &me).access_token(&token).sign().unwrap()).await;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, r#"Bearer realm="protected-api""#));
+    let bearer_only = format!(r#"Bearer realm="protected-api", {}"#, metadata_param(&app.base));
+    assert_eq!((r.status, r.challenge().to_owned()), (StatusCode::UNAUTHORIZED, bearer_only));
 
     // DPOP_NONCE=1: the API asks for a nonce; the dev token endpoint does not.
     let app = start(&[("DPOP_NONCE", "1")]);
@@ -246,10 +341,15 @@ async fn https_with_client_certificates_checks_certificate_bound_tokens() {
     assert_eq!((r.status, r.json()["sub"].as_str()), (StatusCode::OK, Some("alice")), "{}", r.body);
     for client in [https_client(&ca, Some(&bob)), https_client(&ca, None)] {
         let r = get_via(&client, &me, Some(&bound)).await;
-        assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_INVALID), "{}", r.body);
+        assert_eq!(
+            (r.status, r.challenge().to_owned()),
+            (StatusCode::UNAUTHORIZED, example_invalid(&app.base)),
+            "{}",
+            r.body
+        );
     }
     let r = get_via(&https_client(&ca, None), &me, None).await;
-    assert_eq!((r.status, r.challenge()), (StatusCode::UNAUTHORIZED, EXAMPLE_OFFERED));
+    assert_eq!((r.status, r.challenge().to_owned()), (StatusCode::UNAUTHORIZED, example_offered(&app.base)));
     // Unbound tokens still work, with or without a certificate.
     let unbound = idp.token().sign();
     assert_eq!(get_via(&https_client(&ca, None), &me, Some(&unbound)).await.status, StatusCode::OK);
@@ -286,6 +386,12 @@ async fn https_with_the_embedded_dev_issuer() {
     let health = get_via(&https, &format!("{base}/healthz"), None).await.json();
     assert_eq!(health["issuers"][0]["issuer"], format!("{base}/dev"));
     assert_eq!(health["issuers"][0]["keys"]["state"], "fresh");
+    // RFC 9728: the resource is the https:// address.
+    let doc = get_via(&https, &format!("{base}/.well-known/oauth-protected-resource"), None).await.json();
+    assert_eq!(
+        (&doc["resource"], &doc["authorization_servers"]),
+        (&base.as_str().into(), &serde_json::json!([format!("{base}/dev")]))
+    );
     let login = https.post(format!("{base}/dev/login")).form(&[("login", "dev"), ("password", "dev")]).send().await;
     assert_eq!(login.unwrap().status(), StatusCode::OK);
 }

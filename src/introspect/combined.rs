@@ -62,6 +62,16 @@ impl Verifier for CombinedVerifier {
         crate::verify::refuse_bound(self.verify_for_binding(token))
     }
 
+    fn authorization_servers(&self) -> Vec<String> {
+        let mut servers = self.jwt.authorization_servers();
+        for issuer in self.introspection.authorization_servers() {
+            if !servers.contains(&issuer) {
+                servers.push(issuer);
+            }
+        }
+        servers
+    }
+
     fn verify_for_binding(&self, token: &BearerToken) -> Verification {
         if !looks_like_jwt(token.as_str()) {
             return self.introspection.verify_for_binding(token);

@@ -110,6 +110,11 @@ impl Verifier for IntrospectionVerifier {
         crate::verify::refuse_bound(self.verify_for_binding(token))
     }
 
+    /// The issuer answers must name, when one is configured.
+    fn authorization_servers(&self) -> Vec<String> {
+        self.inner.issuer.iter().cloned().collect()
+    }
+
     // RFC 7662 answers carry the binding too (RFC 8705 §3.2, RFC 9449 §6.2): it is read
     // into the token and checked by the layer like a JWT's.
     fn verify_for_binding(&self, token: &BearerToken) -> Verification {

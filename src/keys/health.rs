@@ -44,3 +44,11 @@ pub struct KeyHealth {
     /// Unknown `kid`s answered from the negative cache or inside the cooldown, without a fetch.
     pub unknown_kid_rejected: u64,
 }
+
+impl KeyState {
+    /// Whether tokens can be verified with keys in this state: fresh, or stale inside
+    /// the `max_stale` window.
+    pub fn is_usable(self) -> bool {
+        matches!(self, Self::Fresh | Self::Stale)
+    }
+}

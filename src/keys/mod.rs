@@ -23,8 +23,9 @@ mod static_keys;
 #[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
 mod thumbprint;
 
-#[cfg(feature = "remote")]
 mod health;
+#[cfg(feature = "remote")]
+mod readiness;
 #[cfg(feature = "remote")]
 mod remote;
 mod rsa;
@@ -39,8 +40,12 @@ pub use static_keys::StaticKeys;
 #[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
 pub(crate) use thumbprint::thumbprint;
 
-#[cfg(feature = "remote")]
 pub use health::{KeyHealth, KeyState};
+#[cfg(feature = "tonic-health")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic-health")))]
+pub use readiness::HealthTask;
+#[cfg(feature = "remote")]
+pub use readiness::{IssuerReadiness, Readiness, ReadinessReport};
 #[cfg(feature = "remote")]
 pub use remote::{RefreshTask, RemoteJwks, RemoteJwksBuilder};
 
@@ -157,6 +162,14 @@ pub trait KeyStore: Send + Sync + 'static {
     fn is_current(&self, keys: &Arc<KeySet>) -> bool {
         self.current().is_some_and(|now| Arc::ptr_eq(&now, keys))
     }
+
+    /// The store's health, for readiness probes ([`Readiness`]):
+    /// [`RemoteJwks`] reports its cache; `None` (the default) means a store whose keys
+    /// are always at hand, such as [`StaticKeys`]. A store wrapping a [`RemoteJwks`]
+    /// forwards this, or readiness counts it as always usable.
+    fn health(&self) -> Option<KeyHealth> {
+        None
+    }
 }
 
 impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
@@ -174,5 +187,9 @@ impl<K: KeyStore + ?Sized> KeyStore for Arc<K> {
 
     fn is_current(&self, keys: &Arc<KeySet>) -> bool {
         (**self).is_current(keys)
+    }
+
+    fn health(&self) -> Option<KeyHealth> {
+        (**self).health()
     }
 }

@@ -6,6 +6,8 @@ use super::require::RequireLayer;
 use super::service::Bearer;
 use super::shared::Shared;
 use crate::metrics::RequestMetrics;
+use crate::error::ConfigError;
+use crate::metadata::{MetadataService, ResourceMetadata};
 use crate::policy::Requirement;
 use crate::reject::{Challenge, GrpcResponder, JsonResponder, RejectConfig};
 use crate::token::TokenLocation;
@@ -57,6 +59,7 @@ impl BearerLayer<JsonResponder> {
                 #[cfg(feature = "streams")]
                 streams: None,
                 metrics: Arc::new(RequestMetrics::register()),
+                metadata: None,
             }),
         }
         .edit(|_| {})
@@ -115,7 +118,7 @@ impl<R: Clone> BearerLayer<R> {
     /// Also reads tokens from `location` (e.g. [`QueryParameter`](crate::token::QueryParameter),
     /// [`Cookie`](crate::token::Cookie)). Two credentials in one request are a `400`.
     pub fn token_location(self, location: impl TokenLocation) -> Self {
-        self.edit(|s| s.locations.add(Arc::new(location)))
+        self.edit(|s| s.locations.add(location))
     }
 
     /// Also accepts the token as an `access_token` field of a form-encoded body
@@ -160,6 +163,30 @@ impl<R: Clone> BearerLayer<R> {
         self.edit(|s| s.binding.policy.certificates = on)
     }
 
+    /// Describes the protected resource (RFC 9728): every `401`/`403` challenge, on
+    /// both schemes and in gRPC answers, then carries
+    /// `resource_metadata="<`[`url`](ResourceMetadata::url)`>"` (replacing one set with
+    /// [`challenge`](Self::challenge)), and [`metadata_service`](Self::metadata_service)
+    /// serves the document. See [`metadata`](crate::metadata).
+    pub fn resource_metadata(self, metadata: ResourceMetadata) -> Self {
+        self.edit(|s| s.metadata = Some(Arc::new(metadata)))
+    }
+
+    /// The RFC 9728 document of this layer, to mount at each of its
+    /// [`paths`](MetadataService::paths): the [`resource_metadata`](Self::resource_metadata)
+    /// given, with `authorization_servers` from the verifier's issuers,
+    /// `bearer_methods_supported` from the token locations, and the DPoP and
+    /// certificate-binding fields from the settings this layer enforces. Take it from
+    /// the layer the routes use, after its last setting: a layer changed later (a
+    /// new value) is described by its own service.
+    ///
+    /// Fails when no metadata was configured.
+    pub fn metadata_service(&self) -> Result<MetadataService, ConfigError> {
+        self.shared
+            .metadata_service()
+            .ok_or_else(|| ConfigError::new("no resource metadata on this layer: call .resource_metadata(..) first"))
+    }
+
     /// Longest accepted token, checked before parsing (default 16 KiB).
     pub fn max_token_len(self, bytes: usize) -> Self {
         self.edit(|s| s.locations.set_max_len(bytes))
@@ -181,6 +208,7 @@ impl<R: Clone> BearerLayer<R> {
                 #[cfg(feature = "streams")]
                 streams: s.streams.clone(),
                 metrics: s.metrics.clone(),
+                metadata: s.metadata.clone(),
             }),
         }
         .edit(|_| {})

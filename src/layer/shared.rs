@@ -7,6 +7,7 @@ use http::{Request, Response};
 
 use crate::claims::VerifiedToken;
 use crate::metrics::RequestMetrics;
+use crate::metadata::{LayerFacts, MetadataService, ResourceMetadata};
 use crate::policy::Requirement;
 use crate::reject::{AuthError, InvalidToken, RejectConfig, Responder};
 use crate::tls::PeerCertificate;
@@ -31,6 +32,8 @@ pub(crate) struct Shared<R> {
     pub(crate) streams: Option<super::streams::StreamExpiry>,
     /// `tower_bearer_requests_total`, also held by the route layers made with `requiring`.
     pub(crate) metrics: Arc<RequestMetrics>,
+    /// RFC 9728: the resource's metadata, whose URL every challenge names.
+    pub(crate) metadata: Option<Arc<ResourceMetadata>>,
 }
 
 /// The sender constraints a layer checks, and DPoP's settings.
@@ -78,6 +81,10 @@ impl<R: Clone> Shared<R> {
         #[cfg(not(feature = "dpop"))]
         let dpop: Option<&()> = None;
         self.locations.accept_dpop(dpop.is_some());
+        if let Some(metadata) = &self.metadata {
+            let reject = Arc::make_mut(&mut self.reject);
+            reject.challenge = std::mem::take(&mut reject.challenge).resource_metadata(metadata.url());
+        }
         #[cfg(feature = "dpop")]
         {
             let reject = Arc::make_mut(&mut self.reject);
@@ -92,6 +99,27 @@ impl<R: Clone> Shared<R> {
 }
 
 impl<R> Shared<R> {
+    /// The RFC 9728 document of this configuration, if metadata is set.
+    pub(crate) fn metadata_service(&self) -> Option<MetadataService> {
+        let metadata = self.metadata.as_ref()?;
+        #[cfg(feature = "dpop")]
+        let dpop = self
+            .binding
+            .dpop
+            .as_ref()
+            .filter(|d| d.mode() != crate::dpop::DpopMode::Off)
+            .map(|d| (d.algs(), d.mode() == crate::dpop::DpopMode::Required));
+        #[cfg(not(feature = "dpop"))]
+        let dpop = None;
+        let facts = LayerFacts {
+            authorization_servers: self.verifier.authorization_servers(),
+            bearer_methods: self.locations.bearer_methods(),
+            certificate_binding: self.binding.policy.certificates,
+            dpop,
+        };
+        Some(MetadataService::new(crate::metadata::render(metadata, facts), metadata.paths()))
+    }
+
     /// The `DPoP-Nonce` an accepted request's answer carries: the current nonce when
     /// its proof used the previous one (RFC 9449 §8.2).
     pub(crate) fn fresh_nonce(&self, proof: Option<&<Proof as IntoIterator>::Item>) -> Option<http::HeaderValue> {

@@ -16,6 +16,10 @@ pub(crate) struct Locations {
     max_len: usize,
     /// `Authorization: DPoP` is a credential too (DPoP allowed or required).
     dpop: bool,
+    /// The RFC 6750 methods beside the header this crate's own locations read:
+    /// (`query`, `body`), for RFC 9728 `bearer_methods_supported`.
+    query: bool,
+    body: bool,
 }
 
 impl Default for Locations {
@@ -24,15 +28,35 @@ impl Default for Locations {
             locations: Arc::new([Arc::new(AuthorizationHeader) as Arc<dyn TokenLocation>]),
             max_len: DEFAULT_MAX_TOKEN_LEN,
             dpop: false,
+            query: false,
+            body: false,
         }
     }
 }
 
 impl Locations {
-    pub(crate) fn add(&mut self, location: Arc<dyn TokenLocation>) {
+    pub(crate) fn add<L: TokenLocation>(&mut self, location: L) {
+        // Only the crate's own locations are RFC 6750's query and body methods: a custom
+        // one reading another parameter is not what a client would send.
+        let kind = std::any::TypeId::of::<L>();
+        self.query |= kind == std::any::TypeId::of::<super::QueryParameter>();
+        self.body |= kind == std::any::TypeId::of::<super::FormBodyParameter>();
         let mut v = self.locations.to_vec();
-        v.push(location);
+        v.push(Arc::new(location));
         self.locations = v.into();
+    }
+
+    /// RFC 9728 `bearer_methods_supported`: `header` (always read), then `body` and
+    /// `query` when their locations are on.
+    pub(crate) fn bearer_methods(&self) -> Vec<&'static str> {
+        let mut methods = vec!["header"];
+        if self.body {
+            methods.push("body");
+        }
+        if self.query {
+            methods.push("query");
+        }
+        methods
     }
 
     pub(crate) fn set_max_len(&mut self, max: usize) {
@@ -72,8 +96,6 @@ impl Locations {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use http::{HeaderMap, HeaderValue, Method, Uri};
 
     use super::*;
@@ -113,8 +135,9 @@ mod tests {
     #[test]
     fn query_and_cookie_opt_in() {
         let mut s = Locations::default();
-        s.add(Arc::new(QueryParameter));
-        s.add(Arc::new(Cookie::new("at")));
+        s.add(QueryParameter);
+        s.add(Cookie::new("at"));
+        assert_eq!(s.bearer_methods(), ["header", "query"]);
         assert_eq!(run(&s, &[], "/?a=1&access_token=x%2Ey"), Ok(Some("x.y".into())));
         assert_eq!(run(&s, &[], "/?access_token=a&access_token=b"), Err(InvalidRequest::MultipleCredentials));
         assert_eq!(

@@ -203,6 +203,11 @@ impl IssuerEntry {
         }
     }
 
+    /// Whether the issuer is a `{tenantid}` template.
+    pub(crate) fn is_template(&self) -> bool {
+        self.template
+    }
+
     /// Exact string equality, or the template filled with the token's `tid`.
     pub(crate) fn matches(&self, iss: &str, claims: &Map<String, Value>) -> bool {
         if !self.template {

@@ -72,11 +72,24 @@ impl JwtVerifier {
     pub fn issuers(&self) -> impl Iterator<Item = (&str, &dyn KeyStore)> {
         self.config.issuers.iter().map(|e| (e.issuer.as_str(), &*e.keys))
     }
+
+    /// Every issuer's key store, and the keys of `dangerous_accept_any_issuer` (named
+    /// `""`), for readiness.
+    #[cfg(feature = "remote")]
+    pub(crate) fn key_stores(&self) -> impl Iterator<Item = (String, Arc<dyn KeyStore>)> + '_ {
+        self.config.issuers.iter().chain(self.config.any_issuer.as_ref()).map(|e| (e.issuer.clone(), e.keys.clone()))
+    }
 }
 
 impl Verifier for JwtVerifier {
     fn verify(&self, token: &BearerToken) -> Verification {
         super::refuse_bound(self.verify_for_binding(token))
+    }
+
+    /// Every configured issuer but tenant templates (`{tenantid}`), which name no
+    /// one server.
+    fn authorization_servers(&self) -> Vec<String> {
+        self.config.issuers.iter().filter(|e| !e.is_template()).map(|e| e.issuer.clone()).collect()
     }
 
     fn verify_for_binding(&self, token: &BearerToken) -> Verification {

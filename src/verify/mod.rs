@@ -83,4 +83,11 @@ pub trait Verifier: Send + Sync + 'static {
     fn verify_for_binding(&self, token: &BearerToken) -> Verification {
         self.verify(token)
     }
+
+    /// The issuers whose tokens this verifier accepts, as RFC 9728 metadata lists them
+    /// in `authorization_servers`. The default lists none; a verifier wrapping another
+    /// forwards this.
+    fn authorization_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

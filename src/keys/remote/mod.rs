@@ -103,6 +103,10 @@ impl KeyStore for RemoteJwks {
         Some(snap.keys.clone())
     }
 
+    fn health(&self) -> Option<KeyHealth> {
+        Some(self.inner.health())
+    }
+
     fn is_current(&self, keys: &Arc<KeySet>) -> bool {
         let guard = self.inner.snapshot.load();
         guard.as_ref().is_some_and(|snap| Arc::ptr_eq(&snap.keys, keys) && self.usable(snap))
