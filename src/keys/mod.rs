@@ -40,9 +40,11 @@ pub use static_keys::StaticKeys;
 pub(crate) use thumbprint::thumbprint;
 
 #[cfg(feature = "remote")]
-pub use health::{KeyHealth, KeyState};
+pub use health::{KeyHealth, KeySetSource, KeyState};
+#[cfg(feature = "redis")]
+pub use remote::RedisKeySetStore;
 #[cfg(feature = "remote")]
-pub use remote::{RefreshTask, RemoteJwks, RemoteJwksBuilder};
+pub use remote::{FileKeySetStore, KeySetStore, KeySetStoreError, RefreshTask, RemoteJwks, RemoteJwksBuilder};
 
 /// Why the verifier asks a store for keys it does not have at hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,8 @@
 //! - `builder.rs`: [`RemoteJwksBuilder`] and the options it checks;
 //! - `state.rs`: the published state (snapshot, failure, status) and what reads it;
 //! - `load.rs`: cold loads, unknown-`kid` refetches, and the fetch itself;
-//! - `keep_warm.rs`: refresh ahead, from requests or from a timer task.
+//! - `keep_warm.rs`: refresh ahead, from requests or from a timer task;
+//! - `persist/`: the last good set kept across restarts (a file, Redis).
 
 use std::sync::Arc;
 
@@ -30,10 +31,14 @@ use crate::BoxFuture;
 mod builder;
 mod keep_warm;
 mod load;
+mod persist;
 mod state;
 
 pub use builder::RemoteJwksBuilder;
 pub use keep_warm::RefreshTask;
+#[cfg(feature = "redis")]
+pub use persist::RedisKeySetStore;
+pub use persist::{FileKeySetStore, KeySetStore, KeySetStoreError};
 use state::{Inner, Snapshot};
 
 /// A JWK set fetched from a URL or found through discovery, cached and refreshed.
