@@ -357,3 +357,39 @@ fn incomplete_tls_configuration_is_a_startup_error() {
         assert!(!out.status.success() && stderr.contains(expected), "{env:?}: {stderr}");
     }
 }
+
+// Issue 17 item 5: with JWKS_CACHE_FILE, the example restarted while its IdP is down
+// still accepts tokens, from the key set persisted by the previous run.
+#[tokio::test]
+async fn a_restart_while_the_idp_is_down_serves_the_persisted_keys() {
+    let idp = TestIssuer::start().await;
+    let file = std::env::temp_dir().join(format!("tower-bearer-example-jwks-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let file_env = file.to_str().unwrap().to_owned();
+    let env = [("ISSUER", idp.issuer()), ("AUDIENCE", TEST_AUDIENCE), ("JWKS_CACHE_FILE", file_env.as_str())];
+    let app = start(&env);
+    assert_eq!(get_bearer(&format!("{}/me", app.base), &idp.token().sign()).await.status, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&file).is_ok_and(|r| r.contains(&idp.jwks_url())) {
+        assert!(Instant::now() < deadline, "the example wrote no key set to JWKS_CACHE_FILE");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(app);
+
+    // The IdP goes away entirely (its port closes); a token it issued before remains.
+    let token = idp.token().subject("during-outage").sign();
+    let issuer = idp.issuer().to_owned();
+    drop(idp);
+    let env = [("ISSUER", issuer.as_str()), ("AUDIENCE", TEST_AUDIENCE), ("JWKS_CACHE_FILE", file_env.as_str())];
+    let app = start(&env);
+    let reply = get_bearer(&format!("{}/me", app.base), &token).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["sub"], "during-outage");
+    let health = get_with(&format!("{}/healthz", app.base), &[]).await.json();
+    assert_eq!(health["issuers"][0]["keys"]["source"], "persisted");
+
+    // The control: the same restart without the file cannot verify it.
+    let app = start(&env[..2]);
+    assert_eq!(get_bearer(&format!("{}/me", app.base), &token).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let _ = std::fs::remove_file(&file);
+}
