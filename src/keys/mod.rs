@@ -8,7 +8,8 @@
 //!   place an HMAC secret (HS*) can come from;
 //! - [`RemoteJwks`] (feature `remote`): a JWKS URL or OIDC/RFC 8414 discovery, cached,
 //!   refreshed ahead of expiry, rate-limited on unknown `kid`s, single-flight, and
-//!   serving the last good keys through an outage.
+//!   serving the last good keys through an outage, optionally across restarts
+//!   ([`KeySetStore`]: [`FileKeySetStore`], `RedisKeySetStore`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -47,7 +47,9 @@ use state::{Inner, Snapshot};
 /// [1 min, 24 h]), refresh ahead of expiry at a jittered 75–90 % of the TTL,
 /// one unknown-`kid` refetch per 30 s, stale keys served up to 24 h past the TTL
 /// during an outage, 5 s total / 2 s connect timeouts, 1 MiB body cap, no redirects,
-/// HTTPS required except on loopback.
+/// HTTPS required except on loopback. Optionally the last good set is persisted (a
+/// file, Redis) so a restart during an outage still verifies tokens:
+/// [`RemoteJwksBuilder::persist`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
