@@ -18,6 +18,11 @@
 //!   against the connection's. Without it, certificate-bound tokens are refused.
 //! - `CA_FILE`: PEM roots trusted, beside the system's, for discovery, JWKS and
 //!   introspection over HTTPS.
+//! - `JWKS_CACHE_FILE`: a path where each issuer's last good key set is persisted, so a
+//!   restart while the IdP is down still accepts tokens (inside `max_stale`, 24 h). With
+//!   one issuer the file is the path itself; with several, `PATH.<16 hex digits of
+//!   SHA-256(issuer)>`, one file per issuer whatever their order. Whoever can write
+//!   these files can add keys: keep them owner-only (they are written `0600`).
 //!
 //! - `DPOP`: `allowed` (default: DPoP-bound tokens with the `DPoP` scheme and a proof,
 //!   unbound ones as `Bearer`), `required` (DPoP only) or `off` (RFC 9449).
@@ -130,8 +135,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
             Some(url) => RemoteJwks::builder().jwks_url(url),
             None => RemoteJwks::builder().discovery(iss),
         };
-        let store = match keys_client.clone() {
+        let source = match keys_client.clone() {
             Some(client) => source.http_client(client),
+            None => source,
+        };
+        let store = match jwks_cache_file(iss, issuers.len()) {
+            Some(path) => source.persist_to_file(path),
             None => source,
         }
         .build()?;
@@ -239,6 +248,19 @@ fn prometheus_recorder() -> Result<Option<PrometheusHandle>, Box<dyn Error>> {
 /// `GET /metrics`: the Prometheus text exposition format.
 fn render(prometheus: &PrometheusHandle) -> ([(http::HeaderName, &'static str); 1], String) {
     ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus.render())
+}
+
+/// Where `JWKS_CACHE_FILE` persists `issuer`'s keys: the path itself for a single
+/// issuer, else the path suffixed by a hash of the issuer.
+fn jwks_cache_file(issuer: &str, issuers: usize) -> Option<String> {
+    use sha2::Digest as _;
+    let path = std::env::var("JWKS_CACHE_FILE").ok().filter(|s| !s.is_empty())?;
+    if issuers <= 1 {
+        return Some(path);
+    }
+    let digest = sha2::Sha256::digest(issuer.as_bytes());
+    let suffix: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Some(format!("{path}.{suffix}"))
 }
 
 /// The DPoP settings `DPOP`, `DPOP_NONCE` and `PUBLIC_URL` ask for; for the dev token

@@ -516,3 +516,119 @@ async fn metrics_in_prometheus_format_with_metrics_1() {
     assert_eq!(sample(&page, "tower_bearer_verify_duration_seconds_count"), Some("1"), "{page}");
     assert_eq!(sample(&page, &fetched), Some("1"), "{page}");
 }
+
+// Issue 17 item 5: with JWKS_CACHE_FILE, the example restarted while its IdP is down
+// still accepts tokens, from the key set persisted by the previous run.
+#[tokio::test]
+async fn a_restart_while_the_idp_is_down_serves_the_persisted_keys() {
+    let idp = TestIssuer::start().await;
+    let file = std::env::temp_dir().join(format!("tower-bearer-example-jwks-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let file_env = file.to_str().unwrap().to_owned();
+    let env = [("ISSUER", idp.issuer()), ("AUDIENCE", TEST_AUDIENCE), ("JWKS_CACHE_FILE", file_env.as_str())];
+    let app = start(&env);
+    assert_eq!(get_bearer(&format!("{}/me", app.base), &idp.token().sign()).await.status, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&file).is_ok_and(|r| r.contains(&idp.jwks_url())) {
+        assert!(Instant::now() < deadline, "the example wrote no key set to JWKS_CACHE_FILE");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(app);
+
+    // The IdP goes away entirely (its port closes); a token it issued before remains.
+    let token = idp.token().subject("during-outage").sign();
+    let issuer = idp.issuer().to_owned();
+    drop(idp);
+    let env = [("ISSUER", issuer.as_str()), ("AUDIENCE", TEST_AUDIENCE), ("JWKS_CACHE_FILE", file_env.as_str())];
+    let app = start(&env);
+    let reply = get_bearer(&format!("{}/me", app.base), &token).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["sub"], "during-outage");
+    let health = get_with(&format!("{}/healthz", app.base), &[]).await.json();
+    assert_eq!(health["issuers"][0]["keys"]["source"], "persisted");
+
+    // The control: the same restart without the file cannot verify it.
+    let app = start(&env[..2]);
+    assert_eq!(get_bearer(&format!("{}/me", app.base), &token).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Runs an example to its end (within 60 s): its exit status, stdout and stderr.
+fn run_to_end(name: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(binary(name));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run the {name} example (built by cargo test): {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the {name} example did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Runs an example that must succeed; its standard output.
+fn run_example(name: &str, env: &[(&str, &str)]) -> String {
+    let (ok, stdout, stderr) = run_to_end(name, env);
+    assert!(ok, "{name}: {stdout}\n{stderr}");
+    stdout
+}
+
+// Issue 17 item 3: the gRPC example serves over TLS, with a generated certificate or
+// the one given, and its client trusts it.
+#[test]
+fn grpc_items_serves_over_tls() {
+    let expected = [
+        "no token: Unauthenticated an access token is required",
+        "reader lists: OK b\"items for reader\"",
+        "reader purges: PermissionDenied missing role 'items.admin'",
+        "admin purges: OK b\"purged\"",
+    ];
+    let generated = run_example("grpc_items", &[]);
+    let lines: Vec<&str> = generated.lines().collect();
+    assert!(lines[0].starts_with("listening on https://127.0.0.1:"), "{generated}");
+    assert_eq!(lines[1..], expected, "{generated}");
+
+    // A certificate from a CA of the operator's: TLS_CERT/TLS_KEY, the client trusts TLS_CA.
+    let ca = TestCa::new("grpc-example");
+    let server = ca.server();
+    let files = PemFiles::new();
+    let (cert, key, roots) = (
+        files.write("cert.pem", &server.cert_pem),
+        files.write("key.pem", &server.key_pem),
+        files.write("ca.pem", &ca.pem()),
+    );
+    let given = run_example("grpc_items", &[("TLS_CERT", &cert), ("TLS_KEY", &key), ("TLS_CA", &roots)]);
+    assert_eq!(given.lines().skip(1).collect::<Vec<_>>(), expected, "{given}");
+    // The client checks the certificate: roots from another CA fail the calls.
+    let other = files.write("other.pem", &TestCa::new("other").pem());
+    let (ok, stdout, stderr) = run_to_end("grpc_items", &[("TLS_CERT", &cert), ("TLS_KEY", &key), ("TLS_CA", &other)]);
+    assert!(!ok && !stdout.contains("OK"), "{stdout}");
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+}
+
+// Issue 17 item 3: the client example replaces the token on the live channel: the
+// server sees the first token's subject, then the second's, over one connection.
+#[test]
+fn grpc_client_replaces_the_token_on_the_live_channel() {
+    let out = run_example("grpc_client", &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("listening on https://127.0.0.1:"), "{out}");
+    let seen = |prefix: &str| -> (String, String) {
+        let line = lines.iter().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix:?}: {out}"));
+        let (subject, peer) = line.split_once(" over the connection from ").unwrap();
+        (subject.to_owned(), peer.to_owned())
+    };
+    let (first, first_peer) = seen("first call: ");
+    let (second, second_peer) = seen("second call: ");
+    assert_eq!((first.as_str(), second.as_str()), ("first-token", "second-token"), "{out}");
+    assert!(first_peer.starts_with("127.0.0.1:"), "{out}");
+    assert_eq!(first_peer, second_peer, "one connection: {out}");
+}

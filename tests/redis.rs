@@ -16,6 +16,8 @@ use common::token_endpoint::TokenEndpoint;
 use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, TokenSource};
 use tower_bearer::dpop::{RedisReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+use tower_bearer::keys::{KeySetSource, RedisKeySetStore};
+use tower_bearer::testing::{Outage, TestIssuer};
 
 fn main() -> ExitCode {
     let needs = Needs::redis_server();
@@ -31,6 +33,8 @@ fn main() -> ExitCode {
         a_replay_record_expires_at_its_exat,
         redis_down_refuses_proofs_within_the_bound,
         a_stalled_redis_refuses_proofs_within_the_bound,
+        a_fleet_restarted_during_an_outage_serves_the_key_set_from_redis,
+        a_stalled_redis_leaves_the_persisted_key_set_unused_within_the_bound,
     ])
 }
 
@@ -386,4 +390,71 @@ async fn a_stalled_redis_refuses_proofs_within_the_bound() {
     let refused = answer.expect_err("no answer is no record");
     assert!(took < Duration::from_millis(2500), "answered in {took:?}");
     assert_eq!(refused.retry_after(), Duration::from_secs(1));
+}
+
+/// A key set store on the test server, under `key`.
+async fn key_set_store(port: u16, key: &'static str) -> RedisKeySetStore {
+    when_up(port, |url| async move { RedisKeySetStore::connect(&url, key).await }).await
+}
+
+// Issue 17 item 5: one instance fetches and writes the set; another, started while the
+// IdP is down, serves it from Redis.
+async fn a_fleet_restarted_during_an_outage_serves_the_key_set_from_redis() {
+    let port = free_port();
+    let _redis = start_redis(port);
+    let idp = TestIssuer::start().await;
+    let first = idp.remote_jwks().persist(key_set_store(port, "test:jwks").await).build().unwrap();
+    let me = common::serve_with_keys(&idp, first).await;
+    assert_eq!(common::get_bearer(&me, &idp.token().sign()).await.status, http::StatusCode::OK);
+    let mut stored = String::new();
+    for _ in 0..100 {
+        stored = cli(port, &["GET", "test:jwks"]);
+        if !stored.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let record: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(record["jwks_url"], idp.jwks_url());
+    // Kept no longer than it can serve: TTL (10 min) + max_stale (24 h).
+    let pttl: u64 = cli(port, &["PTTL", "test:jwks"]).parse().unwrap();
+    assert!(pttl > 24 * 3600 * 1000 && pttl <= (24 * 3600 + 600) * 1000, "{pttl}");
+
+    idp.set_outage(Outage::Status(503));
+    let second = idp.remote_jwks().persist(key_set_store(port, "test:jwks").await).build().unwrap();
+    let me = common::serve_with_keys(&idp, second.clone()).await;
+    assert_eq!(common::get_bearer(&me, &idp.token().sign()).await.status, http::StatusCode::OK);
+    assert_eq!(second.health().source, Some(KeySetSource::Persisted));
+    // Another key is another issuer's: nothing there.
+    let other = idp.remote_jwks().persist(key_set_store(port, "test:jwks:other").await).build().unwrap();
+    let me = common::serve_with_keys(&idp, other).await;
+    assert_eq!(common::get_bearer(&me, &idp.token().sign()).await.status, http::StatusCode::SERVICE_UNAVAILABLE);
+}
+
+// A Redis that accepts but does not answer: with the IdP up, nothing waits for it; with
+// the IdP down, the read is given up after 2 s and the answer is a 503, not a hang.
+async fn a_stalled_redis_leaves_the_persisted_key_set_unused_within_the_bound() {
+    let port = free_port();
+    let redis = start_redis(port);
+    let idp = TestIssuer::start().await;
+    let store = key_set_store(port, "test:jwks").await;
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &redis.0.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let up = idp.remote_jwks().persist(store.clone()).build().unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(up.prefetch().await.unwrap(), 1);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+
+    idp.set_outage(Outage::Status(503));
+    let down = idp.remote_jwks().persist(store).build().unwrap();
+    let me = common::serve_with_keys(&idp, down).await;
+    let started = std::time::Instant::now();
+    let status = common::get_bearer(&me, &idp.token().sign()).await.status;
+    let took = started.elapsed();
+    signal("-CONT");
+    assert_eq!(status, http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(took < Duration::from_millis(3500), "answered in {took:?}");
 }

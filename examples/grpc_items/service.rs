@@ -1,5 +1,5 @@
 //! A tiny gRPC service written without protoc: messages are raw UTF-8 bytes.
-//! Shared by the `grpc_items` example and `tests/grpc.rs`.
+//! Shared by the `grpc_items` and `grpc_client` examples and `tests/grpc.rs`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,7 +12,8 @@ use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 use tower_bearer::policy::role;
 
-/// `demo.Items/List` needs any valid token; `demo.Items/Purge` needs role `items.admin`.
+/// `demo.Items/List` needs any valid token; `demo.Items/Purge` needs role `items.admin`;
+/// `demo.Items/Whoami` (any valid token) names the token's subject and the connection.
 #[derive(Clone, Default)]
 pub(crate) struct ItemsServer;
 
@@ -35,6 +36,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for ItemsServer {
             let res = match req.uri().path() {
                 "/demo.Items/List" => grpc.unary(tower::service_fn(list), req).await,
                 "/demo.Items/Purge" => grpc.unary(tower::service_fn(purge), req).await,
+                "/demo.Items/Whoami" => grpc.unary(tower::service_fn(whoami), req).await,
                 _ => Status::unimplemented("no such method").into_http(),
             };
             Ok(res)
@@ -51,6 +53,13 @@ async fn list(request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
 async fn purge(request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
     tower_bearer::tonic::authorize(&request, &role("items.admin"))?;
     Ok(Response::new(Bytes::from_static(b"purged")))
+}
+
+/// Which token (its subject) came over which connection (the client's address).
+async fn whoami(request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
+    let who = tower_bearer::tonic::verified_token(&request)?.subject().unwrap_or("?").to_owned();
+    let peer = request.remote_addr().map_or_else(|| "?".to_owned(), |addr| addr.to_string());
+    Ok(Response::new(Bytes::from(format!("{who} over the connection from {peer}"))))
 }
 
 /// Messages as raw bytes, so no .proto file or protoc is needed.

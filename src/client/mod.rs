@@ -48,6 +48,8 @@ pub use layer::{AddToken, AddTokenLayer};
 pub use reqwest;
 pub use reqwest_client::{AuthorizedClient, AuthorizedRequest, CallError};
 #[cfg(feature = "redis")]
+pub(crate) use store::GET_IF_SMALL;
+#[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{StoredToken, TokenStore};
 

@@ -144,9 +144,9 @@ impl TokenStore for RedisStore {
 }
 
 /// `KEYS[1]` if it holds at most `ARGV[1]` bytes, else nothing: a polluted entry is
-/// never sent to us whole.
+/// never sent to us whole. Also reads the persisted key set (`keys::RedisKeySetStore`).
 #[cfg(feature = "redis")]
-const GET_IF_SMALL: &str =
+pub(crate) const GET_IF_SMALL: &str =
     "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end return redis.call('GET', KEYS[1])";
 
 /// Deletes `KEYS[1]` if it holds `ARGV[1]`.

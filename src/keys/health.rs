@@ -17,6 +17,18 @@ pub enum KeyState {
     Expired,
 }
 
+/// Where the key set in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySetSource {
+    /// Fetched from the JWKS URL by this process (or confirmed by a `304`).
+    Fetched,
+    /// Read at start from the persisted record
+    /// ([`RemoteJwksBuilder::persist`](crate::keys::RemoteJwksBuilder::persist)), because
+    /// the JWKS URL could not be fetched; replaced by the next successful fetch.
+    Persisted,
+}
+
 /// Health of one issuer's key cache.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyHealth {
@@ -24,8 +36,11 @@ pub struct KeyHealth {
     pub state: KeyState,
     /// Keys in the current set.
     pub key_count: usize,
-    /// Seconds since the current set was loaded (or confirmed by a `304`).
+    /// Seconds since the current set was fetched (or confirmed by a `304`); for a
+    /// persisted set, since the fetch that produced the record.
     pub loaded_secs_ago: Option<u64>,
+    /// Where the current set came from (`None` while none is loaded).
+    pub source: Option<KeySetSource>,
     /// Seconds since refreshes started failing, while they fail.
     pub failing_for_secs: Option<u64>,
     /// Seconds until a token naming an unknown `kid` may trigger a refetch again

@@ -8,7 +8,8 @@
 //!   place an HMAC secret (HS*) can come from;
 //! - [`RemoteJwks`] (feature `remote`): a JWKS URL or OIDC/RFC 8414 discovery, cached,
 //!   refreshed ahead of expiry, rate-limited on unknown `kid`s, single-flight, and
-//!   serving the last good keys through an outage.
+//!   serving the last good keys through an outage, optionally across restarts
+//!   ([`KeySetStore`]: [`FileKeySetStore`], `RedisKeySetStore`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,14 +41,16 @@ pub use static_keys::StaticKeys;
 #[cfg(any(feature = "dpop", feature = "testing", feature = "issuer", feature = "client"))]
 pub(crate) use thumbprint::thumbprint;
 
-pub use health::{KeyHealth, KeyState};
+pub use health::{KeyHealth, KeySetSource, KeyState};
 #[cfg(feature = "tonic-health")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic-health")))]
 pub use readiness::HealthTask;
 #[cfg(feature = "remote")]
 pub use readiness::{IssuerReadiness, Readiness, ReadinessReport};
+#[cfg(feature = "redis")]
+pub use remote::RedisKeySetStore;
 #[cfg(feature = "remote")]
-pub use remote::{RefreshTask, RemoteJwks, RemoteJwksBuilder};
+pub use remote::{FileKeySetStore, KeySetStore, KeySetStoreError, RefreshTask, RemoteJwks, RemoteJwksBuilder};
 
 /// Why the verifier asks a store for keys it does not have at hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

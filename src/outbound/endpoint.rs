@@ -92,6 +92,14 @@ impl Endpoint {
         }
     }
 
+    /// The issuer whose discovery document names this endpoint; `None` for a configured URL.
+    pub(crate) fn discovered_from(&self) -> Option<&str> {
+        match &self.source {
+            Source::Url(_) => None,
+            Source::Discover { issuer } => Some(issuer),
+        }
+    }
+
     /// The URL in use, as logs and health reports show it (without a password): the
     /// configured one, or the last one discovered.
     pub(crate) fn current(&self) -> Option<Url> {

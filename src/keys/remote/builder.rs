@@ -1,5 +1,6 @@
 //! Configuring a [`RemoteJwks`]; the options are checked and clamped once, in `build`.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use super::RemoteJwks;
+use super::persist::{FileKeySetStore, KeySetStore, Persist, PersistTo};
 use super::state::{Counters, Inner, Status};
 use crate::error::ConfigError;
 use crate::keys::jwk::DEFAULT_MAX_KEYS;
@@ -30,6 +32,7 @@ const JWKS: UrlUse = UrlUse::new(
 pub struct RemoteJwksBuilder {
     source: Option<EndpointConfig>,
     client: Option<reqwest::Client>,
+    persist: Option<PersistTo>,
     opts: Options,
 }
 
@@ -72,7 +75,7 @@ impl RemoteJwks {
     /// A builder; set [`jwks_url`](RemoteJwksBuilder::jwks_url) or
     /// [`discovery`](RemoteJwksBuilder::discovery).
     pub fn builder() -> RemoteJwksBuilder {
-        RemoteJwksBuilder { source: None, client: None, opts: Options::default() }
+        RemoteJwksBuilder { source: None, client: None, persist: None, opts: Options::default() }
     }
 
     /// Keys from a JWKS URL, with default settings.
@@ -175,6 +178,30 @@ impl RemoteJwksBuilder {
         self
     }
 
+    /// Persists the last good set in `store`, so a service restarted while the JWKS URL
+    /// is unreachable still verifies tokens. The set is written after each successful
+    /// fetch (a `304` too) with the wall-clock time of that fetch, and read only when a
+    /// fetch fails and no set is loaded: a fresh fetch always wins, and a reachable
+    /// identity provider is never waited on for the store. A persisted set is served under
+    /// the same rules as in memory, counted from its original fetch: past TTL +
+    /// [`max_stale`](Self::max_stale) it is not used. A record for another JWKS URL (or
+    /// discovery issuer), a corrupt or oversized one, one dated in the future, or a
+    /// store that fails or takes more than 2 s, is logged and ignored.
+    /// [`KeyHealth::source`](crate::keys::KeyHealth::source) says `persisted` while it
+    /// is in use.
+    ///
+    /// **Trust**: its keys verify tokens. Whoever can write the store can add a key and
+    /// mint accepted tokens: give it the protection the JWKS URL has.
+    pub fn persist(mut self, store: impl KeySetStore) -> Self {
+        self.persist = Some(PersistTo(Arc::new(store)));
+        self
+    }
+
+    /// [`persist`](Self::persist) to a file ([`FileKeySetStore`]: atomic writes, `0600`).
+    pub fn persist_to_file(self, path: impl Into<PathBuf>) -> Self {
+        self.persist(FileKeySetStore::new(path))
+    }
+
     /// Checks the configuration and builds the store. No I/O happens here.
     pub fn build(mut self) -> Result<RemoteJwks, ConfigError> {
         // Ten years is "forever" here, and keeps every `Instant + Duration` in range.
@@ -215,6 +242,7 @@ impl RemoteJwksBuilder {
                 negative,
                 counters: Counters::default(),
                 metrics,
+                persist: self.persist.map(Persist::new),
             }),
         })
     }

@@ -11,8 +11,10 @@ use tracing::Instrument as _;
 use url::Url;
 
 use super::RemoteJwks;
+use super::persist::unix_ms;
 use super::state::{Failing, Inner, SharedFetch, Snapshot};
 use crate::error_chain::error_chain;
+use crate::keys::health::KeySetSource;
 use crate::keys::jwk::{Origin, parse_set};
 use crate::keys::key_set::KeySet;
 use crate::keys::{KeyError, KeyStore};
@@ -152,6 +154,7 @@ impl Inner {
                 let url = self.endpoint.current();
                 tracing::debug!(url = ?url.as_ref().map(Url::as_str), keys = snap.keys.len(), elapsed_ms, "JWKS fetched");
                 self.snapshot.store(Some(snap.clone()));
+                self.save_persisted(&snap);
                 Ok(snap)
             }
             Err(error) => {
@@ -175,6 +178,12 @@ impl Inner {
                 self.failing.store(Some(Arc::new(failing)));
                 drop(st);
                 tracing::warn!(error = %error_chain(&*error), elapsed_ms, "JWKS fetch failed");
+                // Restarted during an outage: the last good set written before, if any.
+                if self.snapshot.load().is_none()
+                    && let Some(persisted) = self.load_persisted().await
+                {
+                    self.snapshot.compare_and_swap(&None::<Arc<Snapshot>>, Some(persisted));
+                }
                 Err(self.unavailable(error))
             }
         }
@@ -186,28 +195,39 @@ impl Inner {
         let url = self.endpoint.resolve(client, o.timeout).await?;
         let fetched = outbound::get(client, &url, JWKS_ACCEPT, etag.as_deref(), o.max_body, o.timeout).await?;
         let now = Instant::now();
-        let (keys, etag, max_age, result) = match fetched {
+        let (keys, etag, max_age, document, result) = match fetched {
             Fetched::Body { body, etag, max_age } => {
                 let set = parse_set(&body, Origin::Remote, self.opts.max_keys)
                     .map_err(|e| OutboundError::new(format!("JWKS at {url}: {e}")))?;
                 if set.is_empty() {
                     return Err(OutboundError::new(format!("JWKS at {url} holds no usable key")));
                 }
-                (Arc::new(set), etag, max_age, JwksFetch::Ok)
+                (Arc::new(set), etag, max_age, self.persist.as_ref().map(|_| body), JwksFetch::Ok)
             }
             Fetched::NotModified { max_age } => {
                 let guard = self.snapshot.load();
                 let prev = guard
                     .as_ref()
                     .ok_or_else(|| OutboundError::new(format!("JWKS at {url}: 304 without a cached copy")))?;
-                (prev.keys.clone(), prev.etag.clone(), max_age, JwksFetch::NotModified)
+                (prev.keys.clone(), prev.etag.clone(), max_age, prev.document.clone(), JwksFetch::NotModified)
             }
         };
         let ttl = max_age.map_or(self.opts.ttl, |a| a.clamp(self.opts.min_ttl, self.opts.max_ttl));
         // Refresh at a random 75-90 % of the TTL so a fleet does not refetch in lockstep.
         let jitter = RandomState::new().build_hasher().finish() % 1000;
         let ahead = ttl.mul_f64(0.75 + 0.15 * jitter as f64 / 1000.0);
-        let snap = Snapshot { keys, loaded_at: now, refresh_at: now + ahead, expires_at: now + ttl, etag };
+        let snap = Snapshot {
+            keys,
+            loaded_at: now,
+            loaded_before: Duration::ZERO,
+            refresh_at: now + ahead,
+            expires_at: now + ttl,
+            stale_until: now + ttl + self.opts.max_stale,
+            etag,
+            source: KeySetSource::Fetched,
+            fetched_at_ms: unix_ms(),
+            document,
+        };
         Ok((Arc::new(snap), result))
     }
 }

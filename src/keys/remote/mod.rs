@@ -16,7 +16,8 @@
 //! - `builder.rs`: [`RemoteJwksBuilder`] and the options it checks;
 //! - `state.rs`: the published state (snapshot, failure, status) and what reads it;
 //! - `load.rs`: cold loads, unknown-`kid` refetches, and the fetch itself;
-//! - `keep_warm.rs`: refresh ahead, from requests or from a timer task.
+//! - `keep_warm.rs`: refresh ahead, from requests or from a timer task;
+//! - `persist/`: the last good set kept across restarts (a file, Redis).
 
 use std::sync::Arc;
 
@@ -30,10 +31,14 @@ use crate::BoxFuture;
 mod builder;
 mod keep_warm;
 mod load;
+mod persist;
 mod state;
 
 pub use builder::RemoteJwksBuilder;
 pub use keep_warm::RefreshTask;
+#[cfg(feature = "redis")]
+pub use persist::RedisKeySetStore;
+pub use persist::{FileKeySetStore, KeySetStore, KeySetStoreError};
 use state::{Inner, Snapshot};
 
 /// A JWK set fetched from a URL or found through discovery, cached and refreshed.
@@ -42,7 +47,9 @@ use state::{Inner, Snapshot};
 /// [1 min, 24 h]), refresh ahead of expiry at a jittered 75–90 % of the TTL,
 /// one unknown-`kid` refetch per 30 s, stale keys served up to 24 h past the TTL
 /// during an outage, 5 s total / 2 s connect timeouts, 1 MiB body cap, no redirects,
-/// HTTPS required except on loopback.
+/// HTTPS required except on loopback. Optionally the last good set is persisted (a
+/// file, Redis) so a restart during an outage still verifies tokens:
+/// [`RemoteJwksBuilder::persist`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -15,9 +15,10 @@ use arc_swap::ArcSwapOption;
 use tokio::time::Instant;
 
 use super::builder::Options;
+use super::persist::Persist;
 use crate::error_chain::error_chain;
 use crate::keys::KeyError;
-use crate::keys::health::{KeyHealth, KeyState};
+use crate::keys::health::{KeyHealth, KeySetSource, KeyState};
 use crate::keys::key_set::KeySet;
 use crate::metrics::JwksMetrics;
 use crate::outbound::Endpoint;
@@ -40,6 +41,8 @@ pub(super) struct Inner {
     pub(super) negative: moka::sync::Cache<Arc<str>, ()>,
     pub(super) counters: Counters,
     pub(super) metrics: JwksMetrics,
+    /// Where the last good set is written and read at start, if configured.
+    pub(super) persist: Option<Persist>,
 }
 
 pub(super) type SharedFetch = Flight<Result<Arc<Snapshot>, KeyError>>;
@@ -47,9 +50,19 @@ pub(super) type SharedFetch = Flight<Result<Arc<Snapshot>, KeyError>>;
 pub(super) struct Snapshot {
     pub(super) keys: Arc<KeySet>,
     pub(super) loaded_at: Instant,
+    /// How old the set already was at `loaded_at` (a persisted set's age at start).
+    pub(super) loaded_before: Duration,
     pub(super) refresh_at: Instant,
     pub(super) expires_at: Instant,
+    /// The end of the stale window: `expires_at + max_stale` for a fetched set, counted
+    /// from the original fetch for a persisted one.
+    pub(super) stale_until: Instant,
     pub(super) etag: Option<String>,
+    pub(super) source: KeySetSource,
+    /// Wall-clock time of the fetch that produced the set, in ms since the Unix epoch.
+    pub(super) fetched_at_ms: u64,
+    /// The document as fetched, kept only when the set is persisted (a `304` writes it again).
+    pub(super) document: Option<bytes::Bytes>,
 }
 
 /// Refreshes are failing: since when, when the next try is due, and why.
@@ -81,13 +94,13 @@ impl Inner {
     }
 
     pub(super) fn serving_stale(&self, snap: &Snapshot, now: Instant) -> bool {
-        self.failing.load().is_some() && now < snap.expires_at + self.opts.max_stale
+        self.failing.load().is_some() && now < snap.stale_until
     }
 
     pub(super) fn usable_stale(&self) -> Option<Arc<KeySet>> {
         let guard = self.snapshot.load();
         let snap = guard.as_ref()?;
-        (Instant::now() < snap.expires_at + self.opts.max_stale).then(|| snap.keys.clone())
+        (Instant::now() < snap.stale_until).then(|| snap.keys.clone())
     }
 
     pub(super) fn unavailable(&self, cause: Arc<dyn Error + Send + Sync>) -> KeyError {
@@ -106,13 +119,16 @@ impl Inner {
         let state = match guard.as_ref() {
             None => KeyState::NeverLoaded,
             Some(s) if now < s.expires_at => KeyState::Fresh,
-            Some(s) if now < s.expires_at + self.opts.max_stale => KeyState::Stale,
+            Some(s) if now < s.stale_until => KeyState::Stale,
             Some(_) => KeyState::Expired,
         };
         KeyHealth {
             state,
             key_count: guard.as_ref().map_or(0, |s| s.keys.len()),
-            loaded_secs_ago: guard.as_ref().map(|s| now.saturating_duration_since(s.loaded_at).as_secs()),
+            loaded_secs_ago: guard
+                .as_ref()
+                .map(|s| now.saturating_duration_since(s.loaded_at).saturating_add(s.loaded_before).as_secs()),
+            source: guard.as_ref().map(|s| s.source),
             failing_for_secs: failing.as_ref().map(|f| now.saturating_duration_since(f.since).as_secs()),
             cooldown_remaining_secs: st
                 .last_attempt
