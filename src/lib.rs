@@ -84,7 +84,8 @@ pub use reject::{
     JsonResponder, Rejector, Responder, Unavailable,
 };
 pub use verify::{
-    CacheStats, Clock, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, SystemClock, Verification, Verifier,
+    CacheStats, Check, Clock, Explanation, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, Step, SystemClock,
+    Verification, Verifier,
 };
 
 #[cfg(any(feature = "client", feature = "introspection"))]

@@ -32,7 +32,7 @@ mod rsa;
 #[cfg(all(feature = "aws-lc-rs", any(feature = "testing", feature = "issuer", feature = "client")))]
 pub(crate) use rsa::der_element;
 
-pub use jwk::DEFAULT_MAX_KEYS;
+pub use jwk::{DEFAULT_MAX_KEYS, JudgedJwk, JudgedJwks};
 pub(crate) use key_set::Selection;
 pub use key_set::{AlgorithmSet, InvalidJwks, KeySet, VerificationKey};
 pub use static_keys::StaticKeys;
@@ -42,7 +42,7 @@ pub(crate) use thumbprint::thumbprint;
 #[cfg(feature = "remote")]
 pub use health::{KeyHealth, KeyState};
 #[cfg(feature = "remote")]
-pub use remote::{RefreshTask, RemoteJwks, RemoteJwksBuilder};
+pub use remote::{JwksReport, RefreshTask, RemoteJwks, RemoteJwksBuilder};
 
 /// Why the verifier asks a store for keys it does not have at hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,8 @@
 //! - `builder.rs`: [`RemoteJwksBuilder`] and the options it checks;
 //! - `state.rs`: the published state (snapshot, failure, status) and what reads it;
 //! - `load.rs`: cold loads, unknown-`kid` refetches, and the fetch itself;
-//! - `keep_warm.rs`: refresh ahead, from requests or from a timer task.
+//! - `keep_warm.rs`: refresh ahead, from requests or from a timer task;
+//! - `explain.rs`: one fetch reported key by key (`tower-bearer jwks`).
 
 use std::sync::Arc;
 
@@ -28,11 +29,13 @@ use super::{KeyError, KeyStore, Refresh};
 use crate::BoxFuture;
 
 mod builder;
+mod explain;
 mod keep_warm;
 mod load;
 mod state;
 
 pub use builder::RemoteJwksBuilder;
+pub use explain::JwksReport;
 pub use keep_warm::RefreshTask;
 use state::{Inner, Snapshot};
 
