@@ -58,7 +58,8 @@ pub enum Check {
     LocalSecret,
     /// The issuer's key set: at hand, or loaded now.
     Keys,
-    /// The key set fetched again for an unknown `kid`.
+    /// The key set looked up again for an unknown `kid`: refetched at most once per
+    /// cooldown, answered at once inside it.
     KeysRefetch,
     /// The key: the token's `kid` in the set, and its `alg` bound to that key.
     KeyLookup,
@@ -96,7 +97,7 @@ impl Check {
             Self::Confirmation => "cnf is well-formed when present",
             Self::LocalSecret => "HS* only with a local secret",
             Self::Keys => "issuer's key set",
-            Self::KeysRefetch => "key set refetched for an unknown kid",
+            Self::KeysRefetch => "key set looked up again for the unknown kid (one fetch per cooldown)",
             Self::KeyLookup => "kid found, alg bound to the key",
             Self::Signature => "signature",
             Self::ClaimTypes => "claim types",

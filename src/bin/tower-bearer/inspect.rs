@@ -97,8 +97,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let explained = verifier.explain(&token).await;
     println!("checks:");
     let context = Context { header: header.as_ref(), claims: claims.as_ref(), args: &args };
-    for step in &explained.steps {
-        print_step(step, &context);
+    for (i, step) in explained.steps.iter().enumerate() {
+        print_step(step, i + 1 == explained.steps.len(), &context);
     }
     // The verdict is verify's own answer; explain ran the same code and must agree.
     let syntax_ok = explained.steps.first().is_some_and(|s| s.check == Check::Syntax && s.outcome.is_ok());
@@ -251,12 +251,15 @@ impl Context<'_> {
     }
 }
 
-fn print_step(step: &Step, context: &Context<'_>) {
+/// One check; a failure that is not the last step was retried (an unknown `kid`
+/// looked up again in a refreshed set).
+fn print_step(step: &Step, last: bool, context: &Context<'_>) {
     let what = step.check.description();
     let detail = context.detail(step.check).map(|d| format!(" [{d}]")).unwrap_or_default();
     match &step.outcome {
         Ok(()) => println!("  [pass] {what}{detail}"),
-        Err(e) => println!("  [FAIL] {what}: {}{detail}", reason(e)),
+        Err(e) if last => println!("  [FAIL] {what}: {}{detail}", reason(e)),
+        Err(e) => println!("  [retry] {what}: {}{detail}", reason(e)),
     }
 }
 

@@ -27,7 +27,9 @@ pub(crate) fn duration(d: Duration) -> String {
 /// A NumericDate relative to now: `in 4m 59s`, `2m ago`.
 pub(crate) fn relative(at: u64) -> String {
     let now = now();
-    if at >= now {
+    if at == now {
+        "now".into()
+    } else if at > now {
         format!("in {}", duration(Duration::from_secs(at - now)))
     } else {
         format!("{} ago", duration(Duration::from_secs(now - at)))
