@@ -9,7 +9,7 @@
 //! |---|---|
 //! | where the token is in a request ([`token::TokenLocation`], [`token::FormBodyLayer`]) | [`token`] |
 //! | the layer and its route requirements ([`BearerLayer`], [`RequireLayer`]) | `layer` *(root)* |
-//! | deciding whether a token is good ([`JwtVerifier`], [`Issuer`], [`Verifier`], the verified-token cache, the clock) | `verify` *(root)* |
+//! | deciding whether a token is good ([`JwtVerifier`], [`Issuer`], [`Verifier`], the verified-token cache, the clock; [`JwtVerifier::explain`] check by check) | `verify` *(root)* |
 //! | where verification keys come from ([`keys::KeyStore`], [`keys::StaticKeys`], [`keys::RemoteJwks`]) | [`keys`] |
 //! | what a verified token says ([`VerifiedToken`], [`ClaimPath`], [`NameSet`]) | `claims` *(root)* |
 //! | what a route needs ([`policy::Requirement`]) | [`policy`] |

@@ -13,8 +13,11 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// The check that refused a token and the error it answered, or `None` when accepted.
+type Refusal = Option<(Check, AuthError)>;
+
 /// `explain` and `verify` agree on `token`; returns the failed check, if any.
-async fn agree(verifier: &JwtVerifier, token: &str) -> Option<(Check, AuthError)> {
+async fn agree(verifier: &JwtVerifier, token: &str) -> Refusal {
     let explained = verifier.explain(token).await;
     let verified = verifier.verify(&BearerToken::new(token)).resolve().await;
     let steps = &explained.steps;
@@ -60,7 +63,7 @@ async fn explain_agrees_with_verify_on_every_kind_of_token() {
     let other = idp.token().kid(&rs_key).subject("x").sign();
     let forged = format!("{signed}.{}", other.rsplit_once('.').unwrap().1);
     let dpop = tower_bearer::signing::DpopKey::generate(Algorithm::ES256).unwrap();
-    let cases: Vec<(&str, String, Option<(Check, AuthError)>)> = vec![
+    let cases: Vec<(&str, String, Refusal)> = vec![
         ("good", good.clone(), None),
         (
             "bad syntax",
