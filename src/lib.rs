@@ -9,7 +9,7 @@
 //! |---|---|
 //! | where the token is in a request ([`token::TokenLocation`], [`token::FormBodyLayer`]) | [`token`] |
 //! | the layer and its route requirements ([`BearerLayer`], [`RequireLayer`]) | `layer` *(root)* |
-//! | deciding whether a token is good ([`JwtVerifier`], [`Issuer`], [`Verifier`], the verified-token cache, the clock) | `verify` *(root)* |
+//! | deciding whether a token is good ([`JwtVerifier`], [`Issuer`], [`Verifier`], the verified-token cache, the clock; [`JwtVerifier::explain`] check by check) | `verify` *(root)* |
 //! | where verification keys come from ([`keys::KeyStore`], [`keys::StaticKeys`], [`keys::RemoteJwks`]) | [`keys`] |
 //! | what a verified token says ([`VerifiedToken`], [`ClaimPath`], [`NameSet`]) | `claims` *(root)* |
 //! | what a route needs ([`policy::Requirement`]) | [`policy`] |
@@ -91,7 +91,8 @@ pub use reject::{
     JsonResponder, Rejector, Responder, Unavailable,
 };
 pub use verify::{
-    CacheStats, Clock, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, SystemClock, Verification, Verifier,
+    CacheStats, Check, Clock, Explanation, Issuer, JwtVerifier, JwtVerifierBuilder, ManualClock, Step, SystemClock,
+    Verification, Verifier,
 };
 
 #[cfg(any(feature = "client", feature = "introspection"))]

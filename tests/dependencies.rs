@@ -1,6 +1,7 @@
 //! What a user's build pulls in: the test kit needs no system library. `testing`
 //! signs with the crate's own crypto backend, so neither josekit nor OpenSSL
-//! (`openssl-sys`, which needs libssl-dev and pkg-config) may appear in its graph.
+//! (`openssl-sys`, which needs libssl-dev and pkg-config) may appear in its graph; nor
+//! in the command-line tool's (`cli`).
 
 use std::process::Command;
 
@@ -39,6 +40,23 @@ fn testing_with_rust_crypto_pulls_no_openssl() {
 #[test]
 fn testing_with_aws_lc_rs_alone_pulls_no_openssl() {
     assert_no_system_crypto(&["--no-default-features", "--features", "aws-lc-rs,testing"]);
+}
+
+/// `cargo install tower-bearer --features cli` needs no libssl-dev: the command signs
+/// with the crate's own backend.
+#[test]
+fn cli_pulls_no_openssl() {
+    assert_no_system_crypto(&["--features", "cli"]);
+    assert_no_system_crypto(&["--no-default-features", "--features", "rust-crypto,cli"]);
+}
+
+/// clap is the command's alone: the library's default build does not compile it.
+#[test]
+fn default_features_pull_no_clap() {
+    let tree = normal_dependencies(&[]);
+    assert!(tree.contains("tower-bearer "), "{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("clap")), "{tree}");
+    assert!(normal_dependencies(&["--features", "cli"]).lines().any(|l| l.starts_with("clap ")));
 }
 
 /// `issuer` keeps josekit for key generation: the check above is not vacuous.

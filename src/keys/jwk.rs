@@ -29,27 +29,68 @@ pub const DEFAULT_MAX_KEYS: usize = 100;
 /// Parses a JWK set document, skipping unusable keys. Fails only when the document
 /// itself is not a JWK set.
 pub(crate) fn parse_set(json: &[u8], origin: Origin, max_keys: usize) -> Result<KeySet, String> {
+    let judged = judge_set(json, origin, max_keys)?;
+    let mut out = Vec::with_capacity(judged.keys.len());
+    for jwk in judged.keys {
+        match jwk.outcome {
+            Ok(key) => out.push(key),
+            Err(reason) => {
+                let (index, kid) = (jwk.index, jwk.kid.as_deref().unwrap_or(""));
+                tracing::warn!(index, kid, %reason, "skipping unusable JWK");
+            }
+        }
+    }
+    if judged.ignored > 0 {
+        let total = judged.ignored + out.len();
+        tracing::warn!(max_keys, total, "JWK set holds more keys than allowed; the rest are ignored");
+    }
+    Ok(KeySet::new(out))
+}
+
+/// Every member of a JWK set's `keys` array, judged on its own.
+#[derive(Debug, Clone)]
+pub struct JudgedJwks {
+    /// The members read, in order, each usable or skipped with its reason.
+    pub keys: Vec<JudgedJwk>,
+    /// Members not read at all: the set already held the maximum of usable keys.
+    pub ignored: usize,
+}
+
+/// What became of one member of a JWK set's `keys` array.
+#[derive(Debug, Clone)]
+pub struct JudgedJwk {
+    /// Its position in the `keys` array.
+    pub index: usize,
+    /// Its `kid`, when it has a string one.
+    pub kid: Option<String>,
+    /// Its `kty`, when it has a string one.
+    pub kty: Option<String>,
+    /// The key it became, or why it is skipped.
+    pub outcome: Result<VerificationKey, String>,
+}
+
+/// Judges each member of a JWK set on its own, up to `max_keys` usable keys. Fails
+/// only when the document itself is not a JWK set.
+pub(crate) fn judge_set(json: &[u8], origin: Origin, max_keys: usize) -> Result<JudgedJwks, String> {
     // A JWK set nests four deep (`x5c` arrays inside keys inside "keys").
     if !crate::json::depth_within(json, MAX_JWKS_DEPTH) {
         return Err(format!("nested deeper than {MAX_JWKS_DEPTH} levels"));
     }
     let doc: Value = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
     let keys = doc.get("keys").and_then(Value::as_array).ok_or("no \"keys\" array")?;
-    let mut out = Vec::new();
+    let mut judged = JudgedJwks { keys: Vec::new(), ignored: 0 };
+    let mut usable = 0;
     for (index, jwk) in keys.iter().enumerate() {
-        if out.len() == max_keys {
-            tracing::warn!(max_keys, total = keys.len(), "JWK set holds more keys than allowed; the rest are ignored");
+        if usable == max_keys {
+            judged.ignored = keys.len() - index;
             break;
         }
-        match jwk.as_object().ok_or_else(|| "not an object".to_owned()).and_then(|o| parse_key(o, origin)) {
-            Ok(key) => out.push(key),
-            Err(reason) => {
-                let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or("");
-                tracing::warn!(index, kid, %reason, "skipping unusable JWK");
-            }
-        }
+        let member = |name: &str| jwk.get(name).and_then(Value::as_str).map(str::to_owned);
+        let outcome = jwk.as_object().ok_or_else(|| "not an object".to_owned()).and_then(|o| parse_key(o, origin));
+        usable += usize::from(outcome.is_ok());
+        judged.keys.push(JudgedJwk { index, kid: member("kid"), kty: member("kty"), outcome });
     }
-    Ok(KeySet::new(out))
+    Ok(judged)
 }
 
 /// Parses one JWK object.

@@ -190,6 +190,20 @@ impl KeySet {
         super::jwk::parse_set(json, super::jwk::Origin::Remote, max_keys).map_err(InvalidJwks)
     }
 
+    /// Judges each key of a published JWK set by the rules of
+    /// [`from_published_jwks`](Self::from_published_jwks), reporting the skipped ones
+    /// with their reason instead of logging them: what `tower-bearer jwks` prints.
+    ///
+    /// ```
+    /// let doc = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}"#;
+    /// let judged = tower_bearer::keys::KeySet::judge_published_jwks(doc, 10).unwrap();
+    /// assert_eq!(judged.keys[0].kid.as_deref(), Some("s"));
+    /// assert!(judged.keys[0].outcome.is_err());
+    /// ```
+    pub fn judge_published_jwks(json: &[u8], max_keys: usize) -> Result<super::JudgedJwks, InvalidJwks> {
+        super::jwk::judge_set(json, super::jwk::Origin::Remote, max_keys).map_err(InvalidJwks)
+    }
+
     /// The keys.
     pub fn keys(&self) -> &[VerificationKey] {
         &self.keys

@@ -34,7 +34,7 @@ mod rsa;
 #[cfg(all(feature = "aws-lc-rs", any(feature = "testing", feature = "issuer", feature = "client")))]
 pub(crate) use rsa::der_element;
 
-pub use jwk::DEFAULT_MAX_KEYS;
+pub use jwk::{DEFAULT_MAX_KEYS, JudgedJwk, JudgedJwks};
 pub(crate) use key_set::Selection;
 pub use key_set::{AlgorithmSet, InvalidJwks, KeySet, VerificationKey};
 pub use static_keys::StaticKeys;
@@ -50,7 +50,9 @@ pub use readiness::{IssuerReadiness, Readiness, ReadinessReport};
 #[cfg(feature = "redis")]
 pub use remote::RedisKeySetStore;
 #[cfg(feature = "remote")]
-pub use remote::{FileKeySetStore, KeySetStore, KeySetStoreError, RefreshTask, RemoteJwks, RemoteJwksBuilder};
+pub use remote::{
+    FileKeySetStore, JwksReport, KeySetStore, KeySetStoreError, RefreshTask, RemoteJwks, RemoteJwksBuilder,
+};
 
 /// Why the verifier asks a store for keys it does not have at hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

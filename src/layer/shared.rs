@@ -6,8 +6,8 @@ use std::sync::Arc;
 use http::{Request, Response};
 
 use crate::claims::VerifiedToken;
-use crate::metrics::RequestMetrics;
 use crate::metadata::{LayerFacts, MetadataService, ResourceMetadata};
+use crate::metrics::RequestMetrics;
 use crate::policy::Requirement;
 use crate::reject::{AuthError, InvalidToken, RejectConfig, Responder};
 use crate::tls::PeerCertificate;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use reqwest::header::{ACCEPT, CACHE_CONTROL, ETAG, HeaderMap, IF_NONE_MATCH};
 use url::Url;
 
 use super::OutboundError;
@@ -35,6 +35,18 @@ pub(crate) async fn get(
     max_body: usize,
     timeout: Duration,
 ) -> Result<Fetched, OutboundError> {
+    get_with_headers(client, url, accept, etag, max_body, timeout).await.map(|(fetched, _)| fetched)
+}
+
+/// [`get`], with the answer's headers (for reports: `tower-bearer jwks`).
+pub(crate) async fn get_with_headers(
+    client: &reqwest::Client,
+    url: &Url,
+    accept: &str,
+    etag: Option<&str>,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<(Fetched, HeaderMap), OutboundError> {
     let mut request = client.get(url.clone()).header(ACCEPT, accept);
     if let Some(etag) = etag {
         request = request.header(IF_NONE_MATCH, etag);
@@ -42,17 +54,18 @@ pub(crate) async fn get(
     let exchange = async {
         let answer = Answer::send(request, "GET", url).await?;
         let status = answer.status();
-        let header = |name| answer.headers().get(name).and_then(|v| v.to_str().ok());
+        let headers = answer.headers().clone();
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         let max_age = header(CACHE_CONTROL).and_then(parse_max_age);
         if status == StatusCode::NOT_MODIFIED && etag.is_some() {
-            return Ok(Fetched::NotModified { max_age });
+            return Ok((Fetched::NotModified { max_age }, headers));
         }
         if status != StatusCode::OK {
             return Err(OutboundError::new(format!("{}: status {status} (only 200 is accepted)", answer.what())));
         }
         let etag = header(ETAG).map(str::to_owned);
         let body = answer.body(max_body).await?;
-        Ok(Fetched::Body { body, etag, max_age })
+        Ok((Fetched::Body { body, etag, max_age }, headers))
     };
     within(timeout, || format!("GET {}", super::url_check::shown(url)), exchange).await
 }

@@ -30,8 +30,8 @@ pub use client_auth::ClientAuth;
 pub(crate) use discovery::Rules;
 pub(crate) use endpoint::{Endpoint, EndpointConfig};
 pub(crate) use error::OutboundError;
-pub(crate) use get::{Fetched, get};
+pub(crate) use get::{Fetched, get, get_with_headers};
 pub(crate) use http_client::{CONNECT_TIMEOUT, http_client};
 #[cfg(any(feature = "client", feature = "introspection"))]
 pub(crate) use post::{Posted, post_form};
-pub(crate) use url_check::{UrlUse, check_url};
+pub(crate) use url_check::{UrlUse, check_url, shown};

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::Verification;
+use super::trace::{Check, Trace, traced};
 use crate::claims::VerifiedToken;
 use crate::reject::{AuthError, InvalidToken};
 use crate::token::Scheme;
@@ -49,8 +50,17 @@ impl Confirmation {
 /// `verification` with every sender-constrained token refused: what
 /// [`Verifier::verify`](super::Verifier::verify) answers to callers that check no binding.
 pub(crate) fn refuse_bound(verification: Verification) -> Verification {
-    let unbound = |result: Result<VerifiedToken, AuthError>| match result {
-        Ok(token) if token.is_sender_constrained() => Err(InvalidToken::Binding.into()),
+    refuse_bound_traced(verification, ())
+}
+
+/// [`refuse_bound`], the refusal reported to `trace`.
+pub(crate) fn refuse_bound_traced(verification: Verification, trace: impl Trace) -> Verification {
+    let unbound = move |result: Result<VerifiedToken, AuthError>| match result {
+        Ok(token) => {
+            let bound = if token.is_sender_constrained() { Err(InvalidToken::Binding) } else { Ok(()) };
+            traced(&trace, Check::Binding, bound)?;
+            Ok(token)
+        }
         other => other,
     };
     match verification {

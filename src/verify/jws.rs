@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
+use super::trace::{Check, Trace, traced};
 use crate::json::{UniqueObject, depth_within};
 use crate::reject::InvalidToken;
 
@@ -41,57 +42,70 @@ pub(crate) struct Jws {
     pub(crate) signature: Vec<u8>,
 }
 
-/// Splits, decodes and checks the header of a compact JWS.
-pub(crate) fn parse(token: &str, typ: TypPolicy, limits: Limits) -> Result<Jws, InvalidToken> {
+/// Splits, decodes and checks the header of a compact JWS, each check reported to `trace`.
+pub(crate) fn parse(token: &str, typ: TypPolicy, limits: Limits, trace: &impl Trace) -> Result<Jws, InvalidToken> {
     let dots = token.bytes().filter(|b| *b == b'.').count();
-    match dots {
-        2 => {}
-        4 => return Err(InvalidToken::Encrypted),
-        _ => return Err(InvalidToken::Malformed),
+    let parts = match dots {
+        2 => Ok(()),
+        4 => Err(InvalidToken::Encrypted),
+        _ => Err(InvalidToken::Malformed),
     }
-    let mut parts = token.splitn(3, '.');
-    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(InvalidToken::Malformed);
+    .and_then(|()| {
+        let mut parts = token.splitn(3, '.');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(h), Some(p), Some(s)) => Ok((h, p, s)),
+            _ => Err(InvalidToken::Malformed),
+        }
+    });
+    let (h, p, s) = traced(trace, Check::Compact, parts)?;
+    let header = if h.len() > limits.max_header_len {
+        Err(InvalidToken::Malformed)
+    } else {
+        decode_object(h, limits.max_json_depth)
     };
-    if h.len() > limits.max_header_len {
-        return Err(InvalidToken::Malformed);
-    }
-    let header = decode_object(h, limits.max_json_depth)?;
-    let (alg, kid) = check_header(&header, typ)?;
-    let claims = decode_object(p, limits.max_json_depth)?;
-    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| InvalidToken::Malformed)?;
-    if signature.is_empty() {
-        return Err(InvalidToken::Signature);
-    }
+    let header = traced(trace, Check::Header, header)?;
+    let (alg, kid) = check_header(&header, typ, trace)?;
+    let claims = traced(trace, Check::Payload, decode_object(p, limits.max_json_depth))?;
+    let signature = match URL_SAFE_NO_PAD.decode(s) {
+        Err(_) => Err(InvalidToken::Malformed),
+        Ok(sig) if sig.is_empty() => Err(InvalidToken::Signature),
+        Ok(sig) => Ok(sig),
+    };
+    let signature = traced(trace, Check::SignatureEncoding, signature)?;
     Ok(Jws { alg, kid, header, claims, signing_input_len: h.len() + 1 + p.len(), signature })
 }
 
-fn check_header(header: &Value, typ: TypPolicy) -> Result<(Algorithm, Option<String>), InvalidToken> {
+fn check_header(
+    header: &Value,
+    typ: TypPolicy,
+    trace: &impl Trace,
+) -> Result<(Algorithm, Option<String>), InvalidToken> {
     let alg = match header.get("alg") {
-        Some(Value::String(a)) => a.parse::<Algorithm>().map_err(|_| InvalidToken::Algorithm)?,
-        _ => return Err(InvalidToken::Algorithm),
+        Some(Value::String(a)) => a.parse::<Algorithm>().map_err(|_| InvalidToken::Algorithm),
+        _ => Err(InvalidToken::Algorithm),
     };
+    let alg = traced(trace, Check::Algorithm, alg)?;
     // RFC 7515 §4.1.11: we implement no extension, so any `crit` is unknown to us.
-    if header.get("crit").is_some() {
-        return Err(InvalidToken::CriticalHeader);
-    }
     // A compressed JWS payload would mean decompressing attacker data; never.
-    if header.get("zip").is_some() {
-        return Err(InvalidToken::Malformed);
-    }
+    let critical = match (header.get("crit"), header.get("zip")) {
+        (Some(_), _) => Err(InvalidToken::CriticalHeader),
+        (None, Some(_)) => Err(InvalidToken::Malformed),
+        (None, None) => Ok(()),
+    };
+    traced(trace, Check::Critical, critical)?;
     let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(InvalidToken::Malformed),
+        None => Ok(None),
+        Some(Value::String(k)) => Ok(Some(k.clone())),
+        Some(_) => Err(InvalidToken::Malformed),
     };
+    let kid = traced(trace, Check::KeyId, kid)?;
     let typ_value = match header.get("typ") {
-        None => None,
-        Some(Value::String(t)) => Some(t.as_str()),
-        Some(_) => return Err(InvalidToken::Type),
+        None => Ok(None),
+        Some(Value::String(t)) => Ok(Some(t.as_str())),
+        Some(_) => Err(InvalidToken::Type),
     };
-    if !typ_accepted(typ_value, typ) {
-        return Err(InvalidToken::Type);
-    }
+    let accepted = typ_value.and_then(|t| if typ_accepted(t, typ) { Ok(()) } else { Err(InvalidToken::Type) });
+    traced(trace, Check::Type, accepted)?;
     // `jwk`, `jku`, `x5u`, `x5c` and `x5t` are deliberately never read: keys come
     // only from the configured key store.
     Ok((alg, kid))
@@ -147,12 +161,12 @@ mod tests {
     const LIMITS: Limits = Limits { max_header_len: DEFAULT_MAX_HEADER_LEN, max_json_depth: DEFAULT_MAX_JSON_DEPTH };
 
     fn err(t: &str) -> InvalidToken {
-        parse(t, TypPolicy::Lenient, LIMITS).err().unwrap()
+        parse(t, TypPolicy::Lenient, LIMITS, &()).err().unwrap()
     }
 
     #[test]
     fn header_rules() {
-        assert!(parse(&tok(r#"{"alg":"RS256","kid":"k"}"#, "{}"), TypPolicy::Lenient, LIMITS).is_ok());
+        assert!(parse(&tok(r#"{"alg":"RS256","kid":"k"}"#, "{}"), TypPolicy::Lenient, LIMITS, &()).is_ok());
         assert_eq!(err(&tok(r#"{"alg":"none"}"#, "{}")), InvalidToken::Algorithm);
         assert_eq!(err(&tok(r#"{"alg":"RS256","crit":["exp"]}"#, "{}")), InvalidToken::CriticalHeader);
         assert_eq!(err(&tok(r#"{"alg":"RS256","typ":"JOSE"}"#, "{}")), InvalidToken::Type);
@@ -166,7 +180,7 @@ mod tests {
         let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(17), "]".repeat(17));
         assert_eq!(err(&tok(r#"{"alg":"RS256"}"#, &deep)), InvalidToken::Malformed);
         let ok = format!(r#"{{"a":{}{}}}"#, "[".repeat(15), "]".repeat(15));
-        assert!(parse(&tok(r#"{"alg":"RS256"}"#, &ok), TypPolicy::Lenient, LIMITS).is_ok());
+        assert!(parse(&tok(r#"{"alg":"RS256"}"#, &ok), TypPolicy::Lenient, LIMITS, &()).is_ok());
     }
 
     #[test]

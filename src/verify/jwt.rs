@@ -11,6 +11,7 @@ use super::jws::{self, Jws, TypPolicy};
 use super::near_miss::NearMisses;
 use super::signature::{Step, check_signature};
 use super::time::{TimeClaims, TimeRules};
+use super::trace::{Check, Trace, traced};
 use super::{CacheStats, Clock, Verification, Verifier};
 use crate::claims::VerifiedToken;
 use crate::keys::{KeyError, KeySet, KeyStore, Refresh};
@@ -93,45 +94,57 @@ impl Verifier for JwtVerifier {
     }
 
     fn verify_for_binding(&self, token: &BearerToken) -> Verification {
+        self.verify_traced(token, ())
+    }
+}
+
+impl JwtVerifier {
+    /// The pipeline, each check reported to `trace` (`()` on the request path). A
+    /// cache miss is timed for `tower_bearer_verify_duration_seconds`.
+    pub(super) fn verify_traced(&self, token: &BearerToken, trace: impl Trace) -> Verification {
         let cache_key = self.config.cache.as_ref().map(|c| c.key(token.as_bytes()));
         if let Some(hit) = cache_key.and_then(|k| self.cached(k, token)) {
-            return Verification::Ready(hit);
+            return Verification::Ready(traced(&trace, Check::Cache, hit));
         }
         let started = metrics::start();
-        let verification = self.verify_in_full(token, cache_key, started);
+        let verification = self.verify_in_full(token, cache_key, started, trace);
         if let Verification::Ready(_) = verification {
             // A pending one is timed when it ends.
             self.config.duration.record_since(started);
         }
         verification
     }
-}
 
-impl JwtVerifier {
     /// Every check, the signature included: a cache miss (or no cache).
     fn verify_in_full(
         &self,
         token: &BearerToken,
         cache_key: Option<cache::CacheKey>,
         started: metrics::Started,
+        trace: impl Trace,
     ) -> Verification {
-        let pending = |jws, entry: &Arc<IssuerEntry>, cold| {
-            self.pending(token.clone(), jws, entry.clone(), (cold, cache_key), started)
-        };
-        let (jws, entry) = match self.precheck(token.as_str()) {
+        let (jws, entry) = match self.precheck(token.as_str(), &trace) {
             Ok(v) => v,
             Err(e) => return Verification::Ready(Err(e.into())),
         };
-        match entry.keys.current() {
-            Some(keys) => match check_signature(token.as_str(), &jws, &keys) {
-                Ok(Step::Verified(fp)) => Verification::Ready(self.accept(token, jws, entry, (&keys, fp), cache_key)),
+        let current = entry.keys.current();
+        if current.is_some() {
+            trace.record(Check::Keys, || Ok(()));
+        }
+        let pending =
+            |jws, cold, trace| self.pending(token.clone(), jws, entry.clone(), (cold, cache_key), started, trace);
+        match current {
+            Some(keys) => match check_signature(token.as_str(), &jws, &keys, &trace) {
+                Ok(Step::Verified(fp)) => {
+                    Verification::Ready(self.accept(token, jws, entry, (&keys, fp), cache_key, &trace))
+                }
                 Ok(Step::UnknownKid) if !entry.keys.refreshes() => {
                     Verification::Ready(Err(InvalidToken::UnknownKey.into()))
                 }
-                Ok(Step::UnknownKid) => pending(jws, entry, false),
+                Ok(Step::UnknownKid) => pending(jws, false, trace),
                 Err(e) => Verification::Ready(Err(e.into())),
             },
-            None => pending(jws, entry, true),
+            None => pending(jws, true, trace),
         }
     }
 
@@ -149,7 +162,7 @@ impl JwtVerifier {
             cache.remove(key);
             return None;
         }
-        match self.check_times(&check.times) {
+        match self.check_times(&check.times, &()) {
             Ok(()) => Some(Ok(hit)),
             Err(e) => {
                 cache.remove(key);
@@ -166,12 +179,20 @@ impl JwtVerifier {
         issuer: &Arc<IssuerEntry>,
         (keys, key_fingerprint): (&Arc<KeySet>, u64),
         cache_key: Option<cache::CacheKey>,
+        trace: &impl Trace,
     ) -> Result<VerifiedToken, AuthError> {
         let cfg = &self.config;
         let roles = &issuer.roles;
-        let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
-        let exp = times.exp.ok_or(InvalidToken::TimeClaim)?;
-        let verified = VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len())?;
+        let read = || -> Result<_, InvalidToken> {
+            let times = jws.claims.as_object().map(TimeClaims::read).transpose()?.ok_or(InvalidToken::Malformed)?;
+            Ok((times, times.exp.ok_or(InvalidToken::TimeClaim)?))
+        };
+        let (times, exp) = read()?;
+        let verified = traced(
+            trace,
+            Check::ClaimTypes,
+            VerifiedToken::new(jws.header, jws.claims, exp, roles, token.as_str().len()),
+        )?;
         if let (Some(cache), Some(key)) = (&cfg.cache, cache_key)
             && cache.worth_storing(key)
         {
@@ -191,45 +212,42 @@ impl JwtVerifier {
 
     /// Everything that needs no key: parsing, header rules, time, `iss`, `aud`.
     /// Failing here never causes a key fetch.
-    fn precheck(&self, token: &str) -> Result<(Jws, &Arc<IssuerEntry>), InvalidToken> {
+    fn precheck(&self, token: &str, trace: &impl Trace) -> Result<(Jws, &Arc<IssuerEntry>), InvalidToken> {
         let cfg = &self.config;
-        let jws = jws::parse(token, cfg.typ, cfg.limits)?;
+        let jws = jws::parse(token, cfg.typ, cfg.limits, trace)?;
         let claims = jws.claims.as_object().ok_or(InvalidToken::Malformed)?;
         let named = match claims.get("iss") {
             Some(Value::String(iss)) => cfg.issuers.iter().find(|e| e.matches(iss, claims)),
             _ => None,
         };
-        let Some(entry) = named.or(cfg.any_issuer.as_ref()) else {
+        let entry = traced(trace, Check::Issuer, named.or(cfg.any_issuer.as_ref()).ok_or(InvalidToken::Issuer));
+        let Ok(entry) = entry else {
             if let Some(Value::String(iss)) = claims.get("iss") {
                 cfg.near_misses.report(iss, cfg.issuers.iter().map(|e| e.issuer.as_str()));
             }
             return Err(InvalidToken::Issuer);
         };
-        self.check_time(claims)?;
-        entry.check_audience(claims, cfg.audiences.as_deref())?;
-        entry.check_required_values(claims)?;
+        let times = traced(trace, Check::TimeClaims, TimeClaims::read(claims))?;
+        self.check_times(&times, trace)?;
+        traced(trace, Check::Audience, entry.check_audience(claims, cfg.audiences.as_deref()))?;
+        traced(trace, Check::RequiredClaims, entry.check_required_values(claims))?;
         // A malformed or unknown `cnf` is refused before any key work; what it binds
         // to is the layer's to check.
-        super::Confirmation::read(claims)?;
+        traced(trace, Check::Confirmation, super::Confirmation::read(claims))?;
         // HS* only ever with a local secret: remote key sets never hold one, so this
         // is decided by the key binding in `finish`; refuse early when no key could fit.
-        if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-            && !entry.keys.current().is_some_and(|k| k.algorithms().contains(jws.alg))
-        {
-            return Err(InvalidToken::Algorithm);
+        if matches!(jws.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+            let secret = entry.keys.current().is_some_and(|k| k.algorithms().contains(jws.alg));
+            traced(trace, Check::LocalSecret, if secret { Ok(()) } else { Err(InvalidToken::Algorithm) })?;
         }
         Ok((jws, entry))
     }
 
-    fn check_time(&self, claims: &serde_json::Map<String, Value>) -> Result<(), InvalidToken> {
-        self.check_times(&TimeClaims::read(claims)?)
-    }
-
     /// The time rules on already-read claims (the cache keeps them read).
-    fn check_times(&self, t: &TimeClaims) -> Result<(), InvalidToken> {
+    fn check_times(&self, t: &TimeClaims, trace: &impl Trace) -> Result<(), InvalidToken> {
         let cfg = &self.config;
         let rules = TimeRules { leeway: cfg.leeway, max_age: cfg.max_age, exp_required: true };
-        rules.check(t, cfg.clock.now())
+        rules.check_traced(t, cfg.clock.now(), trace)
     }
 
     /// The slow path: wait for keys, then check the signature; timed from `started`.
@@ -240,10 +258,11 @@ impl JwtVerifier {
         entry: Arc<IssuerEntry>,
         (cold, cache_key): (bool, Option<cache::CacheKey>),
         started: metrics::Started,
+        trace: impl Trace,
     ) -> Verification {
         let this = self.clone();
         Verification::Pending(Box::pin(async move {
-            let result = this.load_keys_and_check(&token, jws, &entry, cold, cache_key).await;
+            let result = this.load_keys_and_check(&token, jws, &entry, cold, cache_key, &trace).await;
             this.config.duration.record_since(started);
             result
         }))
@@ -256,14 +275,16 @@ impl JwtVerifier {
         entry: &Arc<IssuerEntry>,
         cold: bool,
         cache_key: Option<cache::CacheKey>,
+        trace: &impl Trace,
     ) -> Result<VerifiedToken, AuthError> {
         let store = entry.keys.clone();
         let mut why_cold = cold;
         loop {
             let why = if why_cold { Refresh::NoKeys } else { Refresh::UnknownKid(jws.kid.as_deref().unwrap_or("")) };
-            let keys = store.refresh(why).await.map_err(key_error)?;
-            match check_signature(token.as_str(), &jws, &keys)? {
-                Step::Verified(fp) => return self.accept(token, jws, entry, (&keys, fp), cache_key),
+            let check = if why_cold { Check::Keys } else { Check::KeysRefetch };
+            let keys = traced(trace, check, store.refresh(why).await.map_err(key_error))?;
+            match check_signature(token.as_str(), &jws, &keys, trace)? {
+                Step::Verified(fp) => return self.accept(token, jws, entry, (&keys, fp), cache_key, trace),
                 // A cold load that lacks the kid gets one rate-limited refetch.
                 Step::UnknownKid if why_cold => why_cold = false,
                 Step::UnknownKid => return Err(InvalidToken::UnknownKey.into()),

@@ -5,12 +5,14 @@
 //! - [`JwtVerifierBuilder`] (`builder.rs`): configuration, checked once at build;
 //! - `signature.rs`: key selection and the crypto backend;
 //! - `time.rs`, `issuer.rs`, `jws.rs`, `binding.rs`, `cache.rs`: the individual rules;
-//! - `stripes.rs`: the cache's hit and miss counters, one stripe per thread.
+//! - `stripes.rs`: the cache's hit and miss counters, one stripe per thread;
+//! - `trace.rs`, `explain.rs`: [`JwtVerifier::explain`], the pipeline watched check by check.
 
 mod binding;
 mod builder;
 mod cache;
 mod clock;
+mod explain;
 mod issuer;
 mod jws;
 mod jwt;
@@ -20,12 +22,14 @@ mod profiles;
 mod signature;
 mod stripes;
 mod time;
+mod trace;
 
 pub(crate) use binding::{BindingPolicy, Confirmation, Presented, check_binding, refuse_bound};
 pub use builder::JwtVerifierBuilder;
 pub(crate) use cache::CacheCheck;
 pub use cache::CacheStats;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use explain::Explanation;
 pub use issuer::Issuer;
 #[cfg(feature = "dpop")]
 pub(crate) use jws::{decode_object, numeric_date};
@@ -37,6 +41,7 @@ pub(crate) use signature::verify_with_key;
 pub(crate) use time::TimeClaims;
 #[cfg(feature = "introspection")]
 pub(crate) use time::TimeRules;
+pub use trace::{Check, Step};
 
 use crate::BoxFuture;
 use crate::claims::VerifiedToken;

@@ -3,6 +3,7 @@
 use jsonwebtoken::Algorithm;
 
 use super::jws::Jws;
+use super::trace::{Check, Trace, traced};
 use crate::keys::{KeySet, Selection, VerificationKey};
 use crate::reject::InvalidToken;
 
@@ -14,17 +15,24 @@ pub(super) enum Step {
     UnknownKid,
 }
 
-/// Key selection and the signature check; the claims are read afterwards.
-pub(super) fn check_signature(token: &str, jws: &Jws, keys: &KeySet) -> Result<Step, InvalidToken> {
+/// Key selection and the signature check, each reported to `trace`; the claims are
+/// read afterwards.
+pub(super) fn check_signature(token: &str, jws: &Jws, keys: &KeySet, trace: &impl Trace) -> Result<Step, InvalidToken> {
     let key = match keys.select(jws.kid.as_deref(), jws.alg) {
-        Selection::Found(k) => k,
-        Selection::KidNotFound => return Ok(Step::UnknownKid),
-        Selection::AlgorithmMismatch => return Err(InvalidToken::Algorithm),
-        Selection::NoMatch if !keys.algorithms().contains(jws.alg) => return Err(InvalidToken::Algorithm),
-        Selection::NoMatch => return Err(InvalidToken::UnknownKey),
+        Selection::Found(k) => Ok(k),
+        Selection::KidNotFound => {
+            // Not final: the caller may refetch the set and look again.
+            trace.record(Check::KeyLookup, || Err(InvalidToken::UnknownKey.into()));
+            return Ok(Step::UnknownKid);
+        }
+        Selection::AlgorithmMismatch => Err(InvalidToken::Algorithm),
+        Selection::NoMatch if !keys.algorithms().contains(jws.alg) => Err(InvalidToken::Algorithm),
+        Selection::NoMatch => Err(InvalidToken::UnknownKey),
     };
-    let signing_input = token.as_bytes().get(..jws.signing_input_len).ok_or(InvalidToken::Malformed)?;
-    verify_with_key(key, jws.alg, signing_input, &jws.signature)?;
+    let key = traced(trace, Check::KeyLookup, key)?;
+    let signing_input = token.as_bytes().get(..jws.signing_input_len).ok_or(InvalidToken::Malformed);
+    let verified = signing_input.and_then(|input| verify_with_key(key, jws.alg, input, &jws.signature));
+    traced(trace, Check::Signature, verified)?;
     Ok(Step::Verified(key.fingerprint))
 }
 

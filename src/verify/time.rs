@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::jws::numeric_date;
+use super::trace::{Check, Trace, traced};
 use crate::reject::InvalidToken;
 
 /// `exp`, `nbf` and `iat`, read once as NumericDates (RFC 7519 §2).
@@ -40,29 +41,33 @@ pub(crate) struct TimeRules {
 }
 
 impl TimeRules {
-    /// Checks `t` at `now` (seconds since the epoch); saturating, never overflowing.
-    pub(crate) fn check(&self, t: &TimeClaims, now: u64) -> Result<(), InvalidToken> {
+    /// Checks `t` at `now` (seconds since the epoch), each rule reported to `trace`;
+    /// saturating, never overflowing.
+    pub(crate) fn check_traced(&self, t: &TimeClaims, now: u64, trace: &impl Trace) -> Result<(), InvalidToken> {
         let leeway = self.leeway;
-        match t.exp {
-            None if self.exp_required => return Err(InvalidToken::TimeClaim),
-            Some(exp) if now >= exp.saturating_add(leeway) => return Err(InvalidToken::Expired),
-            _ => {}
-        }
-        if let Some(nbf) = t.nbf
-            && now.saturating_add(leeway) < nbf
-        {
-            return Err(InvalidToken::NotYetValid);
-        }
-        if let Some(iat) = t.iat
-            && now.saturating_add(leeway) < iat
-        {
-            return Err(InvalidToken::IssuedAt);
-        }
+        let expiry = match t.exp {
+            None if self.exp_required => Err(InvalidToken::TimeClaim),
+            Some(exp) if now >= exp.saturating_add(leeway) => Err(InvalidToken::Expired),
+            _ => Ok(()),
+        };
+        traced(trace, Check::Expiry, expiry)?;
+        let not_before = match t.nbf {
+            Some(nbf) if now.saturating_add(leeway) < nbf => Err(InvalidToken::NotYetValid),
+            _ => Ok(()),
+        };
+        traced(trace, Check::NotBefore, not_before)?;
+        let issued_at = match t.iat {
+            Some(iat) if now.saturating_add(leeway) < iat => Err(InvalidToken::IssuedAt),
+            _ => Ok(()),
+        };
+        traced(trace, Check::IssuedAt, issued_at)?;
         if let Some(max_age) = self.max_age {
-            let iat = t.iat.ok_or(InvalidToken::TimeClaim)?;
-            if now > iat.saturating_add(max_age).saturating_add(leeway) {
-                return Err(InvalidToken::IssuedAt);
-            }
+            let age = match t.iat {
+                None => Err(InvalidToken::TimeClaim),
+                Some(iat) if now > iat.saturating_add(max_age).saturating_add(leeway) => Err(InvalidToken::IssuedAt),
+                Some(_) => Ok(()),
+            };
+            traced(trace, Check::MaxAge, age)?;
         }
         Ok(())
     }
@@ -75,7 +80,7 @@ impl TimeRules {
         now: u64,
     ) -> Result<TimeClaims, InvalidToken> {
         let times = TimeClaims::read(claims)?;
-        self.check(&times, now)?;
+        self.check_traced(&times, now, &())?;
         Ok(times)
     }
 }

@@ -71,6 +71,13 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The TTL of a fetched set: the server's `max-age` clamped, else the default.
+    pub(super) fn ttl_for(&self, max_age: Option<Duration>) -> Duration {
+        max_age.map_or(self.ttl, |a| a.clamp(self.min_ttl, self.max_ttl))
+    }
+}
+
 impl RemoteJwks {
     /// A builder; set [`jwks_url`](RemoteJwksBuilder::jwks_url) or
     /// [`discovery`](RemoteJwksBuilder::discovery).

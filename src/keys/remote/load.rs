@@ -22,7 +22,7 @@ use crate::metrics::JwksFetch;
 use crate::outbound::{self, Fetched, OutboundError};
 
 /// Accept header for JWK sets (RFC 7517 §8.5).
-const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
+pub(super) const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
 
 /// A `kid` is attacker-chosen text: log at most 64 characters of it, escaped.
 fn truncated(kid: &str) -> &str {
@@ -212,7 +212,7 @@ impl Inner {
                 (prev.keys.clone(), prev.etag.clone(), max_age, prev.document.clone(), JwksFetch::NotModified)
             }
         };
-        let ttl = max_age.map_or(self.opts.ttl, |a| a.clamp(self.opts.min_ttl, self.opts.max_ttl));
+        let ttl = self.opts.ttl_for(max_age);
         // Refresh at a random 75-90 % of the TTL so a fleet does not refetch in lockstep.
         let jitter = RandomState::new().build_hasher().finish() % 1000;
         let ahead = ttl.mul_f64(0.75 + 0.15 * jitter as f64 / 1000.0);

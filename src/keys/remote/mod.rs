@@ -17,6 +17,7 @@
 //! - `state.rs`: the published state (snapshot, failure, status) and what reads it;
 //! - `load.rs`: cold loads, unknown-`kid` refetches, and the fetch itself;
 //! - `keep_warm.rs`: refresh ahead, from requests or from a timer task;
+//! - `explain.rs`: one fetch reported key by key (`tower-bearer jwks`);
 //! - `persist/`: the last good set kept across restarts (a file, Redis).
 
 use std::sync::Arc;
@@ -29,12 +30,14 @@ use super::{KeyError, KeyStore, Refresh};
 use crate::BoxFuture;
 
 mod builder;
+mod explain;
 mod keep_warm;
 mod load;
 mod persist;
 mod state;
 
 pub use builder::RemoteJwksBuilder;
+pub use explain::JwksReport;
 pub use keep_warm::RefreshTask;
 #[cfg(feature = "redis")]
 pub use persist::RedisKeySetStore;
