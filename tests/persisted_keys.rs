@@ -222,6 +222,49 @@ async fn a_record_dated_in_the_future_or_writable_by_others_is_refused() {
     }
 }
 
+// From the review: a link to a file, a pipe (whose open would block a thread for
+// good), or another user's file at the record's path is refused at once.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_a_pipe_or_another_users_file_is_refused() {
+    use std::os::unix::fs::MetadataExt as _;
+    let idp = TestIssuer::start().await;
+    let path = record_path("not-a-file");
+    write_record(&idp, idp.remote_jwks().persist_to_file(&path).build().unwrap(), &path).await;
+    idp.set_outage(Outage::Status(503));
+    let status_at = |at: std::path::PathBuf| {
+        let idp = &idp;
+        async move {
+            let me = serve_with_keys(idp, idp.remote_jwks().persist_to_file(&at).build().unwrap()).await;
+            let started = std::time::Instant::now();
+            let status = get_bearer(&me, &idp.token().sign()).await.status;
+            (status, started.elapsed())
+        }
+    };
+    assert_eq!(status_at(path.clone()).await.0, StatusCode::OK, "the record itself is served");
+
+    let link = record_path("link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert_eq!(status_at(link.clone()).await.0, StatusCode::SERVICE_UNAVAILABLE, "a symlink is not trusted");
+    let _ = std::fs::remove_file(&link);
+
+    let fifo = record_path("fifo");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (status, took) = status_at(fifo.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(took < Duration::from_millis(1500), "refused at once, not after the store's 2 s bound: {took:?}");
+    let _ = std::fs::remove_file(&fifo);
+
+    // Another user's file: only root can make one here.
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        assert_eq!(status_at(path.clone()).await.0, StatusCode::SERVICE_UNAVAILABLE, "another user's file");
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 #[tokio::test]
 async fn a_fresh_fetch_wins_over_the_record() {
     let idp = TestIssuer::start().await;

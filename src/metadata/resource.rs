@@ -127,6 +127,7 @@ impl ResourceMetadataBuilder {
     /// the links (absolute `http(s)` URLs), and the scopes (RFC 6749 §3.3 tokens).
     pub fn build(self) -> Result<ResourceMetadata, ConfigError> {
         let uri = check_https_url("resource", &self.resource)?;
+        check_mountable(&self.resource, &uri)?;
         for issuer in &self.authorization_servers {
             if check_https_url("authorization server", issuer)?.query().is_some() {
                 return Err(ConfigError::new(format!("authorization server {issuer:?} must not have a query")));
@@ -197,6 +198,22 @@ fn check_https_url(what: &str, url: &str) -> Result<Uri, ConfigError> {
     }
 }
 
+/// A resource whose document can be mounted at the §3.1 path as written and named in a
+/// challenge byte for byte: printable ASCII (percent-encode the rest), no `"`, and no
+/// `{`, `}` or segment starting with `:` or `*` (routers read those as captures).
+fn check_mountable(url: &str, uri: &Uri) -> Result<(), ConfigError> {
+    let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let plain = pq.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'{' | b'}' | b'\\'));
+    let capture = uri.path().split('/').any(|segment| segment.starts_with(':') || segment.starts_with('*'));
+    if !plain || capture {
+        return Err(ConfigError::new(format!(
+            "resource {url:?}: its path and query must be printable ASCII without `\"`, `{{`, `}}` or segments \
+             starting with `:` or `*` (percent-encode them)"
+        )));
+    }
+    Ok(())
+}
+
 /// A link: an absolute `http(s)` URL, no fragment rules beyond parsing.
 fn check_link(what: &str, url: &str) -> Result<(), ConfigError> {
     let uri = parse_absolute(what, url)?;
@@ -263,6 +280,10 @@ mod tests {
             ("/api/v1", "absolute"),
             ("api.example.com", "absolute"),
             ("https://exa mple.com", "not a URL"),
+            ("https://api.example.com/{tenant}", "percent-encode"),
+            ("https://api.example.com/api/:id", "percent-encode"),
+            ("https://api.example.com/*rest", "percent-encode"),
+            ("https://api.example.com/a\"b", "percent-encode"),
         ] {
             let e = build(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

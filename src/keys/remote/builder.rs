@@ -226,9 +226,12 @@ impl RemoteJwksBuilder {
         let rules = Rules { allow_http: o.allow_http, same_origin: o.same_origin, max_body: o.max_body };
         let source =
             self.source.ok_or_else(|| ConfigError::new("RemoteJwks needs a jwks_url or a discovery issuer"))?;
-        // Labelled with what was configured, never with what a server answered.
+        // Labelled with what was configured, never with what a server answered, and
+        // shown as logs show URLs: no password, no query (which may hold a key).
         let metrics = match &source {
-            EndpointConfig::Url(configured) | EndpointConfig::Discover(configured) => JwksMetrics::register(configured),
+            EndpointConfig::Url(configured) | EndpointConfig::Discover(configured) => {
+                JwksMetrics::register(&metric_label(configured))
+            }
         };
         let endpoint = source.build(JWKS, rules).map_err(ConfigError::new)?;
         let client = outbound::http_client(self.client, o.timeout, o.connect_timeout)?;
@@ -252,5 +255,18 @@ impl RemoteJwksBuilder {
                 persist: self.persist.map(Persist::new),
             }),
         })
+    }
+}
+
+/// A configured URL as a metric label: without password and query (secrets some
+/// providers put there); unparsable text is labelled as it is (it fails the build next).
+fn metric_label(configured: &str) -> String {
+    match url::Url::parse(configured) {
+        Ok(url) => {
+            let mut shown = crate::outbound::shown(&url);
+            shown.set_query(None);
+            shown.to_string()
+        }
+        Err(_) => configured.to_owned(),
     }
 }

@@ -195,6 +195,8 @@ impl Inner {
         let url = self.endpoint.resolve(client, o.timeout).await?;
         let fetched = outbound::get(client, &url, JWKS_ACCEPT, etag.as_deref(), o.max_body, o.timeout).await?;
         let now = Instant::now();
+        // Errors reach logs and health reports: the URL without its password.
+        let url = crate::outbound::shown(&url);
         let (keys, etag, max_age, document, result) = match fetched {
             Fetched::Body { body, etag, max_age } => {
                 let set = parse_set(&body, Origin::Remote, self.opts.max_keys)

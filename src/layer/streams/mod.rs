@@ -15,7 +15,9 @@
 //!   the expired token gets a `401`. A handler that prefers a clean end (a last SSE
 //!   event, a WebSocket close frame) selects on [`TokenExpiry`] itself, before the cut.
 //! - **WebSocket upgrades** and any other handler: every request the layer lets in
-//!   carries a [`TokenExpiry`] in its extensions, a future to select on.
+//!   with a token that has an `exp` carries a [`TokenExpiry`] in its extensions, a
+//!   future to select on; take it as `Option<Extension<TokenExpiry>>` (a token without
+//!   `exp`, or an anonymous request on an `optional` layer, carries none).
 //!
 //! When: at the token's `exp` plus [`StreamExpiry::leeway`] (default 60 s, the
 //! verifiers' default clock-skew leeway), the moment the layer would refuse the same
@@ -48,7 +50,9 @@
 //!
 //! // A WebSocket (or any long-lived handler) selects on the token's expiry, e.g. with
 //! // axum's `ws` feature: `ws.on_upgrade(move |socket| serve(socket, expiry))`.
-//! async fn socket(Extension(expiry): Extension<TokenExpiry>) -> &'static str {
+//! async fn socket(expiry: Option<Extension<TokenExpiry>>) -> &'static str {
+//!     // None: a token without `exp`, or a request let in without one (`optional`).
+//!     let Some(Extension(expiry)) = expiry else { return "no expiry to end on" };
 //!     let expired = expiry.expired();
 //!     tokio::pin!(expired);
 //!     let mut ticks = tokio::time::interval(Duration::from_secs(1));

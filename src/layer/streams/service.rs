@@ -94,6 +94,29 @@ impl<F> std::fmt::Debug for EndStreamsFuture<F> {
 
 /// A gRPC answer, whatever the layer's responder: it is what the client speaks that
 /// decides how its stream must end (one router may serve REST and gRPC).
+/// gRPC-Web (`application/grpc-web…`) is not: over HTTP/1.1 its trailers travel in the
+/// body, so it is cut like any HTTP body.
 fn is_grpc<B>(response: &Response<B>) -> bool {
-    response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    let Some(value) = response.headers().get(CONTENT_TYPE) else { return false };
+    match value.as_bytes().strip_prefix(b"application/grpc") {
+        Some(rest) => matches!(rest.first(), None | Some(b'+' | b';')),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_but_not_grpc_web() {
+        let with = |ct: &str| is_grpc(&Response::builder().header(CONTENT_TYPE, ct).body(()).unwrap());
+        assert!(with("application/grpc"));
+        assert!(with("application/grpc+proto"));
+        assert!(with("application/grpc;charset=utf-8"));
+        assert!(!with("application/grpc-web"));
+        assert!(!with("application/grpc-web+proto"));
+        assert!(!with("application/json"));
+        assert!(!is_grpc(&Response::new(())));
+    }
 }

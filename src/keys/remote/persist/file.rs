@@ -66,21 +66,39 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn read_bounded(path: &Path, max_len: usize) -> std::io::Result<Option<Vec<u8>>> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    // Looked at before opening, without following links: a symlink (to a file someone
+    // else controls) or a FIFO (whose open would block this thread for good) is refused.
+    let seen = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(other(format!("{} is not a regular file", path.display())));
+    if !seen.file_type().is_file() {
+        return Err(other(format!("{} is not a regular file (a link, a pipe…): not trusted", path.display())));
     }
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        // The file opened is the one looked at, not one swapped in between.
+        if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+            return Err(other(format!("{} changed while it was opened: not trusted", path.display())));
+        }
         if meta.permissions().mode() & 0o022 != 0 {
             return Err(other(format!("{} is writable by group or others: not trusted", path.display())));
         }
+        // Someone else's file in a shared directory (`/tmp`) could hold their keys;
+        // root's files are trusted (root can write ours anyway).
+        if let Some(uid) = process_uid()
+            && meta.uid() != uid
+            && meta.uid() != 0
+        {
+            return Err(other(format!("{} belongs to another user: not trusted", path.display())));
+        }
+    }
+    if !meta.is_file() {
+        return Err(other(format!("{} is not a regular file", path.display())));
     }
     let mut bytes = Vec::new();
     let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
@@ -89,6 +107,14 @@ fn read_bounded(path: &Path, max_len: usize) -> std::io::Result<Option<Vec<u8>>>
         return Err(other(format!("{} is larger than {max_len} bytes", path.display())));
     }
     Ok(Some(bytes))
+}
+
+/// This process's effective user, as Linux shows it (`/proc/self` belongs to it);
+/// `None` elsewhere, where only the mode is checked.
+#[cfg(unix)]
+fn process_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    if cfg!(target_os = "linux") { std::fs::metadata("/proc/self").ok().map(|m| m.uid()) } else { None }
 }
 
 fn write_atomically(path: &Path, record: &[u8]) -> std::io::Result<()> {

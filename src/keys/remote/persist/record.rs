@@ -55,7 +55,7 @@ pub(super) fn encode(fields: &Fields<'_>) -> Result<Vec<u8>, serde_json::Error> 
         ttl_ms: u64::try_from(fields.ttl.as_millis()).unwrap_or(u64::MAX),
         jwks: serde_json::from_slice(fields.document)?,
     };
-    serde_json::to_vec_pretty(&record)
+    serde_json::to_vec(&record)
 }
 
 /// The record as a snapshot for `inner`, or why it cannot be used (no secret in it).
