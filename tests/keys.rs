@@ -67,19 +67,24 @@ async fn a_flood_of_unknown_kids_causes_at_most_one_fetch_per_cooldown() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), StatusCode::UNAUTHORIZED);
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "flood took {:?}", started.elapsed());
-    assert_eq!(idp.jwks_fetches(), 2, "one cold fetch, one unknown-kid refetch");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "flood took {elapsed:?}");
+    // At most one refetch per cooldown the flood lasted (a loaded machine stretches the
+    // flood past one 500 ms window; an idle one keeps it inside it: one refetch).
+    let windows = 1 + elapsed.as_millis() as u64 / 500;
+    let refetches = idp.jwks_fetches() as u64 - 1;
+    assert!((1..=windows).contains(&refetches), "{refetches} refetches in {elapsed:?}");
     let health = store.health();
-    assert_eq!(health.unknown_kid_refetches, 1);
-    // The rest were refused at once or joined that one fetch; none fetched again.
-    assert!(health.unknown_kid_rejected <= 199);
+    assert_eq!(health.unknown_kid_refetches, refetches);
+    // The rest were refused at once or joined a fetch.
+    assert!(health.unknown_kid_rejected <= 200 - refetches);
 
     // The same unknown kid again after the cooldown: answered from the negative cache.
     tokio::time::sleep(MS(550)).await;
     let token = idp.token().header("kid", json!("random-0-repeat")).sign();
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(get_bearer(&me, &token).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(idp.jwks_fetches(), 3, "first sighting refetches once, the repeat does not");
+    assert_eq!(idp.jwks_fetches() as u64, refetches + 2, "first sighting refetches once, the repeat does not");
 }
 
 #[tokio::test]
