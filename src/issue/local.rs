@@ -173,7 +173,7 @@ impl LocalIssuer {
             .issuer(Issuer::new(&i.issuer).keys(keys))
             .audience(&i.audience)
             .leeway(i.leeway)
-            .clock(ClockRef(i.clock.clone()))
+            .clock(i.clock.clone())
     }
 
     /// Starts a token for this issuer's audience, valid for the configured lifetime.
@@ -187,14 +187,5 @@ impl LocalIssuer {
 
     pub(crate) fn now(&self) -> u64 {
         self.inner.clock.now()
-    }
-}
-
-/// Shares the issuer's clock with its verifier.
-struct ClockRef(Arc<dyn Clock>);
-
-impl Clock for ClockRef {
-    fn now(&self) -> u64 {
-        self.0.now()
     }
 }

@@ -13,6 +13,7 @@ mod local;
 mod login;
 mod renew;
 mod router;
+pub mod server;
 mod token;
 
 pub use keygen::{IssuerKey, KeyType};

@@ -166,7 +166,7 @@ impl TokenCache {
 }
 
 /// Equal lengths and equal bytes, read to the end whatever the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

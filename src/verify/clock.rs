@@ -20,6 +20,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// A shared clock is a clock: one instance read by several owners.
+impl Clock for Arc<dyn Clock> {
+    fn now(&self) -> u64 {
+        (**self).now()
+    }
+}
+
 /// A clock that only moves when told to; clones share the same time.
 ///
 /// ```

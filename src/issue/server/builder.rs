@@ -1,0 +1,171 @@
+//! [`AuthorizationServerBuilder`]: the settings of an [`AuthorizationServer`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::client::{ClientRegistry, ClientStore};
+use super::error::ErrorUris;
+use super::store::GrantStore;
+use super::{AccessTokenFormat, AuthorizationServer, Inner, Lifetimes};
+use crate::ConfigError;
+use crate::issue::LocalIssuer;
+use crate::verify::{Clock, SystemClock};
+
+/// Longest an authorization code may live (RFC 6749 §4.1.2: "a maximum authorization
+/// code lifetime of 10 minutes is RECOMMENDED").
+const MAX_CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Settings of an [`AuthorizationServer`]; see [`AuthorizationServer::builder`].
+#[must_use]
+pub struct AuthorizationServerBuilder {
+    issuer: String,
+    signing_key: String,
+    audience: Option<String>,
+    clients: Arc<dyn ClientStore>,
+    store: Option<Arc<dyn GrantStore>>,
+    format: AccessTokenFormat,
+    lifetimes: Lifetimes,
+    error_uris: ErrorUris,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AuthorizationServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationServerBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServerBuilder {
+    pub(super) fn new(issuer: String, signing_key: String) -> Self {
+        Self {
+            issuer,
+            signing_key,
+            audience: None,
+            clients: Arc::new(ClientRegistry::new()),
+            store: None,
+            format: AccessTokenFormat::default(),
+            lifetimes: Lifetimes::default(),
+            error_uris: ErrorUris::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The `aud` of access tokens (required: a token for every API is a token for
+    /// none in particular).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Where clients are looked up (default: none registered).
+    pub fn clients(mut self, clients: impl ClientStore) -> Self {
+        self.clients = Arc::new(clients);
+        self
+    }
+
+    /// Where codes, grants and tokens are kept.
+    pub fn store(mut self, store: impl GrantStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// JWT (default) or opaque access tokens.
+    pub fn access_token_format(mut self, format: AccessTokenFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Access-token lifetime for the authorization-code and refresh grants (1 h).
+    pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.access_code_flow = lifetime;
+        self
+    }
+
+    /// Access-token lifetime for client credentials (1 h).
+    pub fn client_credentials_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.access_client_credentials = lifetime;
+        self
+    }
+
+    /// How long one refresh token stays usable (14 days); each use rotates it.
+    pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.refresh_token = lifetime;
+        self
+    }
+
+    /// How long a grant lasts from the user's consent, however often it is refreshed
+    /// (30 days).
+    pub fn grant_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.grant = lifetime;
+        self
+    }
+
+    /// How long an authorization code stays usable (60 s; at most 10 minutes).
+    pub fn code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.code = lifetime;
+        self
+    }
+
+    /// `error_uri`s per error code.
+    pub fn error_uris(mut self, uris: ErrorUris) -> Self {
+        self.error_uris = uris;
+        self
+    }
+
+    /// The clock for `iat`, `exp` and every expiry (the system's).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the settings: an `https` issuer (http only on loopback) without query or
+    /// fragment, an audience, a key that signs, a code lifetime of at most 10 minutes.
+    pub fn build(self) -> Result<AuthorizationServer, ConfigError> {
+        let issuer = check_issuer(&self.issuer)?;
+        let audience = self
+            .audience
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| ConfigError::new("the authorization server needs an audience for its access tokens"))?;
+        if self.lifetimes.code > MAX_CODE_LIFETIME || self.lifetimes.code.is_zero() {
+            return Err(ConfigError::new("the code lifetime is between 1 s and 10 minutes (RFC 6749 §4.1.2)"));
+        }
+        let store = self.store.ok_or_else(|| ConfigError::new("the authorization server needs a GrantStore"))?;
+        let signer = LocalIssuer::new(issuer.clone(), &self.signing_key, audience.clone())?.clock(self.clock.clone());
+        Ok(AuthorizationServer {
+            inner: Arc::new(Inner {
+                issuer,
+                audience,
+                signer,
+                clients: self.clients,
+                store,
+                format: self.format,
+                lifetimes: self.lifetimes,
+                error_uris: self.error_uris,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+/// RFC 8414 §2: `https`, no query, no fragment; RFC 9207 compares it as a string, so
+/// it is kept as given (without a trailing slash).
+fn check_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let parsed =
+        url::Url::parse(issuer).map_err(|e| ConfigError::with_source(format!("issuer {issuer:?} is not a URL"), e))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if crate::outbound::is_loopback(&parsed) => {}
+        _ => return Err(ConfigError::new(format!("issuer {issuer:?} must be https (http only on loopback)"))),
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(ConfigError::new(format!("issuer {issuer:?} has a query or fragment (RFC 8414 §2)")));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ConfigError::new(format!("issuer {issuer:?} has user info")));
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}

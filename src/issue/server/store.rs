@@ -1,0 +1,203 @@
+//! What the server remembers between requests, behind [`GrantStore`]: authorization
+//! codes, grants, refresh tokens and access tokens.
+//!
+//! Every record is *positive*: a token is valid while its record and its grant's
+//! record exist. Revoking deletes; an evicted or expired record can only deny, never
+//! admit. Secrets never reach a store: codes and tokens are looked up by
+//! [`TokenKey`], a SHA-256 hash of the secret.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+/// What a [`GrantStore`] or [`ClientStore`](super::ClientStore) call returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A store could not answer (unreachable, full, corrupt record). Endpoints answer
+/// `503 temporarily_unavailable` and log the source; nothing is issued.
+#[derive(Debug)]
+pub struct StoreError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// An error described by `message`, caused by `source`.
+    pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The key a code or token is stored under: base64url SHA-256 of the secret (43
+/// characters). A store that leaks its keys leaks no usable token.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenKey(String);
+
+impl TokenKey {
+    /// The key of the secret `token`.
+    pub fn of(token: &str) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes())))
+    }
+
+    /// The key as text, to use as (part of) a storage key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A hash, not the secret: safe to show.
+        write!(f, "TokenKey({})", self.0)
+    }
+}
+
+/// One authorization a resource owner (or, for client credentials, the client itself)
+/// gave one client: every refresh and access token issued from it belongs to it, and
+/// revoking it ends them all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Random identifier (not a secret: it appears in no token).
+    pub id: String,
+    /// The client it was given to.
+    pub client_id: String,
+    /// `sub` of its tokens: the user's login, or the `client_id` for client credentials.
+    pub subject: String,
+    /// The scopes granted.
+    pub scope: Vec<String>,
+    /// When the user authenticated (seconds since the Unix epoch).
+    pub auth_time: u64,
+    /// When the grant was made.
+    pub created_at: u64,
+    /// No token of this grant outlives this time.
+    pub expires_at: u64,
+    /// Extra claims the application attached when the user consented.
+    pub claims: Map<String, Value>,
+}
+
+/// An authorization code waiting to be exchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingCode {
+    /// The grant the code turns into (stored with [`GrantStore::put_grant`] on
+    /// exchange).
+    pub grant: Grant,
+    /// The `redirect_uri` of the authorization request, when it had one: the token
+    /// request must repeat it exactly (RFC 6749 §4.1.3).
+    pub redirect_uri: Option<String>,
+    /// The PKCE `code_challenge` (S256).
+    pub code_challenge: String,
+    /// When the code stops being accepted.
+    pub expires_at: u64,
+}
+
+/// A refresh token's record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// The grant it refreshes.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// When it stops being accepted.
+    pub expires_at: u64,
+}
+
+/// An access token's record: what introspection answers, and what revocation deletes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// The grant it came from.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// `sub`.
+    pub subject: String,
+    /// The scopes it carries.
+    pub scope: Vec<String>,
+    /// `aud`.
+    pub audience: String,
+    /// `iat`.
+    pub issued_at: u64,
+    /// `exp`.
+    pub expires_at: u64,
+    /// `jti` (JWT access tokens; a random identifier for opaque ones).
+    pub jti: String,
+}
+
+/// The result of a single-use read ([`GrantStore::take_code`],
+/// [`GrantStore::take_refresh_token`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Taken<T> {
+    /// The first use: the record, now marked used.
+    First(T),
+    /// Used before: the grant it belongs to, which the caller revokes (RFC 6749
+    /// §4.1.2, RFC 9700 §4.14).
+    Again {
+        /// The grant to revoke.
+        grant_id: String,
+    },
+    /// Unknown, expired or evicted.
+    Missing,
+}
+
+/// Where an [`AuthorizationServer`](super::AuthorizationServer) keeps codes, grants
+/// and tokens. [`MemoryStore`](super::MemoryStore) for one process;
+/// [`RedisGrantStore`](super::RedisGrantStore) (feature `redis`) for several
+/// instances sharing one state.
+///
+/// Contract for implementations:
+/// - `ttl` is how long a record must stay readable; it may go earlier (eviction),
+///   never later than its `expires_at`.
+/// - `take_*` are atomic: of two concurrent calls for one key, exactly one sees
+///   [`Taken::First`]. A used record is kept as a marker naming its grant until its
+///   `ttl` ends, so a second use is [`Taken::Again`].
+/// - Deleting what does not exist is not an error.
+/// - Every call is bounded in time by the implementation; the server adds no timeout
+///   of its own.
+pub trait GrantStore: Send + Sync + 'static {
+    /// Stores a new code under `key` for `ttl`.
+    fn put_code<'a>(&'a self, key: &'a TokenKey, code: PendingCode, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Reads the code under `key` and marks it used (atomically).
+    fn take_code<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<PendingCode>>;
+    /// Stores `grant` for `ttl`.
+    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// The grant `id`, unless revoked or expired.
+    fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>>;
+    /// Revokes the grant `id`: its refresh and access tokens stop being valid.
+    fn revoke_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+    /// Stores a new refresh token under `key` for `ttl`.
+    fn put_refresh_token<'a>(&'a self, key: &'a TokenKey, record: RefreshRecord, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Reads the refresh token under `key` and marks it used (atomically): rotation.
+    fn take_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<RefreshRecord>>;
+    /// Reads the refresh token under `key` without using it (introspection,
+    /// revocation); `None` once used.
+    fn refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<RefreshRecord>>;
+    /// Stores a new access token's record under `key` for `ttl`.
+    fn put_access_token<'a>(&'a self, key: &'a TokenKey, record: AccessRecord, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// The access token's record under `key`, unless revoked or expired.
+    fn access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessRecord>>;
+    /// Revokes the access token under `key`.
+    fn revoke_access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()>;
+}
