@@ -7,13 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::store::{
-    AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
+    AccessRecord, Grant, GrantStore, MAX_TTL, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
-
-/// Longest any record is kept. The contract lets a store drop a record early, never
-/// keep it late, so a longer `ttl` is shortened (and `Instant` arithmetic cannot
-/// overflow).
-const MAX_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// Default bounds, per record kind. Codes live minutes and need a user's consent;
 /// grants and tokens live days.

@@ -23,6 +23,8 @@ mod error;
 mod memory_store;
 mod params;
 mod pkce;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod router;
 mod store;
 
@@ -33,6 +35,8 @@ pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
 pub use memory_store::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisGrantStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
