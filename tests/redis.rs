@@ -4,9 +4,12 @@
 //! `TOWER_BEARER_REQUIRE_REDIS` set (CI) they fail instead.
 
 mod common;
+#[path = "authorization_server/store_conformance.rs"]
+mod grant_store_conformance;
 
 use std::future::Future;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::api::recording_api;
@@ -16,6 +19,7 @@ use common::token_endpoint::TokenEndpoint;
 use serde_json::json;
 use tower_bearer::client::{AuthorizedClient, ClientCredentials, RedisStore, TokenSource};
 use tower_bearer::dpop::{RedisReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+use tower_bearer::issue::server::{GrantStore, RedisGrantStore, Taken, TokenKey};
 use tower_bearer::keys::{KeySetSource, RedisKeySetStore};
 use tower_bearer::testing::{Outage, TestIssuer};
 
@@ -35,6 +39,16 @@ fn main() -> ExitCode {
         a_stalled_redis_refuses_proofs_within_the_bound,
         a_fleet_restarted_during_an_outage_serves_the_key_set_from_redis,
         a_stalled_redis_leaves_the_persisted_key_set_unused_within_the_bound,
+        redis_grant_store_takes_a_code_once,
+        redis_grant_store_concurrent_takes_have_exactly_one_first,
+        redis_grant_store_rotates_a_refresh_token_once,
+        redis_grant_store_revokes_a_grant,
+        redis_grant_store_revokes_an_access_record,
+        redis_grant_store_records_expire_at_their_ttl,
+        redis_grant_store_shares_records_under_one_prefix_only,
+        redis_grant_store_keeps_hashes_and_the_remaining_ttl,
+        redis_grant_store_refuses_oversized_and_corrupt_records,
+        a_stalled_redis_fails_grant_store_calls_within_the_bound,
     ])
 }
 
@@ -457,4 +471,149 @@ async fn a_stalled_redis_leaves_the_persisted_key_set_unused_within_the_bound() 
     signal("-CONT");
     assert_eq!(status, http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(took < Duration::from_millis(3500), "answered in {took:?}");
+}
+
+/// A grant store on the test server, under `prefix`.
+async fn grant_store(port: u16, prefix: &'static str) -> RedisGrantStore {
+    when_up(port, |url| async move { RedisGrantStore::connect(&url).await.map(|s| s.prefix(prefix)) }).await
+}
+
+/// Runs one `GrantStore` conformance case (the bodies `MemoryStore` passes too) on a
+/// fresh redis-server.
+async fn conforms<F: Future<Output = ()>>(case: impl FnOnce(Arc<dyn GrantStore>) -> F) {
+    let port = free_port();
+    let _redis = start_redis(port);
+    case(Arc::new(grant_store(port, "test:as:").await)).await;
+}
+
+// Issue 18: the GrantStore contract, in Redis.
+async fn redis_grant_store_takes_a_code_once() {
+    conforms(grant_store_conformance::a_code_is_taken_once).await;
+}
+
+async fn redis_grant_store_concurrent_takes_have_exactly_one_first() {
+    conforms(grant_store_conformance::concurrent_takes_have_exactly_one_first).await;
+}
+
+async fn redis_grant_store_rotates_a_refresh_token_once() {
+    conforms(grant_store_conformance::a_refresh_token_rotates_once).await;
+}
+
+async fn redis_grant_store_revokes_a_grant() {
+    conforms(grant_store_conformance::a_grant_is_revoked).await;
+}
+
+async fn redis_grant_store_revokes_an_access_record() {
+    conforms(grant_store_conformance::an_access_record_is_revoked).await;
+}
+
+async fn redis_grant_store_records_expire_at_their_ttl() {
+    conforms(grant_store_conformance::records_expire_at_their_ttl).await;
+}
+
+// Issue 18: two instances with one prefix share codes (a code taken at one is a replay
+// at the other); another prefix is another server.
+async fn redis_grant_store_shares_records_under_one_prefix_only() {
+    use grant_store_conformance::{code, grant};
+    let port = free_port();
+    let _redis = start_redis(port);
+    let (a, b) = (grant_store(port, "test:as:").await, grant_store(port, "test:as:").await);
+    let other = grant_store(port, "test:other:").await;
+    let key = TokenKey::of("shared code");
+    a.put_code(&key, code("g"), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(other.take_code(&key).await.unwrap(), Taken::Missing);
+    assert_eq!(b.take_code(&key).await.unwrap(), Taken::First(code("g")));
+    assert_eq!(a.take_code(&key).await.unwrap(), Taken::Again { grant_id: "g".into() });
+    b.put_grant(grant("g"), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(a.grant("g").await.unwrap(), Some(grant("g")));
+    a.revoke_grant("g").await.unwrap();
+    assert_eq!(b.grant("g").await.unwrap(), None, "a revocation at one is seen at the other");
+}
+
+// Issue 18: what an operator sees in Redis: hashed keys under the prefix (no token),
+// JSON records with their PX expiry, a used marker keeping the remaining TTL.
+async fn redis_grant_store_keeps_hashes_and_the_remaining_ttl() {
+    use grant_store_conformance::refresh;
+    let port = free_port();
+    let _redis = start_redis(port);
+    let store = grant_store(port, "test:as:").await;
+    let key = TokenKey::of("the refresh token secret");
+    store.put_refresh_token(&key, refresh("g"), Duration::from_secs(60)).await.unwrap();
+    let name = format!("test:as:refresh:{}", key.as_str());
+    assert_eq!(cli(port, &["KEYS", "*"]), name);
+    let record: serde_json::Value = serde_json::from_str(&cli(port, &["GET", &name])).unwrap();
+    assert_eq!(record["grant_id"], "g");
+    assert!(!cli(port, &["GET", &name]).contains("the refresh token secret"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(matches!(store.take_refresh_token(&key).await.unwrap(), Taken::First(_)));
+    let marker = cli(port, &["GET", &name]);
+    assert!(marker.starts_with("used:{"), "{marker}");
+    let pttl: u64 = cli(port, &["PTTL", &name]).parse().unwrap();
+    assert!(pttl > 50_000 && pttl <= 59_000, "the marker keeps the remaining TTL, not a fresh one: {pttl}");
+    // A ttl beyond what any store keeps is shortened (400 days), not refused.
+    store.put_refresh_token(&key, refresh("g"), Duration::MAX).await.unwrap();
+    let pttl: u64 = cli(port, &["PTTL", &name]).parse().unwrap();
+    assert!(pttl > 399 * 24 * 3600 * 1000 && pttl <= 400 * 24 * 3600 * 1000, "{pttl}");
+}
+
+// Issue 18: a polluted key is never read whole, a corrupt one is an error, and a
+// record too big to read back is not written.
+async fn redis_grant_store_refuses_oversized_and_corrupt_records() {
+    use grant_store_conformance::grant;
+    let port = free_port();
+    let _redis = start_redis(port);
+    let store = grant_store(port, "test:as:").await;
+    let big = format!("{{\"id\":\"{}\"}}", "x".repeat(70 * 1024));
+    let code_key = TokenKey::of("big code");
+    for name in ["test:as:grant:big".to_owned(), format!("test:as:code:{}", code_key.as_str())] {
+        let out =
+            Command::new("redis-cli").args(["-p", &port.to_string(), "-x", "SET", &name]).stdin(Stdio::piped()).spawn();
+        let mut child = out.unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), big.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(store.grant("big").await.unwrap(), None, "oversized: not read");
+    let refused = store.take_code(&code_key).await.unwrap_err();
+    assert!(refused.to_string().contains("redis failed"), "{refused}");
+
+    cli(port, &["SET", "test:as:grant:bad", "{not json"]);
+    let corrupt = store.grant("bad").await.unwrap_err();
+    assert!(corrupt.to_string().contains("corrupt"), "{corrupt}");
+
+    let mut huge = grant("huge");
+    huge.claims.insert("blob".into(), serde_json::json!("y".repeat(70 * 1024)));
+    let too_big = store.put_grant(huge, Duration::from_secs(60)).await.unwrap_err();
+    assert!(too_big.to_string().contains("limit"), "{too_big}");
+    assert_eq!(cli(port, &["EXISTS", "test:as:grant:huge"]), "0");
+}
+
+// Issue 18: a Redis that accepts but does not answer fails each call within the bound
+// (the endpoint answers 503), it does not hang the request.
+async fn a_stalled_redis_fails_grant_store_calls_within_the_bound() {
+    use grant_store_conformance::code;
+    let port = free_port();
+    let redis = start_redis(port);
+    let store = grant_store(port, "test:as:").await;
+    let key = TokenKey::of("code");
+    store.put_code(&key, code("g"), Duration::from_secs(60)).await.unwrap();
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &redis.0.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let started = std::time::Instant::now();
+    let taken = store.take_code(&key).await;
+    let took = started.elapsed();
+    let quick = store.clone().timeout(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let grant = quick.grant("g").await;
+    let quick_took = started.elapsed();
+    signal("-CONT");
+    // redis's own response timeout (500 ms by default) or ours (2 s), whichever is first.
+    assert!(taken.is_err());
+    assert!(took < Duration::from_millis(2500), "answered in {took:?}");
+    let err = grant.unwrap_err();
+    assert!(err.to_string().contains("within 200ms"), "{err}");
+    assert!(quick_took < Duration::from_millis(700), "the configured bound: {quick_took:?}");
 }

@@ -47,8 +47,10 @@ const TAKE: &str = "local v = redis.call('GET', KEYS[1]) \
 /// id, written with `SET … PX ttl`. Single-use takes run as one Lua script that marks
 /// the record used and keeps its remaining expiry (Redis 6.0 or later, for
 /// `KEEPTTL`). Records are at most 64 KiB, read only after a `STRLEN` check. Every
-/// call is bounded (2 s by default): a slow or unreachable Redis is a [`StoreError`]
-/// (the endpoint answers `503`), never a hang, and never a token issued unrecorded.
+/// call is bounded: by at most 2 s ([`timeout`](Self::timeout)), and sooner by the
+/// connection's own response timeout (redis's default: 500 ms). A slow or unreachable
+/// Redis is a [`StoreError`] (the endpoint answers `503`), never a hang, and never a
+/// token issued unrecorded.
 ///
 /// Whoever can write these keys can create grants: protect them (ACLs, a dedicated
 /// database) like the signing key.
@@ -97,7 +99,7 @@ impl RedisGrantStore {
     }
 
     /// The longest one call may wait for Redis (2 s); then it fails with a
-    /// [`StoreError`].
+    /// [`StoreError`]. The connection's own response timeout may end it sooner.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

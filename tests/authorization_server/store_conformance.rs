@@ -1,0 +1,192 @@
+//! The `GrantStore` contract, as test bodies run against every implementation:
+//! `MemoryStore` (tests/authorization_server/store.rs) and `RedisGrantStore` on a real
+//! redis-server (tests/redis.rs). Each takes a fresh, empty store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, json};
+use tower_bearer::issue::server::{AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, Taken, TokenKey};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+pub(crate) fn grant(id: &str) -> Grant {
+    let mut claims = Map::new();
+    claims.insert("tenant".into(), json!("acme"));
+    Grant {
+        id: id.into(),
+        client_id: "web".into(),
+        subject: "alice".into(),
+        scope: vec!["read".into(), "write".into()],
+        auth_time: 1_700_000_000,
+        created_at: 1_700_000_001,
+        expires_at: 1_702_592_001,
+        claims,
+    }
+}
+
+pub(crate) fn code(grant_id: &str) -> PendingCode {
+    PendingCode {
+        grant: grant(grant_id),
+        redirect_uri: Some("https://app.example.com/cb".into()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: 1_700_000_061,
+    }
+}
+
+pub(crate) fn refresh(grant_id: &str) -> RefreshRecord {
+    RefreshRecord { grant_id: grant_id.into(), client_id: "web".into(), expires_at: 1_701_209_601 }
+}
+
+pub(crate) fn access(grant_id: &str) -> AccessRecord {
+    AccessRecord {
+        grant_id: grant_id.into(),
+        client_id: "web".into(),
+        subject: "alice".into(),
+        scope: vec!["read".into()],
+        audience: "https://api.example.com".into(),
+        issued_at: 1_700_000_001,
+        expires_at: 1_700_003_601,
+        jti: "jti-1".into(),
+    }
+}
+
+/// A code is read once; a second use names its grant (to revoke); an unknown code is
+/// missing.
+pub(crate) async fn a_code_is_taken_once(store: Arc<dyn GrantStore>) {
+    let key = TokenKey::of("code-secret");
+    store.put_code(&key, code("g1"), MINUTE).await.unwrap();
+    assert_eq!(store.take_code(&key).await.unwrap(), Taken::First(code("g1")));
+    assert_eq!(store.take_code(&key).await.unwrap(), Taken::Again { grant_id: "g1".into() });
+    assert_eq!(store.take_code(&key).await.unwrap(), Taken::Again { grant_id: "g1".into() }, "still a marker");
+    assert_eq!(store.take_code(&TokenKey::of("never issued")).await.unwrap(), Taken::Missing);
+}
+
+/// Of many concurrent takes of one code (and of one refresh token), exactly one is
+/// the first; every other one names the grant.
+pub(crate) async fn concurrent_takes_have_exactly_one_first(store: Arc<dyn GrantStore>) {
+    for round in 0..10 {
+        let code_key = TokenKey::of(&format!("code-{round}"));
+        let refresh_key = TokenKey::of(&format!("refresh-{round}"));
+        store.put_code(&code_key, code("g"), MINUTE).await.unwrap();
+        store.put_refresh_token(&refresh_key, refresh("g"), MINUTE).await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, code_key, refresh_key) = (store.clone(), code_key.clone(), refresh_key.clone());
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        store.take_code(&code_key).await.unwrap().map_first()
+                    } else {
+                        store.take_refresh_token(&refresh_key).await.unwrap().map_first()
+                    }
+                })
+            })
+            .collect();
+        let mut firsts = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Taken::First(kind) => firsts.push(kind),
+                Taken::Again { grant_id } => assert_eq!(grant_id, "g"),
+                Taken::Missing => panic!("a take saw nothing"),
+            }
+        }
+        firsts.sort_unstable();
+        assert_eq!(firsts, ["code", "refresh"], "round {round}: one first take of each");
+    }
+}
+
+/// Which record a take returned, for counting.
+trait MapFirst {
+    fn map_first(self) -> Taken<&'static str>;
+}
+
+impl MapFirst for Taken<PendingCode> {
+    fn map_first(self) -> Taken<&'static str> {
+        match self {
+            Taken::First(_) => Taken::First("code"),
+            Taken::Again { grant_id } => Taken::Again { grant_id },
+            Taken::Missing => Taken::Missing,
+        }
+    }
+}
+
+impl MapFirst for Taken<RefreshRecord> {
+    fn map_first(self) -> Taken<&'static str> {
+        match self {
+            Taken::First(_) => Taken::First("refresh"),
+            Taken::Again { grant_id } => Taken::Again { grant_id },
+            Taken::Missing => Taken::Missing,
+        }
+    }
+}
+
+/// A refresh token is readable until used (rotation), then a marker: a replay names
+/// its grant.
+pub(crate) async fn a_refresh_token_rotates_once(store: Arc<dyn GrantStore>) {
+    let key = TokenKey::of("refresh-secret");
+    assert_eq!(store.refresh_token(&key).await.unwrap(), None);
+    store.put_refresh_token(&key, refresh("g2"), MINUTE).await.unwrap();
+    assert_eq!(store.refresh_token(&key).await.unwrap(), Some(refresh("g2")));
+    assert_eq!(store.take_refresh_token(&key).await.unwrap(), Taken::First(refresh("g2")));
+    assert_eq!(store.refresh_token(&key).await.unwrap(), None, "a used refresh token is not readable");
+    assert_eq!(store.take_refresh_token(&key).await.unwrap(), Taken::Again { grant_id: "g2".into() });
+    assert_eq!(store.take_refresh_token(&TokenKey::of("never issued")).await.unwrap(), Taken::Missing);
+}
+
+/// A grant reads back whole until revoked; revoking twice, or what never existed, is
+/// no error.
+pub(crate) async fn a_grant_is_revoked(store: Arc<dyn GrantStore>) {
+    store.put_grant(grant("g3"), MINUTE).await.unwrap();
+    store.put_grant(grant("other"), MINUTE).await.unwrap();
+    assert_eq!(store.grant("g3").await.unwrap(), Some(grant("g3")));
+    store.revoke_grant("g3").await.unwrap();
+    assert_eq!(store.grant("g3").await.unwrap(), None);
+    store.revoke_grant("g3").await.unwrap();
+    store.revoke_grant("never-made").await.unwrap();
+    assert_eq!(store.grant("other").await.unwrap(), Some(grant("other")), "only that grant");
+}
+
+/// An access token's record reads back until revoked.
+pub(crate) async fn an_access_record_is_revoked(store: Arc<dyn GrantStore>) {
+    let (key, other) = (TokenKey::of("access-secret"), TokenKey::of("other"));
+    assert_eq!(store.access_token(&key).await.unwrap(), None);
+    store.put_access_token(&key, access("g4"), MINUTE).await.unwrap();
+    store.put_access_token(&other, access("g4"), MINUTE).await.unwrap();
+    assert_eq!(store.access_token(&key).await.unwrap(), Some(access("g4")));
+    store.revoke_access_token(&key).await.unwrap();
+    assert_eq!(store.access_token(&key).await.unwrap(), None);
+    store.revoke_access_token(&key).await.unwrap();
+    assert_eq!(store.access_token(&other).await.unwrap(), Some(access("g4")), "only that token");
+}
+
+/// Every record, used markers included, is gone at the end of its ttl (a used marker
+/// keeps the record's expiry, it does not restart it).
+pub(crate) async fn records_expire_at_their_ttl(store: Arc<dyn GrantStore>) {
+    let ttl = Duration::from_millis(400);
+    let (code_key, used_code, refresh_key, used_refresh, access_key) =
+        (TokenKey::of("c"), TokenKey::of("used c"), TokenKey::of("r"), TokenKey::of("used r"), TokenKey::of("a"));
+    store.put_code(&code_key, code("g5"), ttl).await.unwrap();
+    store.put_code(&used_code, code("g5"), ttl).await.unwrap();
+    store.put_refresh_token(&refresh_key, refresh("g5"), ttl).await.unwrap();
+    store.put_refresh_token(&used_refresh, refresh("g5"), ttl).await.unwrap();
+    store.put_access_token(&access_key, access("g5"), ttl).await.unwrap();
+    store.put_grant(grant("g5"), ttl).await.unwrap();
+    store.put_grant(grant("lasting"), MINUTE).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(matches!(store.take_code(&used_code).await.unwrap(), Taken::First(_)));
+    assert!(matches!(store.take_refresh_token(&used_refresh).await.unwrap(), Taken::First(_)));
+    assert!(store.grant("g5").await.unwrap().is_some());
+    assert!(store.access_token(&access_key).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.take_code(&code_key).await.unwrap(), Taken::Missing);
+    assert_eq!(store.take_code(&used_code).await.unwrap(), Taken::Missing, "the marker expired with the code");
+    assert_eq!(store.take_refresh_token(&refresh_key).await.unwrap(), Taken::Missing);
+    assert_eq!(store.take_refresh_token(&used_refresh).await.unwrap(), Taken::Missing);
+    assert_eq!(store.refresh_token(&refresh_key).await.unwrap(), None);
+    assert_eq!(store.access_token(&access_key).await.unwrap(), None);
+    assert_eq!(store.grant("g5").await.unwrap(), None);
+    assert_eq!(store.grant("lasting").await.unwrap(), Some(grant("lasting")));
+    // A ttl longer than any store keeps a record is shortened, not an error or a panic.
+    store.put_grant(grant("forever"), Duration::MAX).await.unwrap();
+    assert_eq!(store.grant("forever").await.unwrap(), Some(grant("forever")));
+}
