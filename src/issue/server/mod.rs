@@ -7,7 +7,7 @@
 //! |---|---|
 //! | the server and its settings | [`AuthorizationServer`], [`AuthorizationServerBuilder`] |
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
-//! | codes, grants, tokens | [`GrantStore`] and its records |
+//! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
 //!
 //! What it is not: no user management (the application checks passwords), no consent
@@ -23,6 +23,7 @@ mod client_auth;
 mod error;
 mod introspection;
 mod lookup;
+mod memory_store;
 mod params;
 mod pkce;
 mod revocation;
@@ -36,6 +37,7 @@ use std::time::Duration;
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use memory_store::MemoryStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
