@@ -7,7 +7,7 @@
 //! |---|---|
 //! | the server and its settings | [`AuthorizationServer`], [`AuthorizationServerBuilder`] |
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
-//! | codes, grants, tokens | [`GrantStore`] and its records |
+//! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
 //! | the authorization endpoint (the app's login and consent page) | [`AuthorizationServer::validate_authorization_request`], [`AuthorizationServer::create_authorization_response`], [`secure_page`] |
 //!
@@ -22,6 +22,7 @@ mod builder;
 mod client;
 mod client_auth;
 mod error;
+mod memory_store;
 mod params;
 mod pkce;
 mod router;
@@ -37,6 +38,7 @@ pub use authorize::{
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use memory_store::MemoryStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
