@@ -1,0 +1,7 @@
+//! The authorization server (issue 18) over real HTTP on 127.0.0.1: one binary, one
+//! module per endpoint under tests/authorization_server/.
+
+mod common;
+
+#[path = "authorization_server/authorize.rs"]
+mod authorize;
