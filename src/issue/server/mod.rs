@@ -9,6 +9,7 @@
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
 //! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
+//! | the authorization endpoint (the app's login and consent page) | [`AuthorizationServer::validate_authorization_request`], [`AuthorizationServer::create_authorization_response`], [`secure_page`] |
 //!
 //! What it is not: no user management (the application checks passwords), no consent
 //! UI (the application renders it), no OpenID Connect ID tokens.
@@ -16,6 +17,7 @@
 // The endpoints land in parts; until then some shared pieces have no caller yet.
 #![allow(dead_code)]
 
+mod authorize;
 mod body;
 mod builder;
 mod client;
@@ -34,6 +36,10 @@ mod verifier;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use authorize::{
+    AuthorizationError, AuthorizationRedirect, AuthorizationRequest, Consent, Decision, escape_html, form_value,
+    page_headers, secure_page,
+};
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};

@@ -14,7 +14,7 @@ impl AuthorizationServer {
     /// The endpoints this crate serves itself, relative to the issuer URL: the token,
     /// revocation and introspection endpoints, the RFC 8414 metadata and the JWKS.
     /// The authorization endpoint is the application's (it owns the login and consent
-    /// pages): see the `authorize` module.
+    /// pages): see [`AuthorizationServer::validate_authorization_request`].
     pub fn router(&self) -> Router {
         Router::new().route("/revoke", post(revoke)).route("/introspect", post(introspect)).with_state(self.clone())
     }
