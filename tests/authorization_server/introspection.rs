@@ -15,7 +15,7 @@ use tower_bearer::issue::server::{
 use tower_bearer::{Clock as _, ManualClock, SystemClock};
 
 use crate::common::client;
-use crate::revocation::{AUDIENCE, Harness, OTHER, WORKER};
+use crate::revocation::{AUDIENCE, Harness, OTHER, WEB, WORKER};
 
 const INACTIVE: &str = r#"{"active":false}"#;
 
@@ -64,7 +64,7 @@ async fn an_active_access_token_is_described_with_its_claims() {
         let me: Value =
             client().get(format!("{}/api/me", h.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!(me["sub"], WORKER.0);
-        assert_eq!(h.call("/rs/me", &token).await, StatusCode::OK);
+        assert_eq!(h.call("/rs/worker/me", &token).await, StatusCode::OK);
     }
 }
 
@@ -193,4 +193,30 @@ async fn a_store_outage_is_503_everywhere_and_never_admits() {
         outage.down.store(false, Ordering::SeqCst);
         h.assert_usable(WORKER, &token).await;
     }
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_described_as_one_and_never_taken_for_an_access_token() {
+    let h = Harness::start(AccessTokenFormat::Jwt).await;
+    let (_, refresh) = h.code_flow().await;
+    let answer = h.post("/introspect", Some(WEB), &[("token", &refresh), ("token_type_hint", "refresh_token")]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let a = answer.json();
+    let mut fields: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["active", "client_id", "exp", "scope", "sub", "token_type"]);
+    assert_eq!((&a["active"], &a["token_type"]), (&Value::Bool(true), &Value::from("refresh_token")));
+    assert_eq!(
+        (&a["client_id"], &a["sub"], &a["scope"]),
+        (&Value::from(WEB.0), &Value::from("alice"), &Value::from("read"))
+    );
+    assert!(a["exp"].as_u64().unwrap() > SystemClock.now());
+    // Without the hint it is found as well.
+    assert_eq!(h.introspect(WEB, &refresh).await.json()["token_type"], "refresh_token");
+    // Presented as a bearer token, neither verifier accepts it.
+    assert_eq!(h.call("/api/me", &refresh).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(h.call("/rs/web/me", &refresh).await, StatusCode::UNAUTHORIZED);
+    // Once rotated, the old one is inactive.
+    assert_eq!(h.refresh(&refresh).await.status, StatusCode::OK);
+    assert_inactive(&h.introspect(WEB, &refresh).await);
 }

@@ -17,11 +17,14 @@ use crate::common::client;
 
 pub(crate) const WORKER: (&str, &str) = ("worker", "worker-secret-0123456789abcdef");
 pub(crate) const OTHER: (&str, &str) = ("other", "other-secret-0123456789abcdef");
+pub(crate) const WEB: (&str, &str) = ("web", "web-secret-0123456789abcdef");
+pub(crate) const WEB_REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub(crate) const AUDIENCE: &str = "https://api.example.com";
 
 /// A running server: its base URL (the issuer), the server, and two protected
-/// routes on the same listener: `/api/me` behind `server.verifier()` and
-/// `/rs/me` behind an `IntrospectionVerifier` authenticated as [`WORKER`].
+/// kinds of protected routes on the same listener: `/api/me` behind
+/// `server.verifier()`, and `/rs/<client>/me` behind an `IntrospectionVerifier`
+/// authenticated as that client.
 pub(crate) struct Harness {
     pub(crate) base: String,
     pub(crate) server: AuthorizationServer,
@@ -69,6 +72,15 @@ impl Harness {
                 Client::confidential(OTHER.0, OTHER.1).unwrap().grant_type(GrantType::ClientCredentials).scope("jobs"),
             )
             .unwrap()
+            .with(
+                Client::confidential(WEB.0, WEB.1)
+                    .unwrap()
+                    .redirect_uri(WEB_REDIRECT)
+                    .grant_type(GrantType::AuthorizationCode)
+                    .grant_type(GrantType::RefreshToken)
+                    .scope("read"),
+            )
+            .unwrap()
             .with(Client::public("cli").redirect_uri("http://127.0.0.1:9/cb").grant_type(GrantType::AuthorizationCode))
             .unwrap();
         let builder = AuthorizationServer::builder(&base, signing_key())
@@ -76,18 +88,21 @@ impl Harness {
             .clients(clients)
             .access_token_format(format);
         let server = settings(builder).build().unwrap();
-        let introspection = IntrospectionVerifier::builder()
-            .endpoint(&format!("{base}/introspect"))
-            .client_auth(ClientAuth::basic(WORKER.0, WORKER.1))
-            .issuer(&base)
-            .audience(AUDIENCE)
-            .no_cache()
-            .build()
-            .unwrap();
-        let app = Router::new()
-            .route("/api/me", get(me).layer(BearerLayer::new(server.verifier())))
-            .route("/rs/me", get(me).layer(BearerLayer::new(introspection)))
-            .merge(server.router());
+        let mut app = Router::new().route("/api/me", get(me).layer(BearerLayer::new(server.verifier())));
+        // A resource server introspecting as each confidential client: a client sees
+        // only its own tokens.
+        for (id, secret) in [WORKER, OTHER, WEB] {
+            let introspection = IntrospectionVerifier::builder()
+                .endpoint(&format!("{base}/introspect"))
+                .client_auth(ClientAuth::basic(id, secret))
+                .issuer(&base)
+                .audience(AUDIENCE)
+                .no_cache()
+                .build()
+                .unwrap();
+            app = app.route(&format!("/rs/{id}/me"), get(me).layer(BearerLayer::new(introspection)));
+        }
+        let app = app.merge(server.router());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, server }
     }
@@ -110,6 +125,50 @@ impl Harness {
         answer.json()["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// An access and a refresh token of [`WEB`] for `alice`: the authorization request
+    /// validated and allowed as the application's consent page does, the code
+    /// exchanged at the token endpoint with its PKCE verifier.
+    pub(crate) async fn code_flow(&self) -> (String, String) {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let verifier = format!("verifier-{}", rand::random::<u128>()).repeat(2);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&verifier));
+        let query = serde_urlencoded_form(&[
+            ("response_type", "code"),
+            ("client_id", WEB.0),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "read"),
+            ("state", "s1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let request = self.server.validate_authorization_request(query.as_bytes()).await.unwrap();
+        let consent = Decision::Allow(Consent::new("alice").scopes(["read"]));
+        let redirect = self.server.create_authorization_response(&request, consent).await.unwrap();
+        let location = reqwest::Url::parse(redirect.location()).unwrap();
+        let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let answer = self
+            .post(
+                "/token",
+                Some(WEB),
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", WEB_REDIRECT),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let a = answer.json();
+        (a["access_token"].as_str().unwrap().to_owned(), a["refresh_token"].as_str().unwrap().to_owned())
+    }
+
+    /// The refresh grant: a new access token and the rotated refresh token.
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> Answer {
+        self.post("/token", Some(WEB), &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
+    }
+
     pub(crate) async fn revoke(&self, by: (&str, &str), token: &str, hint: Option<&str>) -> Answer {
         let mut form = vec![("token", token)];
         form.extend(hint.map(|h| ("token_type_hint", h)));
@@ -130,9 +189,8 @@ impl Harness {
         let answer = self.introspect(owner, token).await;
         assert_eq!(answer.json()["active"], json!(true), "{}", answer.body);
         assert_eq!(self.call("/api/me", token).await, StatusCode::OK, "server.verifier()");
-        if owner == WORKER {
-            assert_eq!(self.call("/rs/me", token).await, StatusCode::OK, "IntrospectionVerifier");
-        }
+        let rs = format!("/rs/{}/me", owner.0);
+        assert_eq!(self.call(&rs, token).await, StatusCode::OK, "IntrospectionVerifier as {}", owner.0);
     }
 
     /// The token is dead: inactive to its owner, refused by both verifiers.
@@ -140,7 +198,8 @@ impl Harness {
         let answer = self.introspect(owner, token).await;
         assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, r#"{"active":false}"#));
         assert_eq!(self.call("/api/me", token).await, StatusCode::UNAUTHORIZED, "server.verifier()");
-        assert_eq!(self.call("/rs/me", token).await, StatusCode::UNAUTHORIZED, "IntrospectionVerifier");
+        let rs = format!("/rs/{}/me", owner.0);
+        assert_eq!(self.call(&rs, token).await, StatusCode::UNAUTHORIZED, "IntrospectionVerifier as {}", owner.0);
     }
 }
 
@@ -148,6 +207,13 @@ impl Harness {
 fn signing_key() -> &'static str {
     static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     KEY.get_or_init(|| IssuerKey::generate(KeyType::Rsa(2048), None).unwrap().private_jwk().to_json())
+}
+
+/// `pairs` as a query string.
+fn serde_urlencoded_form(pairs: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse("http://x/").unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.query().unwrap().to_owned()
 }
 
 async fn me(token: VerifiedToken) -> axum::Json<Value> {
@@ -253,4 +319,40 @@ async fn bad_requests_are_400_and_revoke_nothing() {
         assert_eq!(too_large.json()["error"], "invalid_request");
     }
     h.assert_usable(WORKER, &token).await;
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_grant_and_every_access_token_of_it() {
+    for hint in [Some("refresh_token"), None, Some("access_token")] {
+        let h = Harness::start(AccessTokenFormat::Jwt).await;
+        let (first_access, refresh) = h.code_flow().await;
+        let rotated = h.refresh(&refresh).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+        let second_access = rotated.json()["access_token"].as_str().unwrap().to_owned();
+        let refresh = rotated.json()["refresh_token"].as_str().unwrap().to_owned();
+        // Another grant of the same client and user is not touched.
+        let (other_grant, _) = h.code_flow().await;
+        h.assert_usable(WEB, &first_access).await;
+        h.assert_usable(WEB, &second_access).await;
+
+        assert_revoked_answer(&h.revoke(WEB, &refresh, hint).await);
+        h.assert_dead(WEB, &first_access).await;
+        h.assert_dead(WEB, &second_access).await;
+        let inactive = h.introspect(WEB, &refresh).await;
+        assert_eq!(inactive.body, r#"{"active":false}"#, "hint {hint:?}");
+        let refused = h.refresh(&refresh).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_grant");
+        h.assert_usable(WEB, &other_grant).await;
+    }
+}
+
+#[tokio::test]
+async fn another_clients_refresh_token_is_not_revoked() {
+    let h = Harness::start(AccessTokenFormat::Opaque).await;
+    let (access, refresh) = h.code_flow().await;
+    assert_revoked_answer(&h.revoke(WORKER, &refresh, Some("refresh_token")).await);
+    h.assert_usable(WEB, &access).await;
+    assert_eq!(h.introspect(WEB, &refresh).await.json()["active"], true);
+    assert_eq!(h.refresh(&refresh).await.status, StatusCode::OK);
 }
