@@ -7,6 +7,7 @@ use super::client::{ClientRegistry, ClientStore};
 use super::error::ErrorUris;
 use super::generator::{RandomToken, TokenGenerator};
 use super::limits::{Limiter, ServerLimits};
+use super::memory_store::MemoryStore;
 use super::store::GrantStore;
 use super::{AccessTokenFormat, AuthorizationServer, Inner, Lifetimes};
 use crate::ConfigError;
@@ -75,7 +76,8 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// Where codes, grants and tokens are kept.
+    /// Where codes, grants and tokens are kept (default: a [`MemoryStore`] with its
+    /// default bounds, for a single instance).
     pub fn store(mut self, store: impl GrantStore) -> Self {
         self.store = Some(Arc::new(store));
         self
@@ -165,7 +167,7 @@ impl AuthorizationServerBuilder {
         if self.format == AccessTokenFormat::Jwt && self.access_generator.is_some() {
             return Err(ConfigError::new("an access token generator makes opaque tokens: the format cannot be jwt"));
         }
-        let store = self.store.ok_or_else(|| ConfigError::new("the authorization server needs a GrantStore"))?;
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::default()));
         let signer = LocalIssuer::new(issuer.clone(), &self.signing_key, audience.clone())?.clock(self.clock.clone());
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | the server and its settings | [`AuthorizationServer`], [`AuthorizationServerBuilder`] |
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
-//! | codes, grants, tokens | [`GrantStore`] and its records |
+//! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
 //!
 //! What it is not: no user management (the application checks passwords), no consent
@@ -24,6 +24,7 @@ mod generator;
 mod grants;
 mod issuing;
 mod limits;
+mod memory_store;
 mod params;
 mod pkce;
 mod router;
@@ -38,6 +39,7 @@ pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
 pub use generator::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
 pub use limits::ServerLimits;
+pub use memory_store::MemoryStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
