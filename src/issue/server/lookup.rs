@@ -3,19 +3,18 @@
 //! refresh token, and whether it is active now.
 
 use super::AuthorizationServer;
-use super::error::OAuthError;
 use super::store::{AccessRecord, Grant, RefreshRecord, StoreError, TokenKey};
 
 /// A token's record: what the server remembers of it.
 #[derive(Clone, Debug)]
-pub(crate) enum Issued {
+pub(crate) enum TokenRecord {
     /// An access token.
     Access(AccessRecord),
     /// A refresh token, not used yet.
     Refresh(RefreshRecord),
 }
 
-impl Issued {
+impl TokenRecord {
     /// The client it was issued to.
     pub(crate) fn client_id(&self) -> &str {
         match self {
@@ -62,37 +61,37 @@ impl Hint {
 impl AuthorizationServer {
     /// The record of `key`, an access or a refresh token, searched in `hint`'s order;
     /// `None` when it is neither (unknown, expired, revoked, or a used refresh token).
-    pub(crate) async fn issued(&self, key: &TokenKey, hint: Hint) -> Result<Option<Issued>, StoreError> {
+    pub(crate) async fn token_record(&self, key: &TokenKey, hint: Hint) -> Result<Option<TokenRecord>, StoreError> {
         let store = &self.inner.store;
         let refresh_first = hint == Hint::RefreshFirst;
         if refresh_first && let Some(r) = store.refresh_token(key).await? {
-            return Ok(Some(Issued::Refresh(r)));
+            return Ok(Some(TokenRecord::Refresh(r)));
         }
         if let Some(r) = store.access_token(key).await? {
-            return Ok(Some(Issued::Access(r)));
+            return Ok(Some(TokenRecord::Access(r)));
         }
         if !refresh_first && let Some(r) = store.refresh_token(key).await? {
-            return Ok(Some(Issued::Refresh(r)));
+            return Ok(Some(TokenRecord::Refresh(r)));
         }
         Ok(None)
     }
 
-    /// `issued` with its grant, if it is active now: not expired (the server's clock),
+    /// `record` with its grant, if it is active now: not expired (the server's clock),
     /// its grant still there (not revoked, not expired) and the same client's.
-    pub(crate) async fn active(&self, issued: Issued) -> Result<Option<(Issued, Grant)>, StoreError> {
+    pub(crate) async fn active(&self, record: TokenRecord) -> Result<Option<(TokenRecord, Grant)>, StoreError> {
         let now = self.now();
-        if issued.expires_at() <= now {
+        if record.expires_at() <= now {
             return Ok(None);
         }
-        let Some(grant) = self.inner.store.grant(issued.grant_id()).await? else {
+        let Some(grant) = self.inner.store.grant(record.grant_id()).await? else {
             return Ok(None);
         };
         // A store that outlives its TTLs, or a record pointing at another client's
         // grant, can only deny.
-        if grant.expires_at <= now || grant.client_id != issued.client_id() {
+        if grant.expires_at <= now || grant.client_id != record.client_id() {
             return Ok(None);
         }
-        Ok(Some((issued, grant)))
+        Ok(Some((record, grant)))
     }
 
     /// The access token under `key` with its grant, if active now.
@@ -103,16 +102,9 @@ impl AuthorizationServer {
         let Some(record) = self.inner.store.access_token(key).await? else {
             return Ok(None);
         };
-        Ok(match self.active(Issued::Access(record)).await? {
-            Some((Issued::Access(record), grant)) => Some((record, grant)),
+        Ok(match self.active(TokenRecord::Access(record)).await? {
+            Some((TokenRecord::Access(record), grant)) => Some((record, grant)),
             _ => None,
         })
     }
-}
-
-/// A store failure as answered: `503 temporarily_unavailable`, the cause logged (it
-/// names no token: records are found by hash).
-pub(crate) fn store_unavailable(error: &StoreError) -> OAuthError {
-    tracing::error!(error = %crate::error_chain::error_chain(error), "grant store unavailable");
-    OAuthError::unavailable("the server cannot look tokens up right now")
 }

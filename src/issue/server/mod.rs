@@ -18,12 +18,15 @@
 #![allow(dead_code)]
 
 mod authorize;
-mod body;
 mod builder;
 mod client;
 mod client_auth;
 mod error;
+mod generator;
+mod grants;
 mod introspection;
+mod issuing;
+mod limits;
 mod lookup;
 mod memory_store;
 mod params;
@@ -31,6 +34,7 @@ mod pkce;
 mod revocation;
 mod router;
 mod store;
+mod token_endpoint;
 mod verifier;
 
 use std::sync::Arc;
@@ -43,6 +47,8 @@ pub use authorize::{
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use generator::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
+pub use limits::ServerLimits;
 pub use memory_store::MemoryStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
@@ -121,6 +127,10 @@ pub(crate) struct Inner {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) error_uris: ErrorUris,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Opaque access tokens (with [`AccessTokenFormat::Opaque`]).
+    pub(crate) access_generator: Arc<dyn TokenGenerator>,
+    pub(crate) refresh_generator: Arc<dyn TokenGenerator>,
+    pub(crate) limiter: limits::Limiter,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
