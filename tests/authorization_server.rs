@@ -1,7 +1,13 @@
-//! The authorization server (`tower_bearer::issue::server`, issue 18) over real HTTP:
-//! one module per area.
+//! The authorization server (issue 18) over real HTTP on 127.0.0.1: one binary, one
+//! module per endpoint under tests/authorization_server/.
 
 mod common;
 
+#[path = "authorization_server/authorize.rs"]
+mod authorize;
+#[path = "authorization_server/introspection.rs"]
+mod introspection;
+#[path = "authorization_server/revocation.rs"]
+mod revocation;
 #[path = "authorization_server/store.rs"]
 mod store;

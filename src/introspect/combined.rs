@@ -3,7 +3,7 @@
 
 use crate::claims::VerifiedToken;
 use crate::token::BearerToken;
-use crate::verify::{JwtVerifier, Verification, Verifier};
+use crate::verify::{JwtVerifier, Verification, Verifier, looks_like_jwt};
 
 use super::IntrospectionVerifier;
 
@@ -40,21 +40,6 @@ impl CombinedVerifier {
     pub fn new(jwt: JwtVerifier, introspection: IntrospectionVerifier, mode: IntrospectMode) -> Self {
         Self { jwt, introspection, mode }
     }
-}
-
-/// A compact JWS: three parts whose first decodes to a JSON object with `alg`.
-/// Anything else is treated as opaque and goes to the authorization server.
-fn looks_like_jwt(token: &str) -> bool {
-    use base64::Engine as _;
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
-        .is_some_and(|h| h.get("alg").is_some())
 }
 
 impl Verifier for CombinedVerifier {
@@ -95,18 +80,5 @@ impl Verifier for CombinedVerifier {
                 }))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::looks_like_jwt;
-
-    #[test]
-    fn shapes() {
-        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
-        assert!(!looks_like_jwt("2YotnFZFEjr1zCsicMWpAA"));
-        assert!(!looks_like_jwt("a.b.c"));
-        assert!(!looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln.x.y"));
     }
 }

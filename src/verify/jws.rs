@@ -146,6 +146,22 @@ pub(crate) fn numeric_date(v: &Value) -> Option<u64> {
     (secs <= MAX).then_some(secs)
 }
 
+/// A compact JWS: three parts whose first decodes to a JSON object with `alg`.
+/// Anything else is treated as opaque (by introspection, by the authorization
+/// server's own verifier).
+#[cfg(any(feature = "introspection", feature = "issuer"))]
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .is_some_and(|h| h.get("alg").is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +209,16 @@ mod tests {
         assert!(!typ_accepted(None, TypPolicy::AccessTokenOnly));
         assert!(!typ_accepted(Some("JWT"), TypPolicy::AccessTokenOnly));
         assert!(typ_accepted(Some("at+jwt"), TypPolicy::AccessTokenOnly));
+    }
+
+    #[cfg(any(feature = "introspection", feature = "issuer"))]
+    #[test]
+    fn jwt_shapes() {
+        use super::looks_like_jwt;
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+        assert!(!looks_like_jwt("2YotnFZFEjr1zCsicMWpAA"));
+        assert!(!looks_like_jwt("a.b.c"));
+        assert!(!looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.e30.c2ln.x.y"));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(crate) use cache::{CacheCheck, constant_time_eq};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use explain::Explanation;
 pub use issuer::Issuer;
+#[cfg(any(feature = "introspection", feature = "issuer"))]
+pub(crate) use jws::looks_like_jwt;
 #[cfg(feature = "dpop")]
 pub(crate) use jws::{decode_object, numeric_date};
 pub use jwt::JwtVerifier;

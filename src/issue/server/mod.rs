@@ -9,6 +9,7 @@
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
 //! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
+//! | the authorization endpoint (the app's login and consent page) | [`AuthorizationServer::validate_authorization_request`], [`AuthorizationServer::create_authorization_response`], [`secure_page`] |
 //!
 //! What it is not: no user management (the application checks passwords), no consent
 //! UI (the application renders it), no OpenID Connect ID tokens.
@@ -16,30 +17,47 @@
 // The endpoints land in parts; until then some shared pieces have no caller yet.
 #![allow(dead_code)]
 
+mod authorize;
 mod builder;
 mod client;
 mod client_auth;
 mod error;
+mod generator;
+mod grants;
+mod introspection;
+mod issuing;
+mod limits;
+mod lookup;
 mod memory_store;
 mod params;
 mod pkce;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod revocation;
 mod router;
 mod store;
+mod token_endpoint;
+mod verifier;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use authorize::{
+    AuthorizationError, AuthorizationRedirect, AuthorizationRequest, Consent, Decision, escape_html, form_value,
+    page_headers, secure_page,
+};
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use generator::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
+pub use limits::ServerLimits;
 pub use memory_store::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisGrantStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
+pub use verifier::ServerVerifier;
 
 use super::LocalIssuer;
 use crate::verify::Clock;
@@ -113,6 +131,10 @@ pub(crate) struct Inner {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) error_uris: ErrorUris,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Opaque access tokens (with [`AccessTokenFormat::Opaque`]).
+    pub(crate) access_generator: Arc<dyn TokenGenerator>,
+    pub(crate) refresh_generator: Arc<dyn TokenGenerator>,
+    pub(crate) limiter: limits::Limiter,
 }
 
 impl std::fmt::Debug for AuthorizationServer {

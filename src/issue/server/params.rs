@@ -21,21 +21,39 @@ impl Params {
     /// Parses a query string or form body. A repeated parameter is
     /// `invalid_request` (RFC 6749 §3.1: "MUST NOT be included more than once").
     pub(crate) fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+        let (params, repeated) = Self::parse_keeping_repeats(input)?;
+        match repeated.first() {
+            Some(name) => Err(repeated_error(name)),
+            None => Ok(params),
+        }
+    }
+
+    /// Like [`Params::parse`], but the names of repeated parameters are returned
+    /// instead of refused (their values are dropped): the authorization endpoint must
+    /// know whether `client_id` and `redirect_uri` were repeated before it chooses
+    /// between an error page and an error redirect.
+    pub(crate) fn parse_keeping_repeats(input: &[u8]) -> Result<(Self, Vec<String>), OAuthError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(input)
             .map_err(|_| OAuthError::invalid_request("the parameters are not form-urlencoded"))?;
         if pairs.len() > MAX_PARAMS {
             return Err(OAuthError::invalid_request("too many parameters"));
         }
         let mut kept: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        let mut repeated: Vec<String> = Vec::new();
         for (name, value) in pairs {
             if kept.iter().any(|(k, _)| *k == name) {
-                return Err(OAuthError::invalid_request(format!("parameter {} is repeated", printable(&name))));
+                if !repeated.contains(&name) {
+                    repeated.push(name);
+                }
+                continue;
             }
             kept.push((name, value));
         }
+        // Neither value of a repeated parameter is to be trusted.
+        kept.retain(|(k, _)| !repeated.contains(k));
         // Sent without a value = omitted (§3.1); still counted above as a repeat.
         kept.retain(|(_, v)| !v.is_empty());
-        Ok(Self(kept))
+        Ok((Self(kept), repeated))
     }
 
     /// The value of `name`, if present and not empty.
@@ -52,6 +70,11 @@ impl Params {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+}
+
+/// `invalid_request` for the repeated parameter `name`.
+pub(crate) fn repeated_error(name: &str) -> OAuthError {
+    OAuthError::invalid_request(format!("parameter {} is repeated", printable(name)))
 }
 
 /// A parameter name as safe to echo in a description: printable ASCII, at most 64
@@ -72,5 +95,8 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y!"));
+        let (p, repeated) = Params::parse_keeping_repeats(b"a=1&b=2&a=3&a=4&c=").unwrap();
+        assert_eq!(repeated, ["a"]);
+        assert_eq!((p.get("a"), p.get("b")), (None, Some("2")));
     }
 }
