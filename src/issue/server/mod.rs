@@ -22,11 +22,16 @@ mod builder;
 mod client;
 mod client_auth;
 mod error;
+mod generator;
+mod grants;
+mod issuing;
+mod limits;
 mod memory_store;
 mod params;
 mod pkce;
 mod router;
 mod store;
+mod token_endpoint;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +43,8 @@ pub use authorize::{
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use generator::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
+pub use limits::ServerLimits;
 pub use memory_store::MemoryStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
@@ -115,6 +122,10 @@ pub(crate) struct Inner {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) error_uris: ErrorUris,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Opaque access tokens (with [`AccessTokenFormat::Opaque`]).
+    pub(crate) access_generator: Arc<dyn TokenGenerator>,
+    pub(crate) refresh_generator: Arc<dyn TokenGenerator>,
+    pub(crate) limiter: limits::Limiter,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
