@@ -30,6 +30,7 @@ struct Fixture {
     issuer: String,
     server: AuthorizationServer,
     store: MemoryStore,
+    jwks: serde_json::Value,
 }
 
 impl Fixture {
@@ -74,9 +75,11 @@ impl Fixture {
             .store(store.clone())
             .build()
             .unwrap();
-        let app = Router::new().route("/authorize", get(show).post(decide)).with_state(server.clone());
+        let app =
+            Router::new().route("/authorize", get(show).post(decide)).with_state(server.clone()).merge(server.router());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { base: format!("{issuer}/authorize"), issuer, server, store }
+        let jwks = key.public_jwks().clone();
+        Self { base: format!("{issuer}/authorize"), issuer, server, store, jwks }
     }
 
     async fn get(&self, query: &str) -> Answer {
@@ -530,4 +533,141 @@ async fn a_consent_cannot_grant_more_than_was_asked() {
     assert!(!format!("{redirect:?}").contains("secret-state"), "{redirect:?}");
     let unnamed = f.server.create_authorization_response(&request, Decision::Allow(Consent::new(""))).await;
     assert_eq!(unnamed.unwrap_err().error(), Some(ErrorCode::ServerError));
+}
+
+// ---- the whole code flow, driven by the `oauth2` crate ----
+
+/// The `oauth2` crate's HTTP client, over our reqwest.
+async fn http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let response =
+        browser().request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+    let mut answer = http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    Ok(answer.body(response.bytes().await?.to_vec()).unwrap())
+}
+
+fn token_error<E: std::error::Error>(
+    e: oauth2::RequestTokenError<E, oauth2::basic::BasicErrorResponse>,
+) -> oauth2::basic::BasicErrorResponseType {
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => r.error().clone(),
+        other => panic!("not an OAuth error answer: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_code_flow_of_the_oauth2_crate_then_refresh_then_a_replayed_code_ends_the_grant() {
+    use oauth2::basic::{BasicClient, BasicErrorResponseType};
+    use oauth2::{
+        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
+        TokenResponse as _, TokenUrl,
+    };
+
+    let f = Fixture::start().await;
+    let client = BasicClient::new(ClientId::new("web".into()))
+        .set_client_secret(ClientSecret::new("a long random secret for web".into()))
+        .set_auth_uri(AuthUrl::new(f.base.clone()).unwrap())
+        .set_token_uri(TokenUrl::new(format!("{}/token", f.issuer)).unwrap())
+        .set_redirect_uri(RedirectUrl::new(WEB_CB.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("read".into()))
+        .add_scope(Scope::new("write".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // The browser: the page, then the form posted back.
+    let page = Answer::of(browser().get(authorize_url).send().await.unwrap()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let mut form = hidden_fields(&page.body);
+    form.extend(ALLOW.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let answer = f.post(&form).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let q = query(&answer.location().unwrap());
+    assert_eq!(&q["state"], csrf.secret(), "the client's CSRF token comes back");
+    assert_eq!(q["iss"], f.issuer, "RFC 9207: the client can tell which server answered");
+    let code = q["code"].clone();
+
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    // The access token, checked with josekit (not our verifier) against the key's JWKS.
+    let jwk = josekit::jwk::Jwk::from_map(f.jwks["keys"][0].as_object().unwrap().clone()).unwrap();
+    let verifier = josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap();
+    let (claims, _) = josekit::jwt::decode_with_verifier(token.access_token().secret(), &verifier).unwrap();
+    let claim = |name: &str| claims.claim(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    assert_eq!(
+        (claim("sub"), claim("client_id"), claim("scope"), claim("iss")),
+        ("alice".into(), "web".into(), "read write".into(), f.issuer.clone())
+    );
+    let refresh = token.refresh_token().expect("web may refresh").clone();
+
+    // Refresh: rotated.
+    let refreshed = client.exchange_refresh_token(&refresh).request_async(&http).await.unwrap();
+    let rotated = refreshed.refresh_token().expect("a new refresh token").clone();
+    assert_ne!(rotated.secret(), refresh.secret());
+    assert_ne!(refreshed.access_token().secret(), token.access_token().secret());
+
+    // The code again: refused, and the grant it made is revoked with everything it issued.
+    let replay = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(oauth2::PkceCodeVerifier::new(VERIFIER.into()))
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert_eq!(token_error(replay), BasicErrorResponseType::InvalidGrant);
+    let after = client.exchange_refresh_token(&rotated).request_async(&http).await.unwrap_err();
+    assert_eq!(token_error(after), BasicErrorResponseType::InvalidGrant, "the replayed code's grant is revoked");
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_the_verifier_and_the_redirect_uri_of_its_request() {
+    use oauth2::basic::{BasicClient, BasicErrorResponseType};
+    use oauth2::{AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, TokenUrl};
+
+    let f = Fixture::start().await;
+    let client = BasicClient::new(ClientId::new("web".into()))
+        .set_client_secret(ClientSecret::new("a long random secret for web".into()))
+        .set_token_uri(TokenUrl::new(format!("{}/token", f.issuer)).unwrap());
+    let code_for = |answer: Answer| query(&answer.location().unwrap())["code"].clone();
+
+    // A wrong verifier.
+    let code = code_for(f.consent(&web_query("s"), |_| {}, ALLOW).await);
+    let wrong = client
+        .clone()
+        .set_redirect_uri(RedirectUrl::new(WEB_CB.into()).unwrap())
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new("x".repeat(43)))
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert_eq!(token_error(wrong), BasicErrorResponseType::InvalidGrant);
+
+    // The request named no redirect_uri: the token request must not either, and then succeeds.
+    let code =
+        code_for(f.consent(&format!("response_type=code&client_id=web&state=s&{}", pkce()), |_| {}, ALLOW).await);
+    let named = client
+        .clone()
+        .set_redirect_uri(RedirectUrl::new(WEB_CB.into()).unwrap())
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert_eq!(token_error(named), BasicErrorResponseType::InvalidGrant);
+    let code =
+        code_for(f.consent(&format!("response_type=code&client_id=web&state=s&{}", pkce()), |_| {}, ALLOW).await);
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
+        .request_async(&http)
+        .await
+        .unwrap();
 }
