@@ -9,6 +9,8 @@
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
 //! | codes, grants, tokens | [`GrantStore`] and its records |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
+//! | signing keys and their rotation | [`AuthorizationServer::rotate_key`], [`AuthorizationServer::jwks`] |
+//! | RFC 8414 metadata | [`AuthorizationServer::metadata`], [`AuthorizationServer::metadata_path`] |
 //!
 //! What it is not: no user management (the application checks passwords), no consent
 //! UI (the application renders it), no OpenID Connect ID tokens.
@@ -20,6 +22,8 @@ mod builder;
 mod client;
 mod client_auth;
 mod error;
+mod keys;
+mod metadata;
 mod params;
 mod pkce;
 mod router;
@@ -35,7 +39,6 @@ pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };
 
-use super::LocalIssuer;
 use crate::verify::Clock;
 
 /// The format of issued access tokens.
@@ -81,7 +84,7 @@ impl Default for Lifetimes {
 /// use tower_bearer::issue::{IssuerKey, KeyType};
 /// use tower_bearer::issue::server::{AuthorizationServer, Client, ClientRegistry, GrantType};
 ///
-/// let key = IssuerKey::generate(KeyType::Rsa2048, None).unwrap();
+/// let key = IssuerKey::generate(KeyType::Rsa(2048), None).unwrap();
 /// let clients = ClientRegistry::new()
 ///     .with(Client::confidential("worker", "a long random secret").unwrap().grant_type(GrantType::ClientCredentials).scope("jobs"))
 ///     .unwrap();
@@ -100,7 +103,9 @@ pub struct AuthorizationServer {
 pub(crate) struct Inner {
     pub(crate) issuer: String,
     pub(crate) audience: String,
-    pub(crate) signer: LocalIssuer,
+    /// The signing keys (rotating) and what the JWKS publishes.
+    pub(crate) keys: keys::KeyRing,
+    pub(crate) metadata: metadata::Metadata,
     pub(crate) clients: Arc<dyn ClientStore>,
     pub(crate) store: Arc<dyn GrantStore>,
     pub(crate) format: AccessTokenFormat,
