@@ -51,6 +51,8 @@ pub use reqwest_client::{AuthorizedClient, AuthorizedRequest, CallError};
 pub(crate) use store::GET_IF_SMALL;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
+#[cfg(feature = "redis")]
+pub(crate) use store::connect_within;
 pub use store::{StoredToken, TokenStore};
 
 use crate::BoxFuture;

@@ -149,6 +149,26 @@ impl TokenStore for RedisStore {
 pub(crate) const GET_IF_SMALL: &str =
     "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end return redis.call('GET', KEYS[1])";
 
+/// A connection to `url` (e.g. `redis://127.0.0.1:6379`), made within `limit`: a
+/// Redis that accepts the TCP connection but never answers must not hang startup.
+/// Shared by the Redis stores that bound every call (`keys::RedisKeySetStore`,
+/// `issue::server::RedisGrantStore`).
+#[cfg(feature = "redis")]
+pub(crate) async fn connect_within(
+    url: &str,
+    limit: Duration,
+) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    match tokio::time::timeout(limit, redis::aio::ConnectionManager::new(client)).await {
+        Ok(connected) => connected,
+        Err(_) => {
+            let slow =
+                std::io::Error::new(std::io::ErrorKind::TimedOut, format!("redis did not answer within {limit:?}"));
+            Err(redis::RedisError::from(slow))
+        }
+    }
+}
+
 /// Deletes `KEYS[1]` if it holds `ARGV[1]`.
 #[cfg(feature = "redis")]
 const UNLOCK_IF_OWNER: &str =

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::client::{ClientRegistry, ClientStore};
 use super::error::ErrorUris;
 use super::keys::{KeyRing, KeySettings};
+use super::memory_store::MemoryStore;
 use super::metadata::{Metadata, MetadataSettings};
 use super::store::GrantStore;
 use super::{AccessTokenFormat, AuthorizationServer, Inner, Lifetimes};
@@ -72,7 +73,8 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// Where codes, grants and tokens are kept.
+    /// Where codes, grants and tokens are kept (default: a [`MemoryStore`] with its
+    /// default bounds, for a single instance).
     pub fn store(mut self, store: impl GrantStore) -> Self {
         self.store = Some(Arc::new(store));
         self
@@ -139,7 +141,7 @@ impl AuthorizationServerBuilder {
         if self.lifetimes.code > MAX_CODE_LIFETIME || self.lifetimes.code.is_zero() {
             return Err(ConfigError::new("the code lifetime is between 1 s and 10 minutes (RFC 6749 §4.1.2)"));
         }
-        let store = self.store.ok_or_else(|| ConfigError::new("the authorization server needs a GrantStore"))?;
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::default()));
         let longest_token = self.lifetimes.access_code_flow.max(self.lifetimes.access_client_credentials);
         let keys = KeyRing::new(&issuer, &audience, &self.signing_key, self.keys, longest_token, self.clock.clone())?;
         let metadata = Metadata::new(&issuer, self.metadata)?;

@@ -19,6 +19,7 @@ use crate::issue::LocalIssuer;
 use crate::keys::{KeyError, KeySet, KeyStore, Refresh, VerificationKey};
 use crate::metadata::{etag_of, serve_document};
 use crate::verify::{Clock, Issuer, JwtVerifier};
+use crate::JwtVerifierBuilder;
 use crate::{Algorithm, BoxFuture, ConfigError};
 
 /// Longest any cache may keep the JWKS (`Cache-Control: max-age`).
@@ -111,10 +112,11 @@ impl AuthorizationServer {
         self.inner.keys.signer()
     }
 
-    /// A verifier of this server's JWT access tokens, over every published key: tokens
-    /// of a key being retired verify until it drops off. No network I/O.
-    pub(crate) fn verifier(&self) -> JwtVerifier {
-        self.inner.keys.verifier.clone()
+    /// A verifier of this server's JWT access tokens (its issuer, audience, clock and
+    /// leeway), over every published key: tokens of a key being retired verify until
+    /// it drops off. No network I/O.
+    pub(crate) fn verifier_builder(&self) -> JwtVerifierBuilder {
+        self.inner.keys.verifier_builder()
     }
 
 }
@@ -144,7 +146,6 @@ pub(crate) struct KeyRing {
     retire_after: Duration,
     /// `max-age` of the JWKS.
     max_age: Duration,
-    verifier: JwtVerifier,
 }
 
 struct Shared {
@@ -200,13 +201,7 @@ impl KeyRing {
         if keys.len() > MAX_PUBLISHED_KEYS {
             return Err(ConfigError::new(format!("at most {MAX_PUBLISHED_KEYS} keys are published at once")));
         }
-        let shared = Arc::new(Shared { ring: ArcSwap::from_pointee(Ring::new(keys, signer)), clock: clock.clone() });
-        let verifier = JwtVerifier::builder()
-            .issuer(Issuer::new(issuer).keys(RingKeys(shared.clone())))
-            .audience(audience)
-            .leeway(VERIFIER_LEEWAY)
-            .clock(clock)
-            .build()?;
+        let shared = Arc::new(Shared { ring: ArcSwap::from_pointee(Ring::new(keys, signer)), clock });
         Ok(Self {
             shared,
             rotating: Mutex::new(()),
@@ -215,8 +210,15 @@ impl KeyRing {
             publish_delay: settings.publish_delay,
             retire_after,
             max_age: settings.publish_delay.saturating_sub(PUBLISH_MARGIN).min(JWKS_MAX_AGE),
-            verifier,
         })
+    }
+
+    fn verifier_builder(&self) -> JwtVerifierBuilder {
+        JwtVerifier::builder()
+            .issuer(Issuer::new(&self.issuer).keys(RingKeys(self.shared.clone())))
+            .audience(&self.audience)
+            .leeway(VERIFIER_LEEWAY)
+            .clock(self.shared.clock.clone())
     }
 
     fn now(&self) -> u64 {
@@ -395,7 +397,8 @@ mod tests {
 
     async fn verifies(ring: &KeyRing, signer: &LocalIssuer) -> bool {
         let token = signer.token().subject("s").sign().unwrap();
-        ring.verifier.verify(&BearerToken::new(token.access_token())).resolve().await.is_ok()
+        let verifier = ring.verifier_builder().build().unwrap();
+        verifier.verify(&BearerToken::new(token.access_token())).resolve().await.is_ok()
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | the server and its settings | [`AuthorizationServer`], [`AuthorizationServerBuilder`] |
 //! | registered clients | [`Client`], [`ClientRegistry`], [`ClientStore`] |
-//! | codes, grants, tokens | [`GrantStore`] and its records |
+//! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
 //! | signing keys and their rotation | [`AuthorizationServer::rotate_key`], [`AuthorizationServer::jwks`] |
 //! | RFC 8414 metadata | [`AuthorizationServer::metadata`], [`AuthorizationServer::metadata_path`] |
@@ -23,9 +23,12 @@ mod client;
 mod client_auth;
 mod error;
 mod keys;
+mod memory_store;
 mod metadata;
 mod params;
 mod pkce;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod router;
 mod store;
 
@@ -35,6 +38,9 @@ use std::time::Duration;
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use memory_store::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisGrantStore;
 pub use store::{
     AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
 };

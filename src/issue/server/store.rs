@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
+/// Longest a store keeps any record. The contract lets a store drop a record early,
+/// never keep it late, so a longer `ttl` is shortened (and no `Instant` or Redis
+/// expiry overflows).
+pub(super) const MAX_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
+
 /// What a [`GrantStore`] or [`ClientStore`](super::ClientStore) call returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 

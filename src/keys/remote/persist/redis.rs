@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{KeySetStore, KeySetStoreError, STORE_TIMEOUT};
 use crate::BoxFuture;
-use crate::client::GET_IF_SMALL;
+use crate::client::{GET_IF_SMALL, connect_within};
 
 /// A [`KeySetStore`] under one Redis key, shared by every instance of a service: an
 /// instance started while the identity provider is down serves the set another one
@@ -44,10 +44,7 @@ impl RedisKeySetStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), within 2 s; the record is
     /// kept under `key`.
     pub async fn connect(url: &str, key: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let connection = tokio::time::timeout(STORE_TIMEOUT, redis::aio::ConnectionManager::new(client))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer within 2 s"))??;
+        let connection = connect_within(url, STORE_TIMEOUT).await?;
         Ok(Self { connection, key: key.into() })
     }
 }

@@ -1,0 +1,218 @@
+//! [`RedisGrantStore`]: codes, grants and tokens shared by every instance of the
+//! server, in Redis (features `issuer` and `redis`).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::store::{
+    AccessRecord, Grant, GrantStore, MAX_TTL, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
+};
+use crate::client::{GET_IF_SMALL, connect_within};
+
+/// Keys start with this unless [`RedisGrantStore::prefix`] says otherwise.
+const DEFAULT_PREFIX: &str = "tower-bearer:as:";
+
+/// The longest one call may wait for Redis by default.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Largest record written or read (a grant with the application's claims included):
+/// a polluted key is never read whole, and nothing is written that could not be read.
+const MAX_RECORD: usize = 64 * 1024;
+
+/// What a used code or refresh token's value starts with; the record follows, so the
+/// marker still names its grant.
+const USED: &str = "used:";
+
+/// `KEYS[1]`'s value, replaced (when not already used) by `used:` and itself, with
+/// the same remaining expiry (`KEEPTTL`): one script, so of concurrent takes exactly
+/// one sees the fresh value. Oversized values are refused, not sent.
+const TAKE: &str = "local v = redis.call('GET', KEYS[1]) \
+    if not v then return false end \
+    if string.len(v) > tonumber(ARGV[1]) then return redis.error_reply('record too large') end \
+    if string.sub(v, 1, 5) ~= 'used:' then redis.call('SET', KEYS[1], 'used:' .. v, 'KEEPTTL') end \
+    return v";
+
+/// A [`GrantStore`] in Redis, shared by every instance of an
+/// [`AuthorizationServer`](super::AuthorizationServer) that connects to it: a code
+/// issued by one instance is exchanged at another, a refresh token rotated by one and
+/// replayed at another revokes its grant, a revocation is seen by all.
+///
+/// Records are JSON under `<prefix>code:`, `grant:`, `refresh:` and `access:`
+/// followed by the [`TokenKey`] (a hash: no usable token is in Redis) or the grant
+/// id, written with `SET … PX ttl`. Single-use takes run as one Lua script that marks
+/// the record used and keeps its remaining expiry (Redis 6.0 or later, for
+/// `KEEPTTL`). Records are at most 64 KiB, read only after a `STRLEN` check. Every
+/// call is bounded (2 s by default): a slow or unreachable Redis is a [`StoreError`]
+/// (the endpoint answers `503`), never a hang, and never a token issued unrecorded.
+///
+/// Whoever can write these keys can create grants: protect them (ACLs, a dedicated
+/// database) like the signing key.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_bearer::issue::server::RedisGrantStore;
+///
+/// let store = RedisGrantStore::connect("redis://127.0.0.1:6379").await?.prefix("auth:prod:");
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisGrantStore {
+    connection: redis::aio::ConnectionManager,
+    prefix: Arc<str>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisGrantStore {
+    // No URL: it may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisGrantStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisGrantStore {
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), within 2 s.
+    pub async fn connect(url: &str) -> Result<Self, redis::RedisError> {
+        Ok(Self::from_connection(connect_within(url, DEFAULT_TIMEOUT).await?))
+    }
+
+    /// Uses an existing connection.
+    pub fn from_connection(connection: redis::aio::ConnectionManager) -> Self {
+        Self { connection, prefix: DEFAULT_PREFIX.into(), timeout: DEFAULT_TIMEOUT }
+    }
+
+    /// What every key starts with (`tower-bearer:as:`): instances sharing one state
+    /// use the same prefix, separate servers different ones.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into().into();
+        self
+    }
+
+    /// The longest one call may wait for Redis (2 s); then it fails with a
+    /// [`StoreError`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// Runs `call` within the timeout.
+    async fn bounded<T>(&self, what: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(StoreError::with_source(format!("redis failed to {what}"), e)),
+            Err(_) => Err(StoreError::new(format!("redis did not {what} within {:?}", self.timeout))),
+        }
+    }
+
+    async fn put<T: Serialize>(&self, key: String, record: &T, ttl: Duration) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| StoreError::with_source("cannot encode the record", e))?;
+        if json.len() > MAX_RECORD {
+            return Err(StoreError::new(format!("record of {} bytes is over the {MAX_RECORD}-byte limit", json.len())));
+        }
+        let ms = u64::try_from(ttl.min(MAX_TTL).as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut c = self.connection.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(&key).arg(json).arg("PX").arg(ms);
+        self.bounded("store a record", set.query_async::<()>(&mut c)).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+        let mut c = self.connection.clone();
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(GET_IF_SMALL).arg(1).arg(&key).arg(MAX_RECORD);
+        let raw: Option<String> = self.bounded("read a record", eval.query_async(&mut c)).await?;
+        match raw {
+            // A used code or refresh token is no record to read.
+            Some(raw) if raw.starts_with(USED) => Ok(None),
+            Some(raw) => decode(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn take<T: DeserializeOwned>(&self, key: String, grant_of: fn(T) -> String) -> Result<Taken<T>, StoreError> {
+        let mut c = self.connection.clone();
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(TAKE).arg(1).arg(&key).arg(MAX_RECORD + USED.len());
+        let raw: Option<String> = self.bounded("take a record", eval.query_async(&mut c)).await?;
+        Ok(match raw {
+            None => Taken::Missing,
+            Some(raw) => match raw.strip_prefix(USED) {
+                Some(record) => Taken::Again { grant_id: grant_of(decode(record)?) },
+                None => Taken::First(decode(&raw)?),
+            },
+        })
+    }
+
+    async fn delete(&self, key: String) -> Result<(), StoreError> {
+        let mut c = self.connection.clone();
+        let mut del = redis::cmd("DEL");
+        del.arg(&key);
+        self.bounded("delete a record", del.query_async::<i64>(&mut c)).await.map(|_| ())
+    }
+}
+
+/// A record read back; a corrupt one is an error (nothing is issued from it).
+fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::with_source("a record in redis is corrupt", e))
+}
+
+impl GrantStore for RedisGrantStore {
+    fn put_code<'a>(&'a self, key: &'a TokenKey, code: PendingCode, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.put(self.key("code", key.as_str()), &code, ttl).await })
+    }
+
+    fn take_code<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<PendingCode>> {
+        Box::pin(async move { self.take(self.key("code", key.as_str()), |code: PendingCode| code.grant.id).await })
+    }
+
+    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.put(self.key("grant", &grant.id), &grant, ttl).await })
+    }
+
+    fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
+        Box::pin(async move { self.get(self.key("grant", id)).await })
+    }
+
+    fn revoke_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.delete(self.key("grant", id)).await })
+    }
+
+    fn put_refresh_token<'a>(&'a self, key: &'a TokenKey, record: RefreshRecord, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.put(self.key("refresh", key.as_str()), &record, ttl).await })
+    }
+
+    fn take_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<RefreshRecord>> {
+        Box::pin(
+            async move { self.take(self.key("refresh", key.as_str()), |record: RefreshRecord| record.grant_id).await },
+        )
+    }
+
+    fn refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<RefreshRecord>> {
+        Box::pin(async move { self.get(self.key("refresh", key.as_str())).await })
+    }
+
+    fn put_access_token<'a>(&'a self, key: &'a TokenKey, record: AccessRecord, ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.put(self.key("access", key.as_str()), &record, ttl).await })
+    }
+
+    fn access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessRecord>> {
+        Box::pin(async move { self.get(self.key("access", key.as_str())).await })
+    }
+
+    fn revoke_access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.delete(self.key("access", key.as_str())).await })
+    }
+}
