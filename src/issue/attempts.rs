@@ -2,25 +2,19 @@
 //! cannot outrun them, and keyed by hashes, so memory does not grow with the names.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
+#[cfg(test)]
+use super::budget::ENTRY_BYTES;
+use super::budget::{Budget, Counter, KeyedHash};
 use super::limits::LoginLimits;
 
-type Key = [u8; 32];
+type Key = super::budget::Key;
 
-/// Bytes one tracked key costs, roughly: the 32-byte hash, its counter and moka's own
-/// bookkeeping. Every entry weighs the same, however long the name was.
-const ENTRY_BYTES: u32 = 128;
-
-/// Most entries one budget keeps (about 128 MiB), whatever the configured ceiling.
-const MAX_ENTRIES: u64 = 1 << 20;
-
-/// The three budgets of [`LoginLimits`].
+/// Three budgets of failures: per name, per client address, in total ([`LoginLimits`]
+/// for `/login`; the authorization server's client authentication uses the same).
 pub(super) struct Attempts {
-    secret: Key,
+    keys: KeyedHash,
     per_login: Budget,
     per_client: Budget,
     total: Budget,
@@ -30,55 +24,56 @@ pub(super) struct Attempts {
 pub(super) struct Reservation<'a> {
     attempts: &'a Attempts,
     login: Key,
-    counters: Vec<Arc<AtomicU32>>,
-}
-
-struct Budget {
-    max: u32,
-    counters: moka::sync::Cache<Key, Arc<AtomicU32>>,
+    counters: Vec<Arc<Counter>>,
 }
 
 impl Attempts {
     pub(super) fn new(limits: &LoginLimits) -> Self {
+        Self::with_budgets(limits.per_login, limits.per_client, limits.total, limits.window)
+    }
+
+    /// `per_name` failures per name, `per_client` per client address, `total` in all,
+    /// each per `window`.
+    pub(super) fn with_budgets(per_name: u32, per_client: u32, total: u32, window: Duration) -> Self {
         // Failures are only ever counted after the global budget let them through, and
         // an entry outlives that budget's window by at most one window: twice the
         // ceiling (plus room for logins that succeed) never evicts a live counter.
-        let entries = u64::from(limits.total).saturating_mul(2).saturating_add(10_000).min(MAX_ENTRIES);
+        let entries = u64::from(total).saturating_mul(2).saturating_add(10_000);
         Self {
-            secret: random_key(),
-            per_login: Budget::new(limits.per_login, limits.window, entries),
-            per_client: Budget::new(limits.per_client, limits.window, entries),
-            total: Budget::new(limits.total, limits.window, 1),
+            keys: KeyedHash::new(),
+            per_login: Budget::new(per_name, window, entries),
+            per_client: Budget::new(per_client, window, entries),
+            total: Budget::new(total, window, 1),
         }
     }
 
-    /// Counts one attempt for `login` (already normalised) from `client`, or `None`
-    /// when a budget is spent. Nothing stays counted when `None` is returned.
+    /// Counts one attempt for `login` (already normalised) from `client`, or how long
+    /// until the spent budget's window ends. Nothing stays counted on refusal.
     ///
     /// Past the global ceiling, a known client address with no failures of its own in
     /// the window is still admitted (its own budgets still apply): otherwise one
     /// attacker spraying names would lock every user out, while a botnet gains only one
     /// guess per address before its addresses are refused too.
-    pub(super) fn reserve(&self, login: &str, client: Option<&str>) -> Option<Reservation<'_>> {
+    pub(super) fn reserve(&self, login: &str, client: Option<&str>) -> Result<Reservation<'_>, Duration> {
         let login = self.hash(b'l', login);
         let client = client.map(|c| self.hash(b'c', c));
         let mut reservation = Reservation { attempts: self, login, counters: Vec::with_capacity(3) };
         match self.total.reserve([0; 32]) {
-            Some(counter) => reservation.counters.push(counter),
-            None if client.is_some_and(|c| self.per_client.count(c) == 0) => {}
-            None => return None,
+            Ok(counter) => reservation.counters.push(counter),
+            Err(_) if client.is_some_and(|c| self.per_client.count(c) == 0) => {}
+            Err(wait) => return Err(wait),
         }
         let steps = client.map(|c| (&self.per_client, c)).into_iter().chain([(&self.per_login, login)]);
         for (budget, key) in steps {
             match budget.reserve(key) {
-                Some(counter) => reservation.counters.push(counter),
-                None => {
+                Ok(counter) => reservation.counters.push(counter),
+                Err(wait) => {
                     reservation.release();
-                    return None;
+                    return Err(wait);
                 }
             }
         }
-        Some(reservation)
+        Ok(reservation)
     }
 
     /// A short keyed hash of `login` for logs: the same name gives the same tag within
@@ -88,13 +83,12 @@ impl Attempts {
     }
 
     fn hash(&self, domain: u8, value: &str) -> Key {
-        Sha256::new().chain_update(self.secret).chain_update([domain]).chain_update(value).finalize().into()
+        self.keys.hash(domain, value)
     }
 
     #[cfg(test)]
     fn login_cache_bytes(&self) -> u64 {
-        self.per_login.counters.run_pending_tasks();
-        self.per_login.counters.weighted_size()
+        self.per_login.weighted_size()
     }
 }
 
@@ -102,7 +96,13 @@ impl Reservation<'_> {
     /// The password was right: give the attempts back and forget the login's failures.
     pub(super) fn succeeded(mut self) {
         self.release();
-        self.attempts.per_login.counters.invalidate(&self.login);
+        self.attempts.per_login.forget(self.login);
+    }
+
+    /// The attempt proved nothing either way (the check could not run): give it back,
+    /// keep the failures.
+    pub(super) fn cancel(mut self) {
+        self.release();
     }
 
     // A failure needs nothing: the attempts stay counted. So does a request dropped
@@ -110,55 +110,9 @@ impl Reservation<'_> {
 
     fn release(&mut self) {
         for counter in self.counters.drain(..) {
-            // Never below zero, even if the counter was reset meanwhile.
-            let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            counter.release();
         }
     }
-}
-
-impl Budget {
-    fn new(max: u32, window: Duration, entries: u64) -> Self {
-        let counters = moka::sync::Cache::builder()
-            .weigher(|_, _| ENTRY_BYTES)
-            .max_capacity(entries.saturating_mul(u64::from(ENTRY_BYTES)))
-            // LRU admits every new key: TinyLFU could refuse to keep a fresh counter, and
-            // a counter not kept would let every guess start from zero.
-            .eviction_policy(moka::policy::EvictionPolicy::lru())
-            .time_to_live(window)
-            .build();
-        Self { max, counters }
-    }
-
-    /// Attempts counted for `key` in the window.
-    fn count(&self, key: Key) -> u32 {
-        self.counters.get(&key).map_or(0, |c| c.load(Ordering::Acquire))
-    }
-
-    /// Takes one attempt from `key`'s budget, atomically, if any is left.
-    fn reserve(&self, key: Key) -> Option<Arc<AtomicU32>> {
-        let counter = self.counters.get_with(key, Arc::default);
-        let max = self.max;
-        counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then(|| n.saturating_add(1))).ok()?;
-        Some(counter)
-    }
-}
-
-/// 256 random bits from the crypto backend's generator.
-fn random_key() -> Key {
-    if let Ok(bytes) = crate::signing::random_bytes(32)
-        && let Ok(key) = Key::try_from(bytes.as_slice())
-    {
-        return key;
-    }
-    let seed = {
-        // No generator: the process's random hasher keys still keep tags unguessable
-        // from outside.
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-        format!("{}-{}", h.finish(), std::process::id())
-    };
-    Sha256::digest(seed.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -174,8 +128,8 @@ mod tests {
         let short = attempts(LoginLimits::default().max_failures_total(u32::MAX));
         let long = attempts(LoginLimits::default().max_failures_total(u32::MAX));
         for i in 0..10_000 {
-            assert!(short.reserve(&format!("{i}"), None).is_some());
-            assert!(long.reserve(&format!("{i}-{}", "x".repeat(250)), None).is_some());
+            assert!(short.reserve(&format!("{i}"), None).is_ok());
+            assert!(long.reserve(&format!("{i}-{}", "x".repeat(250)), None).is_ok());
         }
         assert_eq!(short.login_cache_bytes(), long.login_cache_bytes());
         assert_eq!(long.login_cache_bytes(), 10_000 * u64::from(ENTRY_BYTES), "32-byte keys, not 256-byte names");
@@ -204,16 +158,16 @@ mod tests {
     #[test]
     fn a_refused_attempt_takes_nothing_and_success_gives_back() {
         let a = attempts(LoginLimits::default().max_failures(2).max_failures_per_client(3));
-        assert!(a.reserve("alice", Some("c")).is_some());
-        assert!(a.reserve("alice", Some("c")).is_some());
-        assert!(a.reserve("alice", Some("c")).is_none(), "alice's budget is spent");
+        assert!(a.reserve("alice", Some("c")).is_ok());
+        assert!(a.reserve("alice", Some("c")).is_ok());
+        assert!(a.reserve("alice", Some("c")).is_err(), "alice's budget is spent");
         // The refusals did not eat the client's budget: one failure is left for bob.
-        assert!(a.reserve("bob", Some("c")).is_some());
-        assert!(a.reserve("carol", Some("c")).is_none(), "the client's budget is spent");
+        assert!(a.reserve("bob", Some("c")).is_ok());
+        assert!(a.reserve("carol", Some("c")).is_err(), "the client's budget is spent");
         // A success gives its attempt back and clears the login.
         let b = attempts(LoginLimits::default().max_failures(1).max_failures_per_client(1));
         b.reserve("dave", Some("d")).unwrap().succeeded();
-        assert!(b.reserve("dave", Some("d")).is_some());
+        assert!(b.reserve("dave", Some("d")).is_ok());
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl fmt::Debug for LoginLimits {
 }
 
 /// An IP address as a budget key; IPv6 by its /64 prefix.
-fn address_key(ip: IpAddr) -> String {
+pub(super) fn address_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -7,6 +7,7 @@
 //! no network fetch.
 
 mod attempts;
+mod budget;
 mod keygen;
 mod limits;
 mod local;

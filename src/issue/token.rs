@@ -87,6 +87,7 @@ pub struct LocalTokenBuilder<'a> {
     draft: ClaimsDraft,
     lifetime: Option<Duration>,
     not_after: Option<u64>,
+    jti: Option<String>,
 }
 
 impl std::fmt::Debug for LocalTokenBuilder<'_> {
@@ -103,7 +104,7 @@ impl std::fmt::Debug for LocalTokenBuilder<'_> {
 
 impl<'a> LocalTokenBuilder<'a> {
     pub(super) fn new(issuer: &'a LocalIssuer) -> Self {
-        Self { issuer, draft: ClaimsDraft::new(Map::new()), lifetime: None, not_after: None }
+        Self { issuer, draft: ClaimsDraft::new(Map::new()), lifetime: None, not_after: None, jti: None }
     }
 
     /// `sub`.
@@ -140,6 +141,12 @@ impl<'a> LocalTokenBuilder<'a> {
         self
     }
 
+    /// Sets `jti` to a value the caller made (and records), instead of a random one.
+    pub(super) fn jti(mut self, jti: String) -> Self {
+        self.jti = Some(jti);
+        self
+    }
+
     /// Any other claim.
     pub fn claim(mut self, name: &str, value: Value) -> Self {
         self.draft.claims.insert(name.to_owned(), value);
@@ -160,7 +167,7 @@ impl<'a> LocalTokenBuilder<'a> {
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(exp));
         claims.entry("auth_time").or_insert_with(|| json!(now));
-        claims.insert("jti".into(), json!(random_id()));
+        claims.insert("jti".into(), json!(self.jti.unwrap_or_else(random_id)));
         claims.entry("client_id").or_insert_with(|| json!(i.issuer));
         let header = Value::Object(header(i.alg, &i.kid));
         let token =

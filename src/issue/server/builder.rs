@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::client::{ClientRegistry, ClientStore};
 use super::error::ErrorUris;
 use super::keys::{KeyRing, KeySettings};
+use super::generator::{RandomToken, TokenGenerator};
+use super::limits::{Limiter, ServerLimits};
 use super::memory_store::MemoryStore;
 use super::metadata::{Metadata, MetadataSettings};
 use super::store::GrantStore;
@@ -31,6 +33,9 @@ pub struct AuthorizationServerBuilder {
     clock: Arc<dyn Clock>,
     pub(super) keys: KeySettings,
     pub(super) metadata: MetadataSettings,
+    access_generator: Option<Arc<dyn TokenGenerator>>,
+    refresh_generator: Arc<dyn TokenGenerator>,
+    limits: ServerLimits,
 }
 
 impl std::fmt::Debug for AuthorizationServerBuilder {
@@ -57,6 +62,9 @@ impl AuthorizationServerBuilder {
             clock: Arc::new(SystemClock),
             keys: KeySettings::default(),
             metadata: MetadataSettings::default(),
+            access_generator: None,
+            refresh_generator: Arc::new(RandomToken),
+            limits: ServerLimits::default(),
         }
     }
 
@@ -129,6 +137,27 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Makes opaque access tokens ([`AccessTokenFormat::Opaque`], which this sets
+    /// too; default [`RandomToken`]).
+    pub fn access_token_generator(mut self, generator: impl TokenGenerator) -> Self {
+        self.access_generator = Some(Arc::new(generator));
+        self.format = AccessTokenFormat::Opaque;
+        self
+    }
+
+    /// Makes refresh tokens (default [`RandomToken`]).
+    pub fn refresh_token_generator(mut self, generator: impl TokenGenerator) -> Self {
+        self.refresh_generator = Arc::new(generator);
+        self
+    }
+
+    /// Request size, rate and failed-authentication limits ([`ServerLimits`]'s
+    /// defaults otherwise).
+    pub fn limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Checks the settings: an `https` issuer (http only on loopback) without query or
     /// fragment, an audience, an asymmetric key that signs, a code lifetime of at most
     /// 10 minutes, the metadata's URLs and scopes.
@@ -140,6 +169,9 @@ impl AuthorizationServerBuilder {
             .ok_or_else(|| ConfigError::new("the authorization server needs an audience for its access tokens"))?;
         if self.lifetimes.code > MAX_CODE_LIFETIME || self.lifetimes.code.is_zero() {
             return Err(ConfigError::new("the code lifetime is between 1 s and 10 minutes (RFC 6749 §4.1.2)"));
+        }
+        if self.format == AccessTokenFormat::Jwt && self.access_generator.is_some() {
+            return Err(ConfigError::new("an access token generator makes opaque tokens: the format cannot be jwt"));
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::default()));
         let longest_token = self.lifetimes.access_code_flow.max(self.lifetimes.access_client_credentials);
@@ -157,6 +189,9 @@ impl AuthorizationServerBuilder {
                 lifetimes: self.lifetimes,
                 error_uris: self.error_uris,
                 clock: self.clock,
+                access_generator: self.access_generator.unwrap_or_else(|| Arc::new(RandomToken)),
+                refresh_generator: self.refresh_generator,
+                limiter: Limiter::new(self.limits),
             }),
         })
     }

@@ -94,6 +94,48 @@ pub(crate) async fn authenticate(
     Ok(Authenticated { client, method: claimed.method })
 }
 
+/// The `client_id` the request claims, before any lookup: what failed
+/// authentications are counted under.
+pub(crate) fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
+    claimed(headers, params).ok().map(|c| c.id)
+}
+
+impl super::AuthorizationServer {
+    /// [`authenticate`] under the failure budgets of [`ServerLimits`](super::ServerLimits):
+    /// the attempt is counted before the secret is checked and given back when it is
+    /// right (or when the store could not answer).
+    pub(crate) async fn authenticate_client(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Result<Authenticated, OAuthError> {
+        let limiter = &self.inner.limiter;
+        let reservation = match claimed_client_id(headers, params) {
+            Some(id) => Some(limiter.reserve_attempt(&id, headers, peer)?),
+            // Malformed: refused below without a lookup, nothing to guess.
+            None => None,
+        };
+        match authenticate(&*self.inner.clients, headers, params).await {
+            Ok(authenticated) => {
+                if let Some(r) = reservation {
+                    r.succeeded();
+                }
+                Ok(authenticated)
+            }
+            Err(failure) => {
+                if failure.error.code() != super::ErrorCode::InvalidClient
+                    && let Some(r) = reservation
+                {
+                    // Not a wrong secret (the store is down): nothing to count.
+                    r.cancel();
+                }
+                Err(failure.error)
+            }
+        }
+    }
+}
+
 fn claimed(headers: &HeaderMap, params: &Params) -> Result<Claimed, OAuthError> {
     let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
     let basic = match (authorization.next(), authorization.next()) {

@@ -23,6 +23,10 @@ mod client;
 mod client_auth;
 mod error;
 mod keys;
+mod generator;
+mod grants;
+mod issuing;
+mod limits;
 mod memory_store;
 mod metadata;
 mod params;
@@ -31,6 +35,7 @@ mod pkce;
 mod redis_store;
 mod router;
 mod store;
+mod token_endpoint;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +43,8 @@ use std::time::Duration;
 pub use builder::AuthorizationServerBuilder;
 pub use client::{Client, ClientRegistry, ClientStore, GrantType, SecretHash};
 pub use error::{ErrorCode, ErrorUris, OAuthError};
+pub use generator::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
+pub use limits::ServerLimits;
 pub use memory_store::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisGrantStore;
@@ -118,6 +125,10 @@ pub(crate) struct Inner {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) error_uris: ErrorUris,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Opaque access tokens (with [`AccessTokenFormat::Opaque`]).
+    pub(crate) access_generator: Arc<dyn TokenGenerator>,
+    pub(crate) refresh_generator: Arc<dyn TokenGenerator>,
+    pub(crate) limiter: limits::Limiter,
 }
 
 impl std::fmt::Debug for AuthorizationServer {

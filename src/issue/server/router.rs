@@ -1,7 +1,14 @@
 //! The server's endpoints as one axum [`Router`], serving the issuer URL's paths.
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::routing::any;
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::connect_info::ConnectInfo;
+use axum::http::{Extensions, HeaderMap};
+use axum::response::Response;
+use axum::routing::{any, post};
 
 use super::AuthorizationServer;
 
@@ -25,11 +32,17 @@ impl AuthorizationServer {
     /// `/token`... and `/.well-known/oauth-authorization-server`. Behind a proxy that
     /// strips a prefix, serve what reaches the application at these paths.
     ///
+    /// Serve it with
+    /// [`into_make_service_with_connect_info::<SocketAddr>`](axum::Router::into_make_service_with_connect_info)
+    /// for the per-address failure limit (or set
+    /// [`ServerLimits::address_key`](super::ServerLimits::address_key)).
+    ///
     /// The metadata and the JWKS answer `GET` and `HEAD` (cacheable, with `ETag`s),
     /// `405` otherwise. The authorization endpoint is the application's (it owns the
     /// login and consent pages): see the `authorize` module.
     pub fn router(&self) -> Router {
         let endpoints = Router::new()
+            .route(TOKEN_PATH, post(token))
             // Keys (RFC 7517), the current ring on every request.
             .route(JWKS_PATH, any(super::keys::jwks_endpoint))
             .with_state(self.clone());
@@ -38,5 +51,19 @@ impl AuthorizationServer {
             path => Router::new().nest(path, endpoints),
         };
         endpoints.route(self.metadata_path(), any(super::metadata::metadata_endpoint).with_state(self.clone()))
+    }
+}
+
+/// `POST /token`: the body read up to the size limit, then [`AuthorizationServer::token_response`].
+async fn token(
+    State(server): State<AuthorizationServer>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    match server.read_body(body).await {
+        Ok(bytes) => server.token_response(&headers, &bytes, peer).await,
+        Err(e) => e.to_response(&server.inner.error_uris),
     }
 }

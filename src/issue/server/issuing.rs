@@ -1,0 +1,204 @@
+//! Minting the tokens of one grant (RFC 6749 §5.1): the access token (an RFC 9068 JWT
+//! or an opaque value), a refresh token when the client may refresh, their records,
+//! and the JSON answer.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::client::{Client, GrantType};
+use super::error::{OAuthError, no_store_json};
+use super::generator::{TokenContext, TokenGenerator, is_b64token, is_vschar_token, random_token};
+use super::store::{AccessRecord, Grant, RefreshRecord, StoreError, TokenKey};
+use super::{AccessTokenFormat, AuthorizationServer};
+
+/// What a successful token request is answered with. `Debug` never shows the tokens.
+pub(crate) struct Issued {
+    access_token: String,
+    expires_in: u64,
+    scope: Vec<String>,
+    refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issued {
+    /// The access token (a secret).
+    pub(crate) fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
+    /// The refresh token, when one was issued (a secret).
+    pub(crate) fn refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
+    }
+
+    /// The §5.1 answer, `Cache-Control: no-store`, `Pragma: no-cache`. `scope` is always
+    /// sent: it may differ from what was requested (a default, or a refresh narrowing).
+    pub(crate) fn into_response(self) -> Response {
+        let mut body = json!({
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        });
+        if let Some(map) = body.as_object_mut() {
+            if !self.scope.is_empty() {
+                map.insert("scope".into(), Value::String(self.scope.join(" ")));
+            }
+            if let Some(refresh) = self.refresh_token {
+                map.insert("refresh_token".into(), Value::String(refresh));
+            }
+        }
+        (StatusCode::OK, no_store_json(&body)).into_response()
+    }
+}
+
+/// Claims of a grant's extra claims that the server sets itself and that the
+/// application cannot override.
+const REGISTERED: [&str; 11] =
+    ["iss", "aud", "exp", "iat", "nbf", "jti", "sub", "client_id", "scope", "auth_time", "cnf"];
+
+impl AuthorizationServer {
+    /// Mints the tokens of `grant` for `client` after a `grant_type` request, and
+    /// stores their records. No token outlives `grant.expires_at`. A refresh token is
+    /// issued when the client may use `refresh_token` and the grant is not client
+    /// credentials (RFC 6749 §4.4.3).
+    pub(crate) async fn issue(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        grant_type: GrantType,
+    ) -> Result<Issued, OAuthError> {
+        let i = &self.inner;
+        let lifetime = match grant_type {
+            GrantType::ClientCredentials => i.lifetimes.access_client_credentials,
+            _ => i.lifetimes.access_code_flow,
+        };
+        if grant.expires_at <= self.now() {
+            return Err(OAuthError::invalid_grant("the grant has expired"));
+        }
+        let context =
+            TokenContext { client_id: &grant.client_id, grant_type, subject: &grant.subject, scopes: &grant.scope };
+        let jti = random_token().map_err(|e| unavailable("no randomness for a jti", &e))?;
+        let (access_token, issued_at, expires_at) = match i.format {
+            AccessTokenFormat::Jwt => self.sign(grant, &jti, lifetime)?,
+            AccessTokenFormat::Opaque => {
+                let token = generate(&*i.access_generator, &context, is_b64token, "access")?;
+                let now = self.now();
+                (token, now, now.saturating_add(lifetime.as_secs()).min(grant.expires_at))
+            }
+        };
+        let ttl = expires_at.saturating_sub(issued_at);
+        if ttl == 0 {
+            return Err(OAuthError::invalid_grant("the grant has expired"));
+        }
+        let record = AccessRecord {
+            grant_id: grant.id.clone(),
+            client_id: grant.client_id.clone(),
+            subject: grant.subject.clone(),
+            scope: grant.scope.clone(),
+            audience: i.audience.clone(),
+            issued_at,
+            expires_at,
+            jti,
+        };
+        let key = TokenKey::of(&access_token);
+        i.store.put_access_token(&key, record, Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
+
+        let refresh_token = if grant_type != GrantType::ClientCredentials && client.allows(GrantType::RefreshToken) {
+            Some(self.refresh_token(grant, &context).await?)
+        } else {
+            None
+        };
+        Ok(Issued { access_token, expires_in: ttl, scope: grant.scope.clone(), refresh_token })
+    }
+
+    /// An RFC 9068 JWT for `grant`: its token, `iat` and `exp`.
+    fn sign(&self, grant: &Grant, jti: &str, lifetime: Duration) -> Result<(String, u64, u64), OAuthError> {
+        let i = &self.inner;
+        // The ring's key of the moment (rotation swaps it).
+        let signer = self.signer();
+        let mut builder = signer.token();
+        for (name, value) in &grant.claims {
+            if !REGISTERED.contains(&name.as_str()) {
+                builder = builder.claim(name, value.clone());
+            }
+        }
+        builder = builder
+            .subject(grant.subject.clone())
+            .audience(i.audience.clone())
+            .claim("client_id", Value::String(grant.client_id.clone()))
+            .claim("auth_time", json!(grant.auth_time))
+            .jti(jti.to_owned())
+            .lifetime(lifetime)
+            .not_after(grant.expires_at);
+        for scope in &grant.scope {
+            builder = builder.scope(scope.clone());
+        }
+        let signed = builder.sign().map_err(|e| unavailable("signing an access token failed", &e))?;
+        Ok((signed.access_token().to_owned(), signed.starts(), signed.expires()))
+    }
+
+    /// A new refresh token for `grant`, stored; it lives the refresh lifetime, never
+    /// past the grant.
+    async fn refresh_token(&self, grant: &Grant, context: &TokenContext<'_>) -> Result<String, OAuthError> {
+        let i = &self.inner;
+        let token = generate(&*i.refresh_generator, context, is_vschar_token, "refresh")?;
+        let now = self.now();
+        let expires_at = now.saturating_add(i.lifetimes.refresh_token.as_secs()).min(grant.expires_at);
+        let ttl = expires_at.saturating_sub(now);
+        if ttl == 0 {
+            return Err(OAuthError::invalid_grant("the grant has expired"));
+        }
+        let record = RefreshRecord { grant_id: grant.id.clone(), client_id: grant.client_id.clone(), expires_at };
+        i.store
+            .put_refresh_token(&TokenKey::of(&token), record, Duration::from_secs(ttl))
+            .await
+            .map_err(store_unavailable)?;
+        Ok(token)
+    }
+}
+
+/// Runs a generator and checks what it made (`valid`); `kind` names the token in logs.
+fn generate(
+    generator: &dyn TokenGenerator,
+    context: &TokenContext<'_>,
+    valid: fn(&str) -> bool,
+    kind: &str,
+) -> Result<String, OAuthError> {
+    match generator.generate(context) {
+        Ok(token) if valid(&token) => Ok(token),
+        Ok(_) => {
+            // The value itself is a secret: only that it was refused is logged.
+            tracing::error!(kind, "the {kind} token generator made a token of the wrong syntax; nothing issued");
+            Err(OAuthError::unavailable("cannot issue tokens right now"))
+        }
+        Err(e) => {
+            tracing::error!(kind, error = %crate::error_chain::error_chain(&*e), "the {kind} token generator failed");
+            Err(OAuthError::unavailable("cannot issue tokens right now"))
+        }
+    }
+}
+
+/// `503 temporarily_unavailable` for a failure on our side, logged.
+fn unavailable(what: &str, e: &(dyn std::error::Error + 'static)) -> OAuthError {
+    tracing::error!(error = %crate::error_chain::error_chain(e), "{what}");
+    OAuthError::unavailable("cannot issue tokens right now")
+}
+
+/// `503 temporarily_unavailable` for a store that could not answer, logged (never a
+/// 500: the request was fine).
+pub(crate) fn store_unavailable(e: StoreError) -> OAuthError {
+    tracing::error!(error = %crate::error_chain::error_chain(&e), "grant store unavailable");
+    OAuthError::unavailable("the authorization server cannot answer right now")
+}

@@ -1,0 +1,223 @@
+//! Abuse limits of the client-authenticated endpoints: [`ServerLimits`] and the
+//! counters behind it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+
+use crate::issue::attempts::{Attempts, Reservation};
+use crate::issue::budget::{Budget, KeyedHash};
+
+use super::error::OAuthError;
+
+type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + Send + Sync>;
+
+/// Abuse limits of the token endpoint (and of the other endpoints where clients
+/// authenticate), set with
+/// [`AuthorizationServerBuilder::limits`](super::AuthorizationServerBuilder::limits).
+///
+/// | limit | default | answer |
+/// |---|---|---|
+/// | [`max_body`](Self::max_body) | 16 KiB | `413` (`invalid_request`) |
+/// | [`requests_per_client`](Self::requests_per_client) per [`request_window`](Self::request_window) | 600 per minute | `429` with `Retry-After` |
+/// | [`failures_per_client`](Self::failures_per_client) | 10 | `429` with `Retry-After` |
+/// | [`failures_per_address`](Self::failures_per_address) | 100 | `429` with `Retry-After` |
+/// | [`failures_total`](Self::failures_total) | 1000 | `429` with `Retry-After` |
+///
+/// Failed client authentications are counted per claimed `client_id`, per client
+/// address and in total, over the [`failure_window`](Self::failure_window) (15
+/// minutes), *before* the secret is checked (and given back when it is right), so
+/// parallel guesses cannot outrun a limit. Past the total ceiling, an address with no
+/// failures of its own is still let through to its own budgets. Anyone who knows a
+/// `client_id` can spend its failure budget: the client then waits out the window, a
+/// denial of service traded against unlimited guessing.
+///
+/// Token requests of an authenticated client are counted per client in windows of
+/// [`request_window`](Self::request_window), the failed ones (a wrong code, a reused
+/// refresh token) too.
+///
+/// Every counter is kept under a keyed hash in a cache bounded in entries: memory does
+/// not grow with what clients send.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::issue::server::ServerLimits;
+///
+/// let limits = ServerLimits::default()
+///     .requests_per_client(100, Duration::from_secs(60))
+///     .failures_per_client(5)
+///     // Behind a reverse proxy that sets X-Real-IP (and strips it from clients).
+///     .address_key(|headers, _peer| headers.get("x-real-ip")?.to_str().ok().map(str::to_owned));
+/// # let _ = limits;
+/// ```
+#[derive(Clone)]
+pub struct ServerLimits {
+    pub(crate) max_body: usize,
+    requests_per_client: u32,
+    request_window: Duration,
+    failures_per_client: u32,
+    failures_per_address: u32,
+    failures_total: u32,
+    failure_window: Duration,
+    address_key: AddressKey,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_body: 16 * 1024,
+            requests_per_client: 600,
+            request_window: Duration::from_secs(60),
+            failures_per_client: 10,
+            failures_per_address: 100,
+            failures_total: 1000,
+            failure_window: Duration::from_secs(15 * 60),
+            address_key: Arc::new(|_, peer| peer.map(|p| crate::issue::limits::address_key(p.ip()))),
+        }
+    }
+}
+
+impl fmt::Debug for ServerLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerLimits")
+            .field("max_body", &self.max_body)
+            .field("requests_per_client", &self.requests_per_client)
+            .field("request_window", &self.request_window)
+            .field("failures_per_client", &self.failures_per_client)
+            .field("failures_per_address", &self.failures_per_address)
+            .field("failures_total", &self.failures_total)
+            .field("failure_window", &self.failure_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest and longest windows: zero would switch a limit off; beyond a day the
+/// caches' TTL gains nothing.
+fn clamp_window(window: Duration) -> Duration {
+    window.clamp(Duration::from_secs(1), Duration::from_secs(24 * 3600))
+}
+
+impl ServerLimits {
+    /// Largest request body accepted, in bytes (16 KiB: a token request is a few
+    /// hundred bytes). Larger bodies are answered `413` before being read whole.
+    #[must_use]
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Token requests one authenticated client may make per `window` (600 per
+    /// minute). `u32::MAX` turns this limit off.
+    #[must_use]
+    pub fn requests_per_client(mut self, max: u32, window: Duration) -> Self {
+        self.requests_per_client = max;
+        self.request_window = clamp_window(window);
+        self
+    }
+
+    /// Failed authentications per claimed `client_id` within the failure window (10).
+    #[must_use]
+    pub fn failures_per_client(mut self, max: u32) -> Self {
+        self.failures_per_client = max;
+        self
+    }
+
+    /// Failed authentications per [client address](Self::address_key) within the
+    /// failure window (100).
+    #[must_use]
+    pub fn failures_per_address(mut self, max: u32) -> Self {
+        self.failures_per_address = max;
+        self
+    }
+
+    /// Failed authentications in all within the failure window (1000).
+    #[must_use]
+    pub fn failures_total(mut self, max: u32) -> Self {
+        self.failures_total = max;
+        self
+    }
+
+    /// How long failures are remembered, from a budget's first failure (15 min).
+    #[must_use]
+    pub fn failure_window(mut self, window: Duration) -> Self {
+        self.failure_window = clamp_window(window);
+        self
+    }
+
+    /// Finds the client address failures are counted under, from the request headers
+    /// and the peer address (the default: the peer's IP, IPv6 by /64; no address, no
+    /// per-address budget). Behind a reverse proxy every peer is the proxy: read the
+    /// header it sets instead (one it overwrites, never a client-supplied
+    /// `X-Forwarded-For` as is).
+    #[must_use]
+    pub fn address_key(
+        mut self,
+        f: impl Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.address_key = Arc::new(f);
+        self
+    }
+}
+
+/// The counters of one server.
+pub(crate) struct Limiter {
+    pub(crate) limits: ServerLimits,
+    failures: Attempts,
+    requests: Budget,
+    keys: KeyedHash,
+}
+
+/// Most clients whose request counts are kept at once; beyond, the least recently
+/// seen are forgotten.
+const MAX_RATE_ENTRIES: u64 = 100_000;
+
+impl Limiter {
+    pub(crate) fn new(limits: ServerLimits) -> Self {
+        let l = &limits;
+        Self {
+            failures: Attempts::with_budgets(
+                l.failures_per_client,
+                l.failures_per_address,
+                l.failures_total,
+                l.failure_window,
+            ),
+            requests: Budget::new(l.requests_per_client, l.request_window, MAX_RATE_ENTRIES),
+            keys: KeyedHash::new(),
+            limits,
+        }
+    }
+
+    /// Counts one authentication attempt of `client_id` from the request's address
+    /// before its secret is checked: `succeeded` on the reservation gives it back.
+    pub(in crate::issue) fn reserve_attempt(
+        &self,
+        client_id: &str,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Reservation<'_>, OAuthError> {
+        let address = (self.limits.address_key)(headers, peer);
+        self.failures.reserve(client_id, address.as_deref()).map_err(|wait| {
+            tracing::debug!(client = %self.failures.tag(client_id), "client authentication refused: too many failures");
+            OAuthError::rate_limited(seconds(wait))
+        })
+    }
+
+    /// Counts one request of the authenticated `client_id`.
+    pub(crate) fn admit_request(&self, client_id: &str) -> Result<(), OAuthError> {
+        if self.limits.requests_per_client == u32::MAX {
+            return Ok(());
+        }
+        self.requests.reserve(self.keys.hash(b'r', client_id)).map(drop).map_err(|wait| {
+            tracing::debug!(client_id, "token request refused: rate limit");
+            OAuthError::rate_limited(seconds(wait))
+        })
+    }
+}
+
+/// Whole seconds, rounded up.
+fn seconds(wait: Duration) -> u64 {
+    wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0))
+}
