@@ -45,6 +45,10 @@ pub use resource::{ResourceMetadata, ResourceMetadataBuilder};
 pub use service::MetadataService;
 #[cfg(feature = "remote")]
 pub(crate) use service::method_not_allowed;
+#[cfg(feature = "issuer")]
+pub(crate) use resource::{check_mountable, is_scope_token};
+#[cfg(feature = "issuer")]
+pub(crate) use service::{etag_of, serve_document};
 
 /// The well-known path of RFC 9728 §3: `/.well-known/oauth-protected-resource`.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";

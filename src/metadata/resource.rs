@@ -127,7 +127,7 @@ impl ResourceMetadataBuilder {
     /// the links (absolute `http(s)` URLs), and the scopes (RFC 6749 §3.3 tokens).
     pub fn build(self) -> Result<ResourceMetadata, ConfigError> {
         let uri = check_https_url("resource", &self.resource)?;
-        check_mountable(&self.resource, &uri)?;
+        check_mountable("resource", &self.resource, &uri)?;
         for issuer in &self.authorization_servers {
             if check_https_url("authorization server", issuer)?.query().is_some() {
                 return Err(ConfigError::new(format!("authorization server {issuer:?} must not have a query")));
@@ -138,9 +138,7 @@ impl ResourceMetadataBuilder {
         }
         let mut scopes: Vec<String> = Vec::with_capacity(self.scopes.len());
         for scope in self.scopes {
-            if scope.is_empty()
-                || !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-            {
+            if !is_scope_token(&scope) {
                 return Err(ConfigError::new(format!(
                     "scope {scope:?} is not a scope token (RFC 6749 §3.3: visible ASCII, no space, `\"` or `\\`)"
                 )));
@@ -198,16 +196,22 @@ fn check_https_url(what: &str, url: &str) -> Result<Uri, ConfigError> {
     }
 }
 
-/// A resource whose document can be mounted at the §3.1 path as written and named in a
-/// challenge byte for byte: printable ASCII (percent-encode the rest), no `"`, and no
-/// `{`, `}` or segment starting with `:` or `*` (routers read those as captures).
-fn check_mountable(url: &str, uri: &Uri) -> Result<(), ConfigError> {
+/// RFC 6749 §3.3: a scope token is visible ASCII without space, `"` or `\`.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// A URL (`what`: "resource", "issuer") whose path can be mounted on a router as
+/// written and named in a header byte for byte: printable ASCII (percent-encode the
+/// rest), no `"`, and no `{`, `}` or segment starting with `:` or `*` (routers read
+/// those as captures).
+pub(crate) fn check_mountable(what: &str, url: &str, uri: &Uri) -> Result<(), ConfigError> {
     let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
     let plain = pq.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'{' | b'}' | b'\\'));
     let capture = uri.path().split('/').any(|segment| segment.starts_with(':') || segment.starts_with('*'));
     if !plain || capture {
         return Err(ConfigError::new(format!(
-            "resource {url:?}: its path and query must be printable ASCII without `\"`, `{{`, `}}` or segments \
+            "{what} {url:?}: its path and query must be printable ASCII without `\"`, `{{`, `}}` or segments \
              starting with `:` or `*` (percent-encode them)"
         )));
     }

@@ -31,10 +31,7 @@ pub struct MetadataService {
 
 impl MetadataService {
     pub(crate) fn new(body: Bytes, paths: &[String]) -> Self {
-        let digest = Sha256::digest(&body);
-        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        // Hex digits in quotes are always a valid header value.
-        let etag = HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        let etag = etag_of(&body);
         Self { body, etag, paths: paths.into() }
     }
 
@@ -50,32 +47,54 @@ impl MetadataService {
     }
 
     fn answer(&self, method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
-        let head = method == Method::HEAD;
-        if !head && method != Method::GET {
-            return method_not_allowed();
-        }
-        let not_modified = headers.get_all(IF_NONE_MATCH).iter().any(|v| self.matches(v));
-        let body = if head || not_modified { Bytes::new() } else { self.body.clone() };
-        let mut res = Response::new(Full::new(body));
-        let h = res.headers_mut();
-        h.insert(ETAG, self.etag.clone());
-        h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE));
-        if not_modified {
-            *res.status_mut() = StatusCode::NOT_MODIFIED;
-            return res;
-        }
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(CONTENT_LENGTH, HeaderValue::from(self.body.len()));
-        res
+        let cache = HeaderValue::from_static(CACHE);
+        serve_document(&self.body, &self.etag, "application/json", cache, method, headers)
     }
+}
 
-    /// RFC 9110 §13.1.2: `*`, or any listed tag equal under weak comparison.
-    fn matches(&self, value: &HeaderValue) -> bool {
-        let Ok(text) = value.to_str() else { return false };
-        text.split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == self.etag.as_bytes())
+/// A strong `ETag` for `body`: the first 128 bits of its SHA-256, in hex.
+pub(crate) fn etag_of(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    // Hex digits in quotes are always a valid header value.
+    HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// A public, cacheable document: `200` to `GET`, headers only to `HEAD`, `304` to a
+/// matching `If-None-Match`, `405` to any other method.
+pub(crate) fn serve_document(
+    body: &Bytes,
+    etag: &HeaderValue,
+    content_type: &'static str,
+    cache: HeaderValue,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Full<Bytes>> {
+    let head = method == Method::HEAD;
+    if !head && method != Method::GET {
+        return method_not_allowed();
     }
+    let not_modified = headers.get_all(IF_NONE_MATCH).iter().any(|v| etag_matches(etag, v));
+    let sent = if head || not_modified { Bytes::new() } else { body.clone() };
+    let mut res = Response::new(Full::new(sent));
+    let h = res.headers_mut();
+    h.insert(ETAG, etag.clone());
+    h.insert(CACHE_CONTROL, cache);
+    if not_modified {
+        *res.status_mut() = StatusCode::NOT_MODIFIED;
+        return res;
+    }
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    res
+}
+
+/// RFC 9110 §13.1.2: `*`, or any listed tag equal under weak comparison.
+fn etag_matches(etag: &HeaderValue, value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else { return false };
+    text.split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag.as_bytes())
 }
 
 /// `405` with `Allow: GET, HEAD`: the answer of the crate's read-only endpoints to

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use super::client::{ClientRegistry, ClientStore};
 use super::error::ErrorUris;
+use super::keys::{KeyRing, KeySettings};
 use super::generator::{RandomToken, TokenGenerator};
 use super::limits::{Limiter, ServerLimits};
 use super::memory_store::MemoryStore;
+use super::metadata::{Metadata, MetadataSettings};
 use super::store::GrantStore;
 use super::{AccessTokenFormat, AuthorizationServer, Inner, Lifetimes};
 use crate::ConfigError;
-use crate::issue::LocalIssuer;
 use crate::verify::{Clock, SystemClock};
 
 /// Longest an authorization code may live (RFC 6749 §4.1.2: "a maximum authorization
@@ -30,6 +31,8 @@ pub struct AuthorizationServerBuilder {
     lifetimes: Lifetimes,
     error_uris: ErrorUris,
     clock: Arc<dyn Clock>,
+    pub(super) keys: KeySettings,
+    pub(super) metadata: MetadataSettings,
     access_generator: Option<Arc<dyn TokenGenerator>>,
     refresh_generator: Arc<dyn TokenGenerator>,
     limits: ServerLimits,
@@ -57,6 +60,8 @@ impl AuthorizationServerBuilder {
             lifetimes: Lifetimes::default(),
             error_uris: ErrorUris::default(),
             clock: Arc::new(SystemClock),
+            keys: KeySettings::default(),
+            metadata: MetadataSettings::default(),
             access_generator: None,
             refresh_generator: Arc::new(RandomToken),
             limits: ServerLimits::default(),
@@ -154,7 +159,8 @@ impl AuthorizationServerBuilder {
     }
 
     /// Checks the settings: an `https` issuer (http only on loopback) without query or
-    /// fragment, an audience, a key that signs, a code lifetime of at most 10 minutes.
+    /// fragment, an audience, an asymmetric key that signs, a code lifetime of at most
+    /// 10 minutes, the metadata's URLs and scopes.
     pub fn build(self) -> Result<AuthorizationServer, ConfigError> {
         let issuer = check_issuer(&self.issuer)?;
         let audience = self
@@ -168,12 +174,15 @@ impl AuthorizationServerBuilder {
             return Err(ConfigError::new("an access token generator makes opaque tokens: the format cannot be jwt"));
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::default()));
-        let signer = LocalIssuer::new(issuer.clone(), &self.signing_key, audience.clone())?.clock(self.clock.clone());
+        let longest_token = self.lifetimes.access_code_flow.max(self.lifetimes.access_client_credentials);
+        let keys = KeyRing::new(&issuer, &audience, &self.signing_key, self.keys, longest_token, self.clock.clone())?;
+        let metadata = Metadata::new(&issuer, self.metadata)?;
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
                 issuer,
                 audience,
-                signer,
+                keys,
+                metadata,
                 clients: self.clients,
                 store,
                 format: self.format,

@@ -126,7 +126,9 @@ impl AuthorizationServer {
     /// An RFC 9068 JWT for `grant`: its token, `iat` and `exp`.
     fn sign(&self, grant: &Grant, jti: &str, lifetime: Duration) -> Result<(String, u64, u64), OAuthError> {
         let i = &self.inner;
-        let mut builder = i.signer.token();
+        // The ring's key of the moment (rotation swaps it).
+        let signer = self.signer();
+        let mut builder = signer.token();
         for (name, value) in &grant.claims {
             if !REGISTERED.contains(&name.as_str()) {
                 builder = builder.claim(name, value.clone());

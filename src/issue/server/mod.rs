@@ -10,6 +10,8 @@
 //! | codes, grants, tokens | [`GrantStore`] and its records, [`MemoryStore`] |
 //! | errors and their `error_uri`s | [`OAuthError`], [`ErrorUris`] |
 //! | the authorization endpoint (the app's login and consent page) | [`AuthorizationServer::validate_authorization_request`], [`AuthorizationServer::create_authorization_response`], [`secure_page`] |
+//! | signing keys and their rotation | [`AuthorizationServer::rotate_key`], [`AuthorizationServer::jwks`] |
+//! | RFC 8414 metadata | [`AuthorizationServer::metadata`], [`AuthorizationServer::metadata_path`] |
 //!
 //! What it is not: no user management (the application checks passwords), no consent
 //! UI (the application renders it), no OpenID Connect ID tokens.
@@ -22,6 +24,7 @@ mod builder;
 mod client;
 mod client_auth;
 mod error;
+mod keys;
 mod generator;
 mod grants;
 mod introspection;
@@ -29,6 +32,7 @@ mod issuing;
 mod limits;
 mod lookup;
 mod memory_store;
+mod metadata;
 mod params;
 mod pkce;
 #[cfg(feature = "redis")]
@@ -59,7 +63,6 @@ pub use store::{
 };
 pub use verifier::ServerVerifier;
 
-use super::LocalIssuer;
 use crate::verify::Clock;
 
 /// The format of issued access tokens.
@@ -124,7 +127,9 @@ pub struct AuthorizationServer {
 pub(crate) struct Inner {
     pub(crate) issuer: String,
     pub(crate) audience: String,
-    pub(crate) signer: LocalIssuer,
+    /// The signing keys (rotating) and what the JWKS publishes.
+    pub(crate) keys: keys::KeyRing,
+    pub(crate) metadata: metadata::Metadata,
     pub(crate) clients: Arc<dyn ClientStore>,
     pub(crate) store: Arc<dyn GrantStore>,
     pub(crate) format: AccessTokenFormat,
