@@ -11,3 +11,5 @@ mod introspection;
 mod revocation;
 #[path = "authorization_server/store.rs"]
 mod store;
+#[path = "authorization_server/example.rs"]
+mod example;

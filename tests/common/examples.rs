@@ -32,21 +32,30 @@ impl Drop for Running {
 
 /// Starts the `protected_api` example with `env` and waits until it listens.
 pub fn start(env: &[(&str, &str)]) -> Running {
-    let mut cmd = Command::new(example_binary());
+    start_example("protected_api", env).0
+}
+
+/// Starts the example `name` with `env` (and `BIND=127.0.0.1:0`), waits until it
+/// prints `listening on ADDR`, and hands back the lines it prints after that.
+pub fn start_example(name: &str, env: &[(&str, &str)]) -> (Running, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = Command::new(binary(name));
     cmd.env("BIND", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("run the protected_api example (built by cargo test)");
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run the {name} example (built by cargo test): {e}"));
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(addr) = line.strip_prefix("listening on ") {
                 let _ = tx.send(addr.to_owned());
+            } else {
+                let _ = lines_tx.send(line);
             }
         }
     });
     let base = rx.recv_timeout(Duration::from_secs(30)).expect("the example prints `listening on http://ADDR`");
-    Running { child, base }
+    (Running { child, base }, lines)
 }
