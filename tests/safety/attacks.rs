@@ -3,7 +3,7 @@
 //! JSON are in tests/limits.rs; the time, issuer and audience rules and malformed
 //! requests in tests/protect.rs.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
