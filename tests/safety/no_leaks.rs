@@ -1,5 +1,5 @@
 //! Tokens, signatures and secrets never reach logs or error text (`Debug` output:
-//! tests/redaction.rs).
+//! tests/safety/redaction.rs).
 
 use crate::common;
 
