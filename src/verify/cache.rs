@@ -1,6 +1,6 @@
 //! The verified-token cache: a token seen before skips parsing and signature work.
 //!
-//! Safety rules, each covered by a test in `tests/cache.rs`:
+//! Safety rules, each covered by a test in `tests/safety/cache.rs`:
 //! - an entry answers only for the token it was made from, compared byte for byte with
 //!   the whole presented token, never a prefix or a digest (see [`TokenCache::get`]);
 //! - only tokens that passed every check are stored;

@@ -1,6 +1,6 @@
 //! Every limit is configurable, and each one holds.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The verified-token cache's safety rules.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

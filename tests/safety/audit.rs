@@ -1,7 +1,7 @@
 //! Regression tests for the outside audit's findings on keys, claims and the layer
 //! (issue 12, items 13-19), each over real HTTP on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

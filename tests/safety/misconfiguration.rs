@@ -1,7 +1,7 @@
 //! Misconfigurations that used to fail silently at run time now say what is wrong
 //! (issue 13, item 5), over real HTTP on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::routing::get;

@@ -1,9 +1,9 @@
 //! One named test per known attack on JWT validation, against the layer as users
 //! mount it, over real HTTP on 127.0.0.1 with real keys. Oversized tokens, headers and
-//! JSON are in tests/limits.rs; the time, issuer and audience rules and malformed
+//! JSON are in tests/safety/limits.rs; the time, issuer and audience rules and malformed
 //! requests in tests/protect.rs.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,7 +6,7 @@
 //! land there whatever thread serves the requests, and tests running at once do not
 //! mix their counts.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

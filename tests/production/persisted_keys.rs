@@ -3,7 +3,7 @@
 //! `max_stale` rule, and only for the source it was fetched from. Real HTTP, a real
 //! TestIssuer, real files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Tokens, signatures and secrets never reach logs or error text (`Debug` output:
-//! tests/redaction.rs).
+//! tests/safety/redaction.rs).
 
-mod common;
+use crate::common;
 
 use common::logs::Capture;
 use common::{app, get_bearer, get_with, serve};

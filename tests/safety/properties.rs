@@ -1,6 +1,6 @@
 //! Property tests: random and mutated input never panics and never passes.
 
-mod common;
+use crate::common;
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! `Debug` output (SECURITY.md). Types that hold one and have no `Debug` at all are
 //! listed too, so gaining a derived `Debug` later fails here.
 
-mod common;
+use crate::common;
 
 use common::b64;
 use serde_json::{Value, json};

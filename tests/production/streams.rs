@@ -1,11 +1,9 @@
 //! Streams that end with their token (issue 17 item 6): an SSE route and a gRPC server
 //! stream behind the layer on 127.0.0.1, with tokens that expire during the stream.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/grpc_items/service.rs"]
-#[allow(dead_code)]
-mod service;
+use crate::service;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! Provider presets, each tested with tokens shaped as that provider documents them,
 //! signed by the test's own keys (the presets' key locations are replaced).
 
-mod common;
+use crate::common;
 
 use common::{app, get_bearer, serve};
 use reqwest::StatusCode;

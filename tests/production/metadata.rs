@@ -1,9 +1,8 @@
 //! RFC 9728 protected resource metadata: the document served over HTTP on 127.0.0.1
 //! matches what the layer enforces, and the layer's challenges (HTTP and gRPC) name it.
 
-mod common;
-#[path = "../examples/grpc_items/service.rs"]
-mod service;
+use crate::common;
+use crate::service;
 
 use axum::Router;
 use axum::routing::get;

@@ -2,7 +2,7 @@
 //! first load, past `max_stale` in an outage), `200` otherwise; and the gRPC health
 //! service driven by the same check, asked by tonic-health's own client.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
