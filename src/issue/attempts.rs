@@ -99,12 +99,6 @@ impl Reservation<'_> {
         self.attempts.per_login.forget(self.login);
     }
 
-    /// The attempt proved nothing either way (the check could not run): give it back,
-    /// keep the failures.
-    pub(super) fn cancel(mut self) {
-        self.release();
-    }
-
     // A failure needs nothing: the attempts stay counted. So does a request dropped
     // while its check runs (fail closed).
 

@@ -67,71 +67,84 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Authenticated, AuthFailure> {
-    let claimed = claimed(headers, params).map_err(|error| AuthFailure { error, client_id: None })?;
-    let basic = claimed.method == AuthMethod::Basic;
-    let fail = |description: &str| AuthFailure {
-        error: OAuthError::invalid_client(description, basic),
-        client_id: Some(claimed.id.clone()),
-    };
-    let client = match clients.client(&claimed.id).await {
-        Ok(Some(client)) => client,
-        Ok(None) => return Err(fail("client authentication failed")),
-        Err(e) => {
-            tracing::error!(error = %crate::error_chain::error_chain(&e), "client store unavailable");
-            return Err(AuthFailure {
-                error: OAuthError::unavailable("cannot authenticate clients right now"),
-                client_id: None,
-            });
-        }
-    };
-    match (&claimed.secret, client.is_confidential()) {
-        (Some(secret), true) if client.secret_matches(secret) => {}
-        (None, false) => {}
-        // One answer for an unknown client, a wrong secret, a confidential client
-        // without one and a public client with one: nothing to probe.
-        _ => return Err(fail("client authentication failed")),
-    }
-    Ok(Authenticated { client, method: claimed.method })
+    look_up(clients, headers, params).await?.verify()
 }
 
-/// The `client_id` the request claims, before any lookup: what failed
-/// authentications are counted under.
-pub(crate) fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
-    claimed(headers, params).ok().map(|c| c.id)
+/// A client as claimed and looked up, its secret not checked yet.
+pub(crate) struct Candidate {
+    claimed: Claimed,
+    client: Option<Arc<Client>>,
+}
+
+/// Reads the claimed credentials and looks the client up. Malformed credentials and a
+/// store that cannot answer fail here, before any secret is checked.
+pub(crate) async fn look_up(
+    clients: &dyn ClientStore,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Candidate, AuthFailure> {
+    let claimed = claimed(headers, params).map_err(|error| AuthFailure { error, client_id: None })?;
+    match clients.client(&claimed.id).await {
+        Ok(client) => Ok(Candidate { claimed, client }),
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain::error_chain(&e), "client store unavailable");
+            Err(AuthFailure {
+                error: OAuthError::unavailable("cannot authenticate clients right now"),
+                client_id: None,
+            })
+        }
+    }
+}
+
+impl Candidate {
+    /// The `client_id` the request claims: what failed authentications are counted
+    /// under.
+    pub(crate) fn client_id(&self) -> &str {
+        &self.claimed.id
+    }
+
+    /// Checks the secret. Synchronous: a failure budget reserved just before is held
+    /// for no longer than the hash takes, so requests of a client with the right
+    /// secret, however many at once, never spend its budget.
+    pub(crate) fn verify(self) -> Result<Authenticated, AuthFailure> {
+        let Self { claimed, client } = self;
+        let verified = client.filter(|client| match (&claimed.secret, client.is_confidential()) {
+            (Some(secret), true) => client.secret_matches(secret),
+            (None, false) => true,
+            _ => false,
+        });
+        match verified {
+            Some(client) => Ok(Authenticated { client, method: claimed.method }),
+            // One answer for an unknown client, a wrong secret, a confidential client
+            // without one and a public client with one: nothing to probe.
+            None => Err(AuthFailure {
+                error: OAuthError::invalid_client("client authentication failed", claimed.method == AuthMethod::Basic),
+                client_id: Some(claimed.id),
+            }),
+        }
+    }
 }
 
 impl super::AuthorizationServer {
     /// [`authenticate`] under the failure budgets of [`ServerLimits`](super::ServerLimits):
     /// the attempt is counted before the secret is checked and given back when it is
-    /// right (or when the store could not answer).
+    /// right, so parallel guesses cannot outrun a budget. Malformed credentials and an
+    /// unavailable store are refused before that (nothing was guessed).
     pub(crate) async fn authenticate_client(
         &self,
         headers: &HeaderMap,
         params: &Params,
         peer: Option<std::net::SocketAddr>,
     ) -> Result<Authenticated, OAuthError> {
-        let limiter = &self.inner.limiter;
-        let reservation = match claimed_client_id(headers, params) {
-            Some(id) => Some(limiter.reserve_attempt(&id, headers, peer)?),
-            // Malformed: refused below without a lookup, nothing to guess.
-            None => None,
-        };
-        match authenticate(&*self.inner.clients, headers, params).await {
+        let candidate = look_up(&*self.inner.clients, headers, params).await.map_err(|f| f.error)?;
+        // No await from here on: see `Candidate::verify`.
+        let reservation = self.inner.limiter.reserve_attempt(candidate.client_id(), headers, peer)?;
+        match candidate.verify() {
             Ok(authenticated) => {
-                if let Some(r) = reservation {
-                    r.succeeded();
-                }
+                reservation.succeeded();
                 Ok(authenticated)
             }
-            Err(failure) => {
-                if failure.error.code() != super::ErrorCode::InvalidClient
-                    && let Some(r) = reservation
-                {
-                    // Not a wrong secret (the store is down): nothing to count.
-                    r.cancel();
-                }
-                Err(failure.error)
-            }
+            Err(failure) => Err(failure.error),
         }
     }
 }
