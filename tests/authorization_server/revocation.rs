@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower_bearer::introspect::IntrospectionVerifier;
 use tower_bearer::issue::server::{
-    AccessTokenFormat, AuthorizationServer, AuthorizationServerBuilder, Client, ClientRegistry, GrantType, MemoryStore,
+    AccessTokenFormat, AuthorizationServer, AuthorizationServerBuilder, Client, ClientRegistry, Consent, Decision,
+    GrantType, MemoryStore,
 };
 use tower_bearer::issue::{IssuerKey, KeyType};
 use tower_bearer::{BearerLayer, ClientAuth, VerifiedToken};
