@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         redis_grant_store_keeps_hashes_and_the_remaining_ttl,
         redis_grant_store_refuses_oversized_and_corrupt_records,
         a_stalled_redis_fails_grant_store_calls_within_the_bound,
+        two_server_instances_share_codes_grants_and_revocations_through_redis,
     ])
 }
 
@@ -616,4 +617,158 @@ async fn a_stalled_redis_fails_grant_store_calls_within_the_bound() {
     let err = grant.unwrap_err();
     assert!(err.to_string().contains("within 200ms"), "{err}");
     assert!(quick_took < Duration::from_millis(700), "the configured bound: {quick_took:?}");
+}
+
+/// One instance of an authorization server for the fleet `issuer`, on `listener`,
+/// keeping its state in `store`.
+async fn server_instance(
+    listener: tokio::net::TcpListener,
+    issuer: &str,
+    format: tower_bearer::issue::server::AccessTokenFormat,
+    store: RedisGrantStore,
+) -> (String, tower_bearer::issue::server::AuthorizationServer) {
+    use tower_bearer::issue::server::{AuthorizationServer, Client, ClientRegistry, GrantType};
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        tower_bearer::issue::IssuerKey::generate(tower_bearer::issue::KeyType::Rsa(2048), None)
+            .unwrap()
+            .private_jwk()
+            .to_json()
+    });
+    let web = Client::confidential(FLEET_WEB.0, FLEET_WEB.1)
+        .unwrap()
+        .redirect_uri(FLEET_REDIRECT)
+        .grant_type(GrantType::AuthorizationCode)
+        .grant_type(GrantType::RefreshToken)
+        .scope("read");
+    let server = AuthorizationServer::builder(issuer, key)
+        .audience("https://api.example.com")
+        .clients(ClientRegistry::new().with(web).unwrap())
+        .access_token_format(format)
+        .store(store)
+        .build()
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = server.router();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, server)
+}
+
+const FLEET_WEB: (&str, &str) = ("web", "web-secret-0123456789abcdef");
+const FLEET_REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// A code for `alice` from `server`'s authorization endpoint, and its PKCE verifier.
+async fn fleet_code(server: &tower_bearer::issue::server::AuthorizationServer) -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use tower_bearer::issue::server::{Consent, Decision};
+    let verifier = format!("verifier-{}", rand::random::<u128>()).repeat(2);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&verifier));
+    let mut url = reqwest::Url::parse("http://x/").unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", FLEET_WEB.0),
+        ("redirect_uri", FLEET_REDIRECT),
+        ("scope", "read"),
+        ("state", "s"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let request = server.validate_authorization_request(url.query().unwrap().as_bytes()).await.unwrap();
+    let consent = Decision::Allow(Consent::new("alice").scopes(["read"]));
+    let redirect = server.create_authorization_response(&request, consent).await.unwrap();
+    let location = reqwest::Url::parse(redirect.location()).unwrap();
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    (code, verifier)
+}
+
+/// POSTs `form` to `base` + `path` as the fleet's web client: status and JSON body.
+async fn fleet_post(base: &str, path: &str, form: &[(&str, &str)]) -> (http::StatusCode, serde_json::Value) {
+    let res = common::client()
+        .post(format!("{base}{path}"))
+        .basic_auth(FLEET_WEB.0, Some(FLEET_WEB.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    (status, if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&body).unwrap() })
+}
+
+async fn fleet_exchange(base: &str, code: &str, verifier: &str) -> (http::StatusCode, serde_json::Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", FLEET_REDIRECT),
+        ("code_verifier", verifier),
+    ];
+    fleet_post(base, "/token", &form).await
+}
+
+async fn fleet_introspect(base: &str, token: &str) -> serde_json::Value {
+    let (status, body) = fleet_post(base, "/introspect", &[("token", token)]).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    body
+}
+
+// Issue 18: two instances of one authorization server (one issuer, one key, one Redis
+// prefix) on different ports: a code issued at A is exchanged at B and its replay at A
+// revokes the grant; a refresh token rotated at A and replayed at B ends the grant for
+// A too; a revocation at A is seen at B.
+async fn two_server_instances_share_codes_grants_and_revocations_through_redis() {
+    use tower_bearer::issue::server::AccessTokenFormat;
+    let port = free_port();
+    let _redis = start_redis(port);
+    for format in [AccessTokenFormat::Jwt, AccessTokenFormat::Opaque] {
+        let prefix = if format == AccessTokenFormat::Jwt { "fleet:jwt:" } else { "fleet:opaque:" };
+        let (listener_a, listener_b) = (
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        );
+        let issuer = format!("http://{}", listener_a.local_addr().unwrap());
+        let (a, server_a) = server_instance(listener_a, &issuer, format, grant_store(port, prefix).await).await;
+        let (b, server_b) = server_instance(listener_b, &issuer, format, grant_store(port, prefix).await).await;
+        assert_ne!(a, b);
+
+        // A code issued at A, exchanged at B; replayed at A: refused, and its grant ends.
+        let (code, verifier) = fleet_code(&server_a).await;
+        let (status, first) = fleet_exchange(&b, &code, &verifier).await;
+        assert_eq!(status, http::StatusCode::OK, "{format:?}: {first}");
+        let access = first["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(fleet_introspect(&a, &access).await["active"], json!(true), "{format:?}: B's token, at A");
+        let (status, replay) = fleet_exchange(&a, &code, &verifier).await;
+        assert_eq!((status, &replay["error"]), (http::StatusCode::BAD_REQUEST, &json!("invalid_grant")));
+        assert_eq!(fleet_introspect(&b, &access).await, json!({"active": false}), "{format:?}: code replay");
+
+        // A refresh token rotated at A, the old one replayed at B: the grant ends, at A too.
+        let (code, verifier) = fleet_code(&server_b).await;
+        let (_, tokens) = fleet_exchange(&b, &code, &verifier).await;
+        let old_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (status, rotated) =
+            fleet_post(&a, "/token", &[("grant_type", "refresh_token"), ("refresh_token", &old_refresh)]).await;
+        assert_eq!(status, http::StatusCode::OK, "{format:?}: {rotated}");
+        let new_access = rotated["access_token"].as_str().unwrap().to_owned();
+        let new_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(fleet_introspect(&b, &new_access).await["active"], json!(true));
+        let (status, reused) =
+            fleet_post(&b, "/token", &[("grant_type", "refresh_token"), ("refresh_token", &old_refresh)]).await;
+        assert_eq!((status, &reused["error"]), (http::StatusCode::BAD_REQUEST, &json!("invalid_grant")));
+        assert_eq!(fleet_introspect(&a, &new_access).await, json!({"active": false}), "{format:?}: reuse");
+        assert_eq!(fleet_introspect(&a, &new_refresh).await, json!({"active": false}));
+        let (status, _) =
+            fleet_post(&a, "/token", &[("grant_type", "refresh_token"), ("refresh_token", &new_refresh)]).await;
+        assert_eq!(status, http::StatusCode::BAD_REQUEST, "the rotated refresh token died with its grant");
+
+        // A revocation at A is seen at B.
+        let (code, verifier) = fleet_code(&server_a).await;
+        let (_, tokens) = fleet_exchange(&a, &code, &verifier).await;
+        let (access, refresh) =
+            (tokens["access_token"].as_str().unwrap().to_owned(), tokens["refresh_token"].as_str().unwrap().to_owned());
+        assert_eq!(fleet_introspect(&b, &access).await["active"], json!(true));
+        let (status, _) = fleet_post(&a, "/revoke", &[("token", &refresh)]).await;
+        assert_eq!(status, http::StatusCode::OK);
+        assert_eq!(fleet_introspect(&b, &access).await, json!({"active": false}), "{format:?}: revoked at A");
+        assert_eq!(fleet_introspect(&b, &refresh).await, json!({"active": false}));
+    }
 }
