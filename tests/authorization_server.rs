@@ -11,6 +11,10 @@ mod authorize;
 mod example;
 #[path = "authorization_server/introspection.rs"]
 mod introspection;
+#[path = "authorization_server/keys.rs"]
+mod keys;
+#[path = "authorization_server/metadata.rs"]
+mod metadata;
 #[path = "authorization_server/revocation.rs"]
 mod revocation;
 #[path = "authorization_server/store.rs"]

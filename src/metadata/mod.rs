@@ -42,11 +42,11 @@ mod service;
 
 pub(crate) use document::{LayerFacts, render};
 pub use resource::{ResourceMetadata, ResourceMetadataBuilder};
+#[cfg(feature = "issuer")]
+pub(crate) use resource::{check_mountable, is_scope_token};
 pub use service::MetadataService;
 #[cfg(feature = "remote")]
 pub(crate) use service::method_not_allowed;
-#[cfg(feature = "issuer")]
-pub(crate) use resource::{check_mountable, is_scope_token};
 #[cfg(feature = "issuer")]
 pub(crate) use service::{etag_of, serve_document};
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::client::{ClientRegistry, ClientStore};
 use super::error::ErrorUris;
-use super::keys::{KeyRing, KeySettings};
 use super::generator::{RandomToken, TokenGenerator};
+use super::keys::{KeyRing, KeySettings};
 use super::limits::{Limiter, ServerLimits};
 use super::memory_store::MemoryStore;
 use super::metadata::{Metadata, MetadataSettings};

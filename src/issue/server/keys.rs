@@ -15,11 +15,11 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::{AuthorizationServer, AuthorizationServerBuilder};
+use crate::JwtVerifierBuilder;
 use crate::issue::LocalIssuer;
 use crate::keys::{KeyError, KeySet, KeyStore, Refresh, VerificationKey};
 use crate::metadata::{etag_of, serve_document};
 use crate::verify::{Clock, Issuer, JwtVerifier};
-use crate::JwtVerifierBuilder;
 use crate::{Algorithm, BoxFuture, ConfigError};
 
 /// Longest any cache may keep the JWKS (`Cache-Control: max-age`).
@@ -118,7 +118,6 @@ impl AuthorizationServer {
     pub(crate) fn verifier_builder(&self) -> JwtVerifierBuilder {
         self.inner.keys.verifier_builder()
     }
-
 }
 
 /// `GET`/`HEAD` of the JWKS (RFC 7517 §8.5 media type), built from the ring now.
@@ -132,7 +131,6 @@ pub(crate) async fn jwks_endpoint(
         .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=0"));
     serve_document(&body, &etag_of(&body), "application/jwk-set+json", cache, &method, &headers).into_response()
 }
-
 
 /// The signing keys of one server and what they publish.
 pub(crate) struct KeyRing {
@@ -252,7 +250,8 @@ impl KeyRing {
         let now = self.now();
         let ring = self.shared.ring.load_full();
         let mut keys: Vec<RingKey> = ring.keys.iter().filter(|k| now < k.retires_at).cloned().collect();
-        let latest = keys.iter().map(|k| k.signs_from).max().unwrap_or(0);
+        // A key that only verifies never signs: it does not push the new one back.
+        let latest = keys.iter().filter(|k| k.signer.is_some()).map(|k| k.signs_from).max().unwrap_or(0);
         let signs_from = now.saturating_add(self.publish_delay.as_secs()).max(latest);
         let signer = signer(&self.issuer, &self.audience, private_jwk, &self.shared.clock)?;
         let retires_at = signs_from.saturating_add(self.retire_after.as_secs());
@@ -470,7 +469,8 @@ mod tests {
     async fn a_previous_key_is_published_never_signs_and_retires() {
         let clock = ManualClock::at(START);
         let previous = IssuerKey::generate(KeyType::Ed25519, Some("p")).unwrap();
-        let settings = KeySettings { previous: vec![previous.public_jwks()["keys"][0].to_string()], ..KeySettings::default() };
+        let settings =
+            KeySettings { previous: vec![previous.public_jwks()["keys"][0].to_string()], ..KeySettings::default() };
         let ring = ring(&clock, settings);
         assert_eq!(ring.signer().inner.kid, "a");
         assert_eq!(kids(&ring), ["a", "p"]);

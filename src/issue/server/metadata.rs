@@ -120,7 +120,10 @@ impl Metadata {
         doc.insert("introspection_endpoint".into(), json!(format!("{issuer}{INTROSPECTION_PATH}")));
         doc.insert("jwks_uri".into(), json!(format!("{issuer}{JWKS_PATH}")));
         doc.insert("response_types_supported".into(), json!(["code"]));
-        doc.insert("grant_types_supported".into(), json!(["authorization_code", "client_credentials", "refresh_token"]));
+        doc.insert(
+            "grant_types_supported".into(),
+            json!(["authorization_code", "client_credentials", "refresh_token"]),
+        );
         doc.insert(
             "token_endpoint_auth_methods_supported".into(),
             json!(["client_secret_basic", "client_secret_post", "none"]),
@@ -153,13 +156,7 @@ impl Metadata {
         let document = Value::Object(doc);
         // Serializing strings, arrays and booleans cannot fail.
         let body = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
-        Ok(Self {
-            etag: etag_of(&body),
-            body,
-            document,
-            path: format!("{WELL_KNOWN_PATH}{issuer_path}"),
-            issuer_path,
-        })
+        Ok(Self { etag: etag_of(&body), body, document, path: format!("{WELL_KNOWN_PATH}{issuer_path}"), issuer_path })
     }
 }
 
