@@ -19,7 +19,5 @@ mod metadata;
 mod revocation;
 #[path = "authorization_server/store.rs"]
 mod store;
-#[path = "authorization_server/store_conformance.rs"]
-mod store_conformance;
 #[path = "authorization_server/token.rs"]
 mod token;
