@@ -219,6 +219,18 @@ fn verified_jwt(token: &str) -> (Map<String, Value>, Map<String, Value>) {
 
 /// Stores a code the way the authorization endpoint does, for `client_id`.
 async fn seed_code(s: &Running, client_id: &str, redirect_uri: Option<&str>, scope: &[&str]) -> (String, String) {
+    seed_code_until(s, client_id, redirect_uri, scope, now() + 3600, now() + 60).await
+}
+
+/// A code whose grant ends at `grant_end` and which is accepted until `code_end`.
+async fn seed_code_until(
+    s: &Running,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    scope: &[&str],
+    grant_end: u64,
+    code_end: u64,
+) -> (String, String) {
     let now = now();
     let grant_id = format!("grant-{}", rand::random::<u64>());
     let grant = Grant {
@@ -228,7 +240,7 @@ async fn seed_code(s: &Running, client_id: &str, redirect_uri: Option<&str>, sco
         scope: scope.iter().map(|s| s.to_string()).collect(),
         auth_time: now - 5,
         created_at: now,
-        expires_at: now + 3600,
+        expires_at: grant_end,
         claims: json!({"department": "sales", "sub": "mallory"}).as_object().unwrap().clone(),
     };
     let code = format!("code-{}", rand::random::<u128>());
@@ -236,7 +248,7 @@ async fn seed_code(s: &Running, client_id: &str, redirect_uri: Option<&str>, sco
         grant,
         redirect_uri: redirect_uri.map(str::to_owned),
         code_challenge: CHALLENGE.into(),
-        expires_at: now + 60,
+        expires_at: code_end,
     };
     s.store.put_code(&TokenKey::of(&code), pending, Duration::from_secs(60)).await.unwrap();
     (code, grant_id)
@@ -617,6 +629,30 @@ async fn a_code_of_another_client_is_refused() {
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
+#[tokio::test]
+async fn no_token_outlives_its_grant_and_an_expired_code_is_refused() {
+    let s = start().await;
+    let grant_end = now() + 100;
+    let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], grant_end, now() + 60).await;
+    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let body = reply.json();
+    assert!(body["expires_in"].as_u64().unwrap() <= 100, "{body}");
+    let (_, claims) = verified_jwt(body["access_token"].as_str().unwrap());
+    assert!(claims["exp"].as_u64().unwrap() <= grant_end);
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let record = s.store.refresh_token(&TokenKey::of(refresh)).await.unwrap().unwrap();
+    assert!(record.expires_at <= grant_end, "the refresh token ends with its grant");
+    // A code past its own expiry, still in the store, is refused.
+    let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], now() + 3600, now() - 1).await;
+    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
+    // A grant already over.
+    let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], now() - 1, now() + 60).await;
+    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
 // ---- refresh tokens ----
 
 async fn code_tokens(s: &Running, client: (&str, &str), scope: &[&str]) -> (Value, String) {
@@ -725,7 +761,8 @@ async fn failed_authentications_are_limited_per_client_id_before_the_secret_chec
     // Spent: even the right secret waits (it is not checked at all).
     let limited = post(&s, Some(("worker", "worker-secret")), &form).await;
     assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
-    assert!(limited.headers.get("retry-after").is_some());
+    let retry: u64 = limited.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((890..=900).contains(&retry), "the rest of the 15-minute window: {retry}");
     // Another client_id is not locked out.
     assert_eq!(post(&s, Some((ODD_ID, ODD_SECRET)), &form).await.status, StatusCode::OK);
     // Successes give their attempt back.

@@ -22,7 +22,7 @@ type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> +
 /// | limit | default | answer |
 /// |---|---|---|
 /// | [`max_body`](Self::max_body) | 16 KiB | `413` (`invalid_request`) |
-/// | [`requests_per_client`](Self::requests_per_client) per [`request_window`](Self::request_window) | 600 per minute | `429` with `Retry-After` |
+/// | [`requests_per_client`](Self::requests_per_client) | 600 per minute | `429` with `Retry-After` |
 /// | [`failures_per_client`](Self::failures_per_client) | 10 | `429` with `Retry-After` |
 /// | [`failures_per_address`](Self::failures_per_address) | 100 | `429` with `Retry-After` |
 /// | [`failures_total`](Self::failures_total) | 1000 | `429` with `Retry-After` |
@@ -35,9 +35,9 @@ type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> +
 /// `client_id` can spend its failure budget: the client then waits out the window, a
 /// denial of service traded against unlimited guessing.
 ///
-/// Token requests of an authenticated client are counted per client in windows of
-/// [`request_window`](Self::request_window), the failed ones (a wrong code, a reused
-/// refresh token) too.
+/// Token requests of an authenticated client are counted per client in the window
+/// given to [`requests_per_client`](Self::requests_per_client), the failed ones (a
+/// wrong code, a reused refresh token) too.
 ///
 /// Every counter is kept under a keyed hash in a cache bounded in entries: memory does
 /// not grow with what clients send.
