@@ -80,9 +80,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .access_token_format(format)
         .build()?;
 
-    let api = Router::new()
-        .route("/me", get(me))
-        .layer(BearerLayer::new(server.verifier()));
+    let api = Router::new().route("/me", get(me)).layer(BearerLayer::new(server.verifier()));
     let app = Router::new()
         .route("/authorize", get(authorize_page).post(authorize_decision))
         .with_state(App { server: server.clone(), users: std::sync::Arc::new(users) })
@@ -146,7 +144,7 @@ async fn me(Extension(token): Extension<VerifiedToken>) -> Json<serde_json::Valu
 /// Three clients to try the server with, and the lines that describe them.
 fn demo_clients() -> Result<(ClientRegistry, String), Box<dyn Error>> {
     let secret = |name: &str| -> Result<String, Box<dyn Error>> {
-        Ok(format!("{name}-{}", IssuerKey::generate(KeyType::Hs256, None)?.private_jwk().str("k").unwrap_or_default()))
+        Ok(format!("{name}-{}", IssuerKey::generate(KeyType::Oct, None)?.private_jwk().str("k").unwrap_or_default()))
     };
     let (web_secret, service_secret) = (secret("web")?, secret("service")?);
     let clients = ClientRegistry::new()

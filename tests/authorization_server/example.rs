@@ -81,23 +81,39 @@ fn query(location: &str) -> Vec<(String, String)> {
     url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
+/// `base/authorize?` with `pairs` form-encoded.
+fn authorize_url(base: &str, pairs: &[(&str, &str)]) -> reqwest::Url {
+    let mut url = reqwest::Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url
+}
+
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// GET /authorize for `client`, then the form posted with `consent`: the 303's query.
-async fn authorize(base: &str, client: &str, redirect: &str, login: &str, password: &str, consent: &str) -> Vec<(String, String)> {
+async fn authorize(
+    base: &str,
+    client: &str,
+    redirect: &str,
+    login: &str,
+    password: &str,
+    consent: &str,
+) -> Vec<(String, String)> {
     let page = http()
-        .get(format!("{base}/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", client),
-            ("redirect_uri", redirect),
-            ("scope", "read"),
-            ("state", "st-123"),
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-        ])
+        .get(authorize_url(
+            base,
+            &[
+                ("response_type", "code"),
+                ("client_id", client),
+                ("redirect_uri", redirect),
+                ("scope", "read"),
+                ("state", "st-123"),
+                ("code_challenge", &challenge(VERIFIER)),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
         .send()
         .await
         .unwrap();
@@ -105,13 +121,19 @@ async fn authorize(base: &str, client: &str, redirect: &str, login: &str, passwo
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     let html = page.text().await.unwrap();
-    for needle in ["name=\"login\"", "name=\"password\"", "name=\"consent\" value=\"allow\"", "name=\"consent\" value=\"deny\""] {
+    for needle in
+        ["name=\"login\"", "name=\"password\"", "name=\"consent\" value=\"allow\"", "name=\"consent\" value=\"deny\""]
+    {
         assert!(html.contains(needle), "the page has {needle}: {html}");
     }
     assert_eq!(html.matches("<form").count(), 1, "one form");
     let mut form = hidden_fields(&html);
     assert!(param(&form, "code_challenge").is_some(), "the PKCE challenge rides in the form: {form:?}");
-    form.extend([("login".into(), login.into()), ("password".into(), password.into()), ("consent".into(), consent.into())]);
+    form.extend([
+        ("login".into(), login.into()),
+        ("password".into(), password.into()),
+        ("consent".into(), consent.into()),
+    ]);
     let posted = http().post(format!("{base}/authorize")).form(&form).send().await.unwrap();
     assert_eq!(posted.status(), StatusCode::SEE_OTHER, "{:?}", posted.text().await);
     let location = posted.headers()[LOCATION].to_str().unwrap().to_owned();
@@ -141,12 +163,19 @@ async fn exchange(base: &str, code: &str) -> Value {
 async fn metadata_at_the_rfc_8414_path_only() {
     let f = files("metadata");
     let app = start(&f, &[]);
-    let doc: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", app.base)).await.unwrap().json().await.unwrap();
+    let doc: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(doc["issuer"], app.base);
     assert_eq!(doc["response_types_supported"], json!(["code"]));
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], json!(true));
-    for field in ["authorization_endpoint", "token_endpoint", "revocation_endpoint", "introspection_endpoint", "jwks_uri"] {
+    for field in
+        ["authorization_endpoint", "token_endpoint", "revocation_endpoint", "introspection_endpoint", "jwks_uri"]
+    {
         assert!(doc[field].as_str().unwrap().starts_with(&app.base), "{field}: {doc}");
     }
     let oidc = reqwest::get(format!("{}/.well-known/openid-configuration", app.base)).await.unwrap();
@@ -186,7 +215,12 @@ async fn code_flow_through_the_login_page_to_api_me() {
     let again = http()
         .post(format!("{}/token", app.base))
         .basic_auth("web", Some("web-secret-0123456789"))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://127.0.0.1:9/cb"), ("code_verifier", VERIFIER)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("code_verifier", VERIFIER),
+        ])
         .send()
         .await
         .unwrap();
@@ -209,13 +243,25 @@ async fn deny_and_wrong_password() {
 
     // A wrong password gets the page again, no redirect.
     let page = http()
-        .get(format!("{}/authorize", app.base))
-        .query(&[("response_type", "code"), ("client_id", "web"), ("scope", "read"), ("code_challenge", &challenge(VERIFIER)), ("code_challenge_method", "S256")])
+        .get(authorize_url(
+            &app.base,
+            &[
+                ("response_type", "code"),
+                ("client_id", "web"),
+                ("scope", "read"),
+                ("code_challenge", &challenge(VERIFIER)),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
         .send()
         .await
         .unwrap();
     let mut form = hidden_fields(&page.text().await.unwrap());
-    form.extend([("login".into(), "bob".into()), ("password".into(), "wrong".into()), ("consent".into(), "allow".into())]);
+    form.extend([
+        ("login".into(), "bob".into()),
+        ("password".into(), "wrong".into()),
+        ("consent".into(), "allow".into()),
+    ]);
     let posted = http().post(format!("{}/authorize", app.base)).form(&form).send().await.unwrap();
     assert_eq!(posted.status(), StatusCode::UNAUTHORIZED);
     assert!(posted.headers().get(LOCATION).is_none());
@@ -233,17 +279,29 @@ async fn untrustworthy_redirects_are_pages() {
         &[("client_id", "spa")],
     ];
     for case in cases {
-        let mut q: Vec<(&str, &str)> =
-            vec![("response_type", "code"), ("state", "s"), ("code_challenge", &challenge), ("code_challenge_method", "S256")];
+        let mut q: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ];
         q.extend_from_slice(case);
-        let answer = http().get(format!("{}/authorize", app.base)).query(&q).send().await.unwrap();
+        let answer = http().get(authorize_url(&app.base, &q)).send().await.unwrap();
         assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{case:?}");
         assert!(answer.headers().get(LOCATION).is_none(), "{case:?} is never redirected");
     }
     // The others are error redirects, with state and iss.
     let answer = http()
-        .get(format!("{}/authorize", app.base))
-        .query(&[("response_type", "code"), ("client_id", "web"), ("state", "s"), ("code_challenge", &challenge), ("code_challenge_method", "plain")])
+        .get(authorize_url(
+            &app.base,
+            &[
+                ("response_type", "code"),
+                ("client_id", "web"),
+                ("state", "s"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "plain"),
+            ],
+        ))
         .send()
         .await
         .unwrap();

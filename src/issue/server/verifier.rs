@@ -67,7 +67,7 @@ impl AuthorizationServer {
     /// A [`Verifier`] of this server's access tokens that sees revocation at once; see
     /// [`ServerVerifier`].
     pub fn verifier(&self) -> ServerVerifier {
-        let jwt = self.inner.signer.verifier_builder().require_access_token_typ().build();
+        let jwt = self.verifier_builder().require_access_token_typ().build();
         if let Err(e) = &jwt {
             tracing::error!(error = %e, "no verifier for the server's own key: its JWT access tokens are refused");
         }
