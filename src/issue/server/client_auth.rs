@@ -23,17 +23,6 @@ pub(crate) enum AuthMethod {
     None,
 }
 
-impl AuthMethod {
-    /// The RFC 8414 / RFC 7591 name.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Basic => "client_secret_basic",
-            Self::Post => "client_secret_post",
-            Self::None => "none",
-        }
-    }
-}
-
 /// A client that proved who it is (or, public, named itself).
 #[derive(Clone, Debug)]
 pub(crate) struct Authenticated {
@@ -41,12 +30,10 @@ pub(crate) struct Authenticated {
     pub(crate) method: AuthMethod,
 }
 
-/// Why authentication failed, for the failed-authentication limit: `client_id` is
-/// what the client claimed to be (if anything).
+/// Why authentication failed.
 #[derive(Debug)]
 pub(crate) struct AuthFailure {
     pub(crate) error: OAuthError,
-    pub(crate) client_id: Option<String>,
 }
 
 /// Longest `client_id` or secret accepted; longer is not a registered client.
@@ -57,17 +44,6 @@ struct Claimed {
     id: String,
     secret: Option<String>,
     method: AuthMethod,
-}
-
-/// Authenticates the client of a request to the token, revocation or introspection
-/// endpoint. Exactly one method may be used (§2.3); a confidential client must use a
-/// secret; a public client must not send one.
-pub(crate) async fn authenticate(
-    clients: &dyn ClientStore,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Authenticated, AuthFailure> {
-    look_up(clients, headers, params).await?.verify()
 }
 
 /// A client as claimed and looked up, its secret not checked yet.
@@ -83,15 +59,12 @@ pub(crate) async fn look_up(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Candidate, AuthFailure> {
-    let claimed = claimed(headers, params).map_err(|error| AuthFailure { error, client_id: None })?;
+    let claimed = claimed(headers, params).map_err(|error| AuthFailure { error })?;
     match clients.client(&claimed.id).await {
         Ok(client) => Ok(Candidate { claimed, client }),
         Err(e) => {
             tracing::error!(error = %crate::error_chain::error_chain(&e), "client store unavailable");
-            Err(AuthFailure {
-                error: OAuthError::unavailable("cannot authenticate clients right now"),
-                client_id: None,
-            })
+            Err(AuthFailure { error: OAuthError::unavailable("cannot authenticate clients right now") })
         }
     }
 }
@@ -119,7 +92,6 @@ impl Candidate {
             // without one and a public client with one: nothing to probe.
             None => Err(AuthFailure {
                 error: OAuthError::invalid_client("client authentication failed", claimed.method == AuthMethod::Basic),
-                client_id: Some(claimed.id),
             }),
         }
     }

@@ -33,16 +33,6 @@ impl std::fmt::Debug for Issued {
 }
 
 impl Issued {
-    /// The access token (a secret).
-    pub(crate) fn access_token(&self) -> &str {
-        &self.access_token
-    }
-
-    /// The refresh token, when one was issued (a secret).
-    pub(crate) fn refresh_token(&self) -> Option<&str> {
-        self.refresh_token.as_deref()
-    }
-
     /// The §5.1 answer, `Cache-Control: no-store`, `Pragma: no-cache`. `scope` is always
     /// sent: it may differ from what was requested (a default, or a refresh narrowing).
     pub(crate) fn into_response(self) -> Response {

@@ -16,9 +16,6 @@
 //! What it is not: no user management (the application checks passwords), no consent
 //! UI (the application renders it), no OpenID Connect ID tokens.
 
-// The endpoints land in parts; until then some shared pieces have no caller yet.
-#![allow(dead_code)]
-
 mod authorize;
 mod builder;
 mod client;

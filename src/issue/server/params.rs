@@ -65,11 +65,6 @@ impl Params {
     pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
     }
-
-    /// All parameters, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
 }
 
 /// `invalid_request` for the repeated parameter `name`.
