@@ -101,7 +101,7 @@ impl Default for Lifetimes {
 /// use tower_bearer::issue::{IssuerKey, KeyType};
 /// use tower_bearer::issue::server::{AuthorizationServer, Client, ClientRegistry, GrantType};
 ///
-/// let key = IssuerKey::generate(KeyType::Rsa2048, None).unwrap();
+/// let key = IssuerKey::generate(KeyType::Rsa(2048), None).unwrap();
 /// let clients = ClientRegistry::new()
 ///     .with(Client::confidential("worker", "a long random secret").unwrap().grant_type(GrantType::ClientCredentials).scope("jobs"))
 ///     .unwrap();
