@@ -12,6 +12,7 @@ use tower_bearer::issue::server::{
     AccessRecord, AccessTokenFormat, Grant, GrantStore, MemoryStore, PendingCode, RefreshRecord, StoreError,
     StoreFuture, Taken, TokenKey,
 };
+use tower_bearer::issue::{IssuerKey, KeyType, LocalIssuer};
 use tower_bearer::{Clock as _, ManualClock, SystemClock};
 
 use crate::common::client;
@@ -101,16 +102,26 @@ async fn an_expired_token_is_inactive_by_the_servers_clock_without_leeway() {
     let clock = ManualClock::at(SystemClock.now());
     let c = clock.clone();
     let h = Harness::start_with(AccessTokenFormat::Jwt, move |b| {
-        b.store(MemoryStore::new()).clock(c).client_credentials_lifetime(Duration::from_secs(120))
+        b.store(MemoryStore::new())
+            .clock(c)
+            .client_credentials_lifetime(Duration::from_secs(120))
+            .access_token_lifetime(Duration::from_secs(120))
     })
     .await;
     let token = h.token(WORKER, "jobs").await;
-    assert_eq!(h.introspect(WORKER, &token).await.json()["active"], true);
-    assert_eq!(h.call("/api/me", &token).await, StatusCode::OK);
+    // A code-flow token: its grant (30 days) outlives it, so only its own exp ends it.
+    let (code_flow, refresh) = h.code_flow().await;
+    for (owner, token) in [(WORKER, &token), (WEB, &code_flow)] {
+        assert_eq!(h.introspect(owner, token).await.json()["active"], true);
+        assert_eq!(h.call("/api/me", token).await, StatusCode::OK);
+    }
     // Past exp, within the JWT verifier's 60 s leeway: the store's record decides.
     clock.advance(Duration::from_secs(121));
-    assert_inactive(&h.introspect(WORKER, &token).await);
-    assert_eq!(h.call("/api/me", &token).await, StatusCode::UNAUTHORIZED);
+    for (owner, token) in [(WORKER, &token), (WEB, &code_flow)] {
+        assert_inactive(&h.introspect(owner, token).await);
+        assert_eq!(h.call("/api/me", token).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(h.introspect(WEB, &refresh).await.json()["active"], true, "the grant lives on");
 }
 
 /// A [`MemoryStore`] that can be made to fail every call, as an unreachable store does.
@@ -219,4 +230,20 @@ async fn a_refresh_token_is_described_as_one_and_never_taken_for_an_access_token
     // Once rotated, the old one is inactive.
     assert_eq!(h.refresh(&refresh).await.status, StatusCode::OK);
     assert_inactive(&h.introspect(WEB, &refresh).await);
+}
+
+#[tokio::test]
+async fn a_stored_record_does_not_make_a_jwt_the_server_did_not_sign_acceptable() {
+    let shared = Outage { store: Arc::new(MemoryStore::new()), down: Arc::default() };
+    let store = shared.clone();
+    let h = Harness::start_with(AccessTokenFormat::Jwt, move |b| b.store(store)).await;
+    let genuine = h.token(WORKER, "jobs").await;
+    let record = shared.store.access_token(&TokenKey::of(&genuine)).await.unwrap().unwrap();
+    // Same issuer, audience, subject and typ; another key.
+    let other_key = IssuerKey::generate(KeyType::P256, None).unwrap().private_jwk().to_json();
+    let forger = LocalIssuer::new(h.base.clone(), &other_key, AUDIENCE).unwrap();
+    let forged = forger.token().subject(WORKER.0).scope("jobs").sign().unwrap().access_token().to_owned();
+    shared.store.put_access_token(&TokenKey::of(&forged), record, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(h.call("/api/me", &genuine).await, StatusCode::OK);
+    assert_eq!(h.call("/api/me", &forged).await, StatusCode::UNAUTHORIZED, "the signature is checked first");
 }
