@@ -1,5 +1,5 @@
 //! The application's login and consent page, sent safely: not frameable
-//! (clickjacking, RFC 9700 §4.7), not cacheable, no `Referer` leaking the request;
+//! (clickjacking, RFC 9700 §4.16), not cacheable, no `Referer` leaking the request;
 //! and the hidden fields that carry the request to the consent `POST`, escaped.
 
 use std::fmt::Write as _;
