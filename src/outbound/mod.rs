@@ -34,4 +34,6 @@ pub(crate) use get::{Fetched, get, get_with_headers};
 pub(crate) use http_client::{CONNECT_TIMEOUT, http_client};
 #[cfg(any(feature = "client", feature = "introspection"))]
 pub(crate) use post::{Posted, post_form};
-pub(crate) use url_check::{UrlUse, check_url, is_loopback, shown};
+#[cfg(feature = "issuer")]
+pub(crate) use url_check::is_loopback;
+pub(crate) use url_check::{UrlUse, check_url, shown};

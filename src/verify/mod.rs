@@ -26,8 +26,10 @@ mod trace;
 
 pub(crate) use binding::{BindingPolicy, Confirmation, Presented, check_binding, refuse_bound};
 pub use builder::JwtVerifierBuilder;
+pub(crate) use cache::CacheCheck;
 pub use cache::CacheStats;
-pub(crate) use cache::{CacheCheck, constant_time_eq};
+#[cfg(feature = "issuer")]
+pub(crate) use cache::constant_time_eq;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use explain::Explanation;
 pub use issuer::Issuer;

@@ -538,16 +538,7 @@ async fn a_consent_cannot_grant_more_than_was_asked() {
 // ---- the whole code flow, driven by the `oauth2` crate ----
 
 /// The `oauth2` crate's HTTP client, over our reqwest.
-async fn http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
-    let (parts, body) = request.into_parts();
-    let response =
-        browser().request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
-    let mut answer = http::Response::builder().status(response.status());
-    for (name, value) in response.headers() {
-        answer = answer.header(name, value);
-    }
-    Ok(answer.body(response.bytes().await?.to_vec()).unwrap())
-}
+use crate::oauth2_http as http;
 
 fn token_error<E: std::error::Error>(
     e: oauth2::RequestTokenError<E, oauth2::basic::BasicErrorResponse>,

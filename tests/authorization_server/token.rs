@@ -126,16 +126,7 @@ async fn start_on(
 }
 
 /// The `oauth2` crate's HTTP client, over our reqwest.
-async fn http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
-    let (parts, body) = request.into_parts();
-    let response =
-        common::client().request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
-    let mut answer = http::Response::builder().status(response.status());
-    for (name, value) in response.headers() {
-        answer = answer.header(name, value);
-    }
-    Ok(answer.body(response.bytes().await?.to_vec()).unwrap())
-}
+use crate::oauth2_http as http;
 
 fn oauth2_client(
     s: &Running,

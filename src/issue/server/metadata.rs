@@ -128,9 +128,16 @@ impl Metadata {
             "token_endpoint_auth_methods_supported".into(),
             json!(["client_secret_basic", "client_secret_post", "none"]),
         );
-        let authenticated = json!(["client_secret_basic", "client_secret_post"]);
-        doc.insert("revocation_endpoint_auth_methods_supported".into(), authenticated.clone());
-        doc.insert("introspection_endpoint_auth_methods_supported".into(), authenticated);
+        // Public clients may revoke their own tokens (RFC 7009 §2.1); introspecting needs a
+        // secret.
+        doc.insert(
+            "revocation_endpoint_auth_methods_supported".into(),
+            json!(["client_secret_basic", "client_secret_post", "none"]),
+        );
+        doc.insert(
+            "introspection_endpoint_auth_methods_supported".into(),
+            json!(["client_secret_basic", "client_secret_post"]),
+        );
         doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
         doc.insert("authorization_response_iss_parameter_supported".into(), json!(true));
         let mut scopes: Vec<String> = Vec::with_capacity(settings.scopes.len());

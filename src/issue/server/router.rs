@@ -39,12 +39,12 @@ impl AuthorizationServer {
     ///
     /// The metadata and the JWKS answer `GET` and `HEAD` (cacheable, with `ETag`s),
     /// `405` otherwise. The authorization endpoint is the application's (it owns the
-    /// login and consent pages): see the `authorize` module.
+    /// login and consent pages): see [`validate_authorization_request`](Self::validate_authorization_request).
     pub fn router(&self) -> Router {
         let endpoints = Router::new()
-            .route(TOKEN_PATH, post(token))
-            .route(REVOCATION_PATH, post(revoke))
-            .route(INTROSPECTION_PATH, post(introspect))
+            .route(TOKEN_PATH, form_handler(FormEndpoint::Token))
+            .route(REVOCATION_PATH, form_handler(FormEndpoint::Revocation))
+            .route(INTROSPECTION_PATH, form_handler(FormEndpoint::Introspection))
             // Keys (RFC 7517), the current ring on every request.
             .route(JWKS_PATH, any(super::keys::jwks_endpoint))
             .with_state(self.clone());
@@ -56,46 +56,41 @@ impl AuthorizationServer {
     }
 }
 
-/// `POST /token`: the body read up to the size limit, then [`AuthorizationServer::token_response`].
-async fn token(
-    State(server): State<AuthorizationServer>,
+/// The three form endpoints, served alike.
+#[derive(Clone, Copy)]
+enum FormEndpoint {
+    Token,
+    Revocation,
+    Introspection,
+}
+
+/// `POST /token`, `/revoke` or `/introspect`: the body read up to the size limit, then
+/// [`AuthorizationServer::token_response`], [`revocation_response`](AuthorizationServer::revocation_response)
+/// or [`introspection_response`](AuthorizationServer::introspection_response).
+async fn form_endpoint(
+    endpoint: FormEndpoint,
+    server: AuthorizationServer,
     extensions: Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let peer = peer(&extensions);
-    match server.read_body(body).await {
-        Ok(bytes) => server.token_response(&headers, &bytes, peer).await,
-        Err(e) => e.to_response(&server.inner.error_uris),
+    let bytes = match server.read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.to_response(&server.inner.error_uris),
+    };
+    match endpoint {
+        FormEndpoint::Token => server.token_response(&headers, &bytes, peer).await,
+        FormEndpoint::Revocation => server.revocation_response(&headers, &bytes, peer).await,
+        FormEndpoint::Introspection => server.introspection_response(&headers, &bytes, peer).await,
     }
 }
 
-/// `POST /revoke`: [`AuthorizationServer::revocation_response`].
-async fn revoke(
-    State(server): State<AuthorizationServer>,
-    extensions: Extensions,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let peer = peer(&extensions);
-    match server.read_body(body).await {
-        Ok(bytes) => server.revocation_response(&headers, &bytes, peer).await,
-        Err(e) => e.to_response(&server.inner.error_uris),
-    }
-}
-
-/// `POST /introspect`: [`AuthorizationServer::introspection_response`].
-async fn introspect(
-    State(server): State<AuthorizationServer>,
-    extensions: Extensions,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let peer = peer(&extensions);
-    match server.read_body(body).await {
-        Ok(bytes) => server.introspection_response(&headers, &bytes, peer).await,
-        Err(e) => e.to_response(&server.inner.error_uris),
-    }
+/// The handler of `endpoint`.
+fn form_handler(endpoint: FormEndpoint) -> axum::routing::MethodRouter<AuthorizationServer> {
+    post(move |State(server): State<AuthorizationServer>, extensions: Extensions, headers: HeaderMap, body: Body| {
+        form_endpoint(endpoint, server, extensions, headers, body)
+    })
 }
 
 /// The client's address, when served with connect info.
