@@ -159,6 +159,17 @@ async fn exchange(base: &str, code: &str) -> Value {
     answer.json().await.unwrap()
 }
 
+/// `POST base/endpoint` with `token`, authenticated as the `svc` client.
+async fn as_svc(base: &str, endpoint: &str, token: &str) -> reqwest::Response {
+    http()
+        .post(format!("{base}/{endpoint}"))
+        .basic_auth("svc", Some("svc-secret-0123456789"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn metadata_at_the_rfc_8414_path_only() {
     let f = files("metadata");
@@ -331,37 +342,13 @@ async fn opaque_tokens_client_credentials_revocation_and_audience() {
 
     let me = http().get(format!("{}/api/me", app.base)).bearer_auth(token).send().await.unwrap();
     assert_eq!(me.json::<Value>().await.unwrap(), json!({"sub": "svc", "scope": "jobs"}));
-    let introspected: Value = http()
-        .post(format!("{}/introspect", app.base))
-        .basic_auth("svc", Some("svc-secret-0123456789"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let introspected: Value = as_svc(&app.base, "introspect", token).await.json().await.unwrap();
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["aud"], "https://api.example.com");
 
-    let revoked = http()
-        .post(format!("{}/revoke", app.base))
-        .basic_auth("svc", Some("svc-secret-0123456789"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let revoked = as_svc(&app.base, "revoke", token).await;
     assert_eq!(revoked.status(), StatusCode::OK);
-    let introspected = http()
-        .post(format!("{}/introspect", app.base))
-        .basic_auth("svc", Some("svc-secret-0123456789"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let introspected = as_svc(&app.base, "introspect", token).await.text().await.unwrap();
     assert_eq!(introspected, r#"{"active":false}"#);
     let me = http().get(format!("{}/api/me", app.base)).bearer_auth(token).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
