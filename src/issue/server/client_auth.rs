@@ -95,12 +95,13 @@ impl Candidate {
 }
 
 impl super::AuthorizationServer {
-    /// Authenticates the client under the budgets of [`ServerLimits`](super::ServerLimits): the
-    /// attempt is counted against the failure budgets before the secret is checked
-    /// (given back when it is right), so parallel guesses cannot outrun them; then the
-    /// authenticated request is counted against the client's request budget at
-    /// `endpoint` (its path). Malformed credentials and an unavailable store are
-    /// refused before any of that (nothing was guessed).
+    /// Authenticates the client under the budgets of
+    /// [`ServerLimits`](super::ServerLimits): the attempt is counted against the
+    /// failure budgets before the secret is checked (given back when it is right), so
+    /// parallel guesses cannot outrun them; then the authenticated request is counted
+    /// against the client's request budget at `endpoint` (its path). Malformed
+    /// credentials and an unavailable store are refused before any of that (nothing
+    /// was guessed).
     pub(crate) async fn authenticate_client(
         &self,
         endpoint: &str,
