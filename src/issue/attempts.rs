@@ -18,23 +18,31 @@ pub(super) struct Attempts {
     per_login: Budget,
     per_client: Budget,
     total: Budget,
+    /// Whether, with no client address, a name with no failures of its own passes the
+    /// global ceiling (see [`Attempts::reserve`]).
+    names_pass_ceiling: bool,
 }
 
 /// Attempts counted against the budgets; hand it back on success.
-pub(super) struct Reservation<'a> {
-    attempts: &'a Attempts,
-    login: Key,
+pub(super) struct Reservation {
     counters: Vec<Arc<Counter>>,
 }
 
 impl Attempts {
     pub(super) fn new(limits: &LoginLimits) -> Self {
-        Self::with_budgets(limits.per_login, limits.per_client, limits.total, limits.window)
+        Self::with_budgets(limits.per_login, limits.per_client, limits.total, limits.window, false)
     }
 
-    /// `per_name` failures per name, `per_client` per client address, `total` in all,
-    /// each per `window`.
-    pub(super) fn with_budgets(per_name: u32, per_client: u32, total: u32, window: Duration) -> Self {
+    /// The budgets of client authentication at the authorization server: `per_client`
+    /// failures per claimed `client_id`, `per_address` per client address, `total` in
+    /// all, each per `window`. Client secrets are generated, not chosen: spraying one
+    /// guess over many client ids finds nothing, so past the global ceiling a client
+    /// with no failures of its own is let through even when no address is known.
+    pub(super) fn for_clients(per_client: u32, per_address: u32, total: u32, window: Duration) -> Self {
+        Self::with_budgets(per_client, per_address, total, window, true)
+    }
+
+    fn with_budgets(per_name: u32, per_client: u32, total: u32, window: Duration, names_pass_ceiling: bool) -> Self {
         // Failures are only ever counted after the global budget let them through, and
         // an entry outlives that budget's window by at most one window: twice the
         // ceiling (plus room for logins that succeed) never evicts a live counter.
@@ -44,26 +52,31 @@ impl Attempts {
             per_login: Budget::new(per_name, window, entries),
             per_client: Budget::new(per_client, window, entries),
             total: Budget::new(total, window, 1),
+            names_pass_ceiling,
         }
     }
 
-    /// Counts one attempt for `login` (already normalised) from `client`, or how long
-    /// until the spent budget's window ends. Nothing stays counted on refusal.
+    /// Counts one attempt for `login` (already normalised; `None`: an attempt counted
+    /// against no name) from `client`, or how long until the spent budget's window
+    /// ends. Nothing stays counted on refusal.
     ///
     /// Past the global ceiling, a known client address with no failures of its own in
     /// the window is still admitted (its own budgets still apply): otherwise one
     /// attacker spraying names would lock every user out, while a botnet gains only one
-    /// guess per address before its addresses are refused too.
-    pub(super) fn reserve(&self, login: &str, client: Option<&str>) -> Result<Reservation<'_>, Duration> {
-        let login = self.hash(b'l', login);
+    /// guess per address before its addresses are refused too. With no address, the
+    /// [client authentication](Self::for_clients) budgets admit a name with no failures
+    /// of its own the same way; `/login` does not (one password sprayed over every
+    /// user name is what the ceiling is for).
+    pub(super) fn reserve(&self, login: Option<&str>, client: Option<&str>) -> Result<Reservation, Duration> {
+        let login = login.map(|l| self.hash(b'l', l));
         let client = client.map(|c| self.hash(b'c', c));
-        let mut reservation = Reservation { attempts: self, login, counters: Vec::with_capacity(3) };
+        let mut reservation = Reservation { counters: Vec::with_capacity(3) };
         match self.total.reserve([0; 32]) {
             Ok(counter) => reservation.counters.push(counter),
-            Err(_) if client.is_some_and(|c| self.per_client.count(c) == 0) => {}
+            Err(_) if self.passes_ceiling(login, client) => {}
             Err(wait) => return Err(wait),
         }
-        let steps = client.map(|c| (&self.per_client, c)).into_iter().chain([(&self.per_login, login)]);
+        let steps = client.map(|c| (&self.per_client, c)).into_iter().chain(login.map(|l| (&self.per_login, l)));
         for (budget, key) in steps {
             match budget.reserve(key) {
                 Ok(counter) => reservation.counters.push(counter),
@@ -74,6 +87,14 @@ impl Attempts {
             }
         }
         Ok(reservation)
+    }
+
+    /// Whether an attempt refused by the spent global budget is let through to its own.
+    fn passes_ceiling(&self, login: Option<Key>, client: Option<Key>) -> bool {
+        match client {
+            Some(client) => self.per_client.count(client) == 0,
+            None => self.names_pass_ceiling && login.is_some_and(|l| self.per_login.count(l) == 0),
+        }
     }
 
     /// A short keyed hash of `login` for logs: the same name gives the same tag within
@@ -92,11 +113,12 @@ impl Attempts {
     }
 }
 
-impl Reservation<'_> {
-    /// The password was right: give the attempts back and forget the login's failures.
+impl Reservation {
+    /// The password was right: give this attempt back. Only this one: the failures
+    /// before it stay counted, or guesses made between the owner's successes would
+    /// never run out.
     pub(super) fn succeeded(mut self) {
         self.release();
-        self.attempts.per_login.forget(self.login);
     }
 
     // A failure needs nothing: the attempts stay counted. So does a request dropped
@@ -122,8 +144,8 @@ mod tests {
         let short = attempts(LoginLimits::default().max_failures_total(u32::MAX));
         let long = attempts(LoginLimits::default().max_failures_total(u32::MAX));
         for i in 0..10_000 {
-            assert!(short.reserve(&format!("{i}"), None).is_ok());
-            assert!(long.reserve(&format!("{i}-{}", "x".repeat(250)), None).is_ok());
+            assert!(short.reserve(Some(&format!("{i}")), None).is_ok());
+            assert!(long.reserve(Some(&format!("{i}-{}", "x".repeat(250))), None).is_ok());
         }
         assert_eq!(short.login_cache_bytes(), long.login_cache_bytes());
         assert_eq!(long.login_cache_bytes(), 10_000 * u64::from(ENTRY_BYTES), "32-byte keys, not 256-byte names");
@@ -134,7 +156,7 @@ mod tests {
         // Default ceiling: past 1000 failures nothing new is tracked at all.
         let a = attempts(LoginLimits::default());
         for i in 0..10_000 {
-            let _ = a.reserve(&format!("{i}-{}", "x".repeat(250)), Some("192.0.2.1"));
+            let _ = a.reserve(Some(&format!("{i}-{}", "x".repeat(250))), Some("192.0.2.1"));
         }
         let with_ceiling = a.login_cache_bytes();
         assert!(with_ceiling <= 1000 * u64::from(ENTRY_BYTES), "{with_ceiling} bytes");
@@ -144,7 +166,7 @@ mod tests {
             ..attempts(LoginLimits::default().max_failures_total(u32::MAX))
         };
         for i in 0..10_000 {
-            let _ = a.reserve(&format!("{i}-{}", "x".repeat(250)), None);
+            let _ = a.reserve(Some(&format!("{i}-{}", "x".repeat(250))), None);
         }
         assert!(a.login_cache_bytes() <= 100 * u64::from(ENTRY_BYTES), "{} bytes", a.login_cache_bytes());
     }
@@ -152,16 +174,37 @@ mod tests {
     #[test]
     fn a_refused_attempt_takes_nothing_and_success_gives_back() {
         let a = attempts(LoginLimits::default().max_failures(2).max_failures_per_client(3));
-        assert!(a.reserve("alice", Some("c")).is_ok());
-        assert!(a.reserve("alice", Some("c")).is_ok());
-        assert!(a.reserve("alice", Some("c")).is_err(), "alice's budget is spent");
+        assert!(a.reserve(Some("alice"), Some("c")).is_ok());
+        assert!(a.reserve(Some("alice"), Some("c")).is_ok());
+        assert!(a.reserve(Some("alice"), Some("c")).is_err(), "alice's budget is spent");
         // The refusals did not eat the client's budget: one failure is left for bob.
-        assert!(a.reserve("bob", Some("c")).is_ok());
-        assert!(a.reserve("carol", Some("c")).is_err(), "the client's budget is spent");
-        // A success gives its attempt back and clears the login.
+        assert!(a.reserve(Some("bob"), Some("c")).is_ok());
+        assert!(a.reserve(Some("carol"), Some("c")).is_err(), "the client's budget is spent");
+        // A success gives its attempt back.
         let b = attempts(LoginLimits::default().max_failures(1).max_failures_per_client(1));
-        b.reserve("dave", Some("d")).unwrap().succeeded();
-        assert!(b.reserve("dave", Some("d")).is_ok());
+        b.reserve(Some("dave"), Some("d")).unwrap().succeeded();
+        assert!(b.reserve(Some("dave"), Some("d")).is_ok());
+    }
+
+    #[test]
+    fn a_success_gives_back_only_its_own_attempt() {
+        let a = attempts(LoginLimits::default().max_failures(2));
+        assert!(a.reserve(Some("erin"), None).is_ok());
+        a.reserve(Some("erin"), None).unwrap().succeeded();
+        assert!(a.reserve(Some("erin"), None).is_ok());
+        assert!(a.reserve(Some("erin"), None).is_err(), "two failures in the window, a success between them");
+    }
+
+    #[test]
+    fn without_an_address_only_client_authentication_lets_fresh_names_past_the_ceiling() {
+        let login = attempts(LoginLimits::default().max_failures_total(1));
+        assert!(login.reserve(Some("a"), None).is_ok());
+        assert!(login.reserve(Some("b"), None).is_err(), "/login: spraying names meets the ceiling");
+        let clients = Attempts::for_clients(10, 10, 1, Duration::from_secs(60));
+        assert!(clients.reserve(Some("a"), None).is_ok());
+        assert!(clients.reserve(Some("b"), None).is_ok(), "a client with no failures of its own");
+        assert!(clients.reserve(Some("a"), None).is_err(), "a client with failures waits");
+        assert!(clients.reserve(None, None).is_err(), "no name, no address: nothing to let through");
     }
 
     #[test]

@@ -71,11 +71,6 @@ impl Budget {
         }
     }
 
-    /// Forgets `key`'s events.
-    pub(super) fn forget(&self, key: Key) {
-        self.counters.invalidate(&key);
-    }
-
     /// The cache's weight in bytes, after pending evictions.
     #[cfg(test)]
     pub(super) fn weighted_size(&self) -> u64 {
@@ -136,7 +131,5 @@ mod tests {
         first.release();
         assert_eq!(budget.count(key), 1);
         assert!(budget.reserve(key).is_ok());
-        budget.forget(key);
-        assert_eq!(budget.count(key), 0);
     }
 }

@@ -23,8 +23,9 @@ type ClientKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + 
 /// | [`max_failures_total`](Self::max_failures_total) | everything | 1000 |
 ///
 /// The [`window`](Self::window) is 15 minutes. An attempt is counted *before* the
-/// password check runs (and given back if the password is right, which also clears
-/// that login's failures), so parallel guesses cannot outrun a limit. Login names
+/// password check runs (and given back if the password is right; the failures before it
+/// stay counted, so guesses between a user's logins still run out), so parallel guesses
+/// cannot outrun a limit. Login names
 /// longer than [`max_login_len`](Self::max_login_len) (256 bytes) are refused with
 /// `400`. Names are kept only as keyed hashes, in a cache bounded in bytes.
 ///

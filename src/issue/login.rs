@@ -74,7 +74,7 @@ where
         );
     }
     let login_key = (s.limits.normalize)(&credentials.login);
-    let Ok(reservation) = s.attempts.reserve(&login_key, client.as_deref()) else {
+    let Ok(reservation) = s.attempts.reserve(Some(&login_key), client.as_deref()) else {
         tracing::debug!(login = %s.attempts.tag(&login_key), "login refused: too many failures");
         let mut res = error(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many failed logins; retry later");
         res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(s.limits.window.as_secs().max(1)));

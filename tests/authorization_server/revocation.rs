@@ -2,6 +2,8 @@
 //! each revocation checked by introspection and by a protected call through both of
 //! tower-bearer's verifiers. Also the harness `introspection.rs` shares.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::routing::get;
 use reqwest::StatusCode;
@@ -9,7 +11,7 @@ use serde_json::{Value, json};
 use tower_bearer::introspect::IntrospectionVerifier;
 use tower_bearer::issue::server::{
     AccessTokenFormat, AuthorizationServer, AuthorizationServerBuilder, Client, ClientRegistry, Consent, Decision,
-    GrantType, MemoryStore,
+    GrantType, MemoryStore, ServerLimits,
 };
 use tower_bearer::issue::{IssuerKey, KeyType};
 use tower_bearer::{BearerLayer, ClientAuth, VerifiedToken};
@@ -292,6 +294,29 @@ async fn without_or_with_wrong_client_authentication_both_endpoints_answer_401()
         h.post("/revoke", None, &[("token", &token), ("client_id", WORKER.0), ("client_secret", WORKER.1)]).await;
     assert_revoked_answer(&post);
     h.assert_dead(WORKER, &token).await;
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_are_rate_limited_per_client() {
+    let limits = ServerLimits::default().requests_per_client(2, Duration::from_secs(60));
+    let h = Harness::start_with(AccessTokenFormat::Opaque, |b| b.store(MemoryStore::new()).limits(limits)).await;
+    let token = h.token(WORKER, "jobs").await;
+    // Each endpoint has its own budget: revoking does not starve introspection.
+    for path in ["/introspect", "/revoke"] {
+        for _ in 0..2 {
+            let answer = h.post(path, Some(WORKER), &[("token", "never-issued")]).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+        }
+        let limited = h.post(path, Some(WORKER), &[("token", &token)]).await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", limited.body);
+        assert_eq!(limited.json()["error"], "temporarily_unavailable", "{path}");
+        let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{path}: {retry}");
+    }
+    // Another client has its own budgets.
+    assert_revoked_answer(&h.revoke(OTHER, "never-issued", None).await);
+    // The refused revocation revoked nothing.
+    assert_eq!(h.call("/api/me", &token).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -47,12 +47,12 @@ fn clients() -> ClientRegistry {
             .scope("jobs:write")
     };
     ClientRegistry::new()
-        .with(cc("worker", "worker-secret"))
+        .with(cc("worker", "worker-secret-0123456789"))
         .unwrap()
         .with(cc(ODD_ID, ODD_SECRET))
         .unwrap()
         .with(
-            Client::confidential("web", "web-secret")
+            Client::confidential("web", "web-secret-0123456789")
                 .unwrap()
                 .redirect_uri(WEB_REDIRECT)
                 .grant_type(GrantType::AuthorizationCode)
@@ -62,7 +62,7 @@ fn clients() -> ClientRegistry {
         )
         .unwrap()
         .with(
-            Client::confidential("other-web", "other-secret")
+            Client::confidential("other-web", "other-secret-0123456789")
                 .unwrap()
                 .redirect_uri(WEB_REDIRECT)
                 .grant_type(GrantType::AuthorizationCode)
@@ -179,6 +179,32 @@ async fn post_raw(s: &Running, basic: Option<(&str, &str)>, content_type: &str, 
     if let Some((id, secret)) = basic {
         request = request.header("authorization", basic_header(id, secret));
     }
+    reply(request).await
+}
+
+/// The header [`by_test_address`] limits count client addresses by.
+const TEST_ADDRESS: &str = "x-test-address";
+
+/// `limits` counting failures and public clients' requests per [`TEST_ADDRESS`], as
+/// behind a proxy that sets the client's address in a header.
+fn by_test_address(limits: ServerLimits) -> ServerLimits {
+    limits.address_key(|headers, _peer| headers.get(TEST_ADDRESS)?.to_str().ok().map(str::to_owned))
+}
+
+/// [`post`] as from the client address `address`.
+async fn post_from(s: &Running, address: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Reply {
+    let mut request = common::client()
+        .post(s.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(TEST_ADDRESS, address)
+        .body(serde_urlencoded_body(form));
+    if let Some((id, secret)) = basic {
+        request = request.header("authorization", basic_header(id, secret));
+    }
+    reply(request).await
+}
+
+async fn reply(request: reqwest::RequestBuilder) -> Reply {
     let response = request.send().await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -289,9 +315,10 @@ async fn client_credentials_with_basic_auth_of_an_odd_id_and_secret_from_the_oau
 #[tokio::test]
 async fn client_credentials_with_tower_bearers_own_client_both_methods() {
     let s = start().await;
-    for auth in
-        [tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET), tower_bearer::ClientAuth::post("worker", "worker-secret")]
-    {
+    for auth in [
+        tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET),
+        tower_bearer::ClientAuth::post("worker", "worker-secret-0123456789"),
+    ] {
         let client = tower_bearer::client::ClientCredentials::builder()
             .token_url(&s.token_url())
             .client_auth(auth)
@@ -308,7 +335,7 @@ async fn client_credentials_with_tower_bearers_own_client_both_methods() {
 #[tokio::test]
 async fn client_secret_post_from_the_oauth2_crate() {
     let s = start().await;
-    let client = oauth2_client(&s, "worker", Some("worker-secret")).set_auth_type(AuthType::RequestBody);
+    let client = oauth2_client(&s, "worker", Some("worker-secret-0123456789")).set_auth_type(AuthType::RequestBody);
     let token = client
         .exchange_client_credentials()
         .add_scope(Scope::new("jobs:write".into()))
@@ -324,7 +351,7 @@ async fn a_public_client_cannot_use_client_credentials() {
     let reply = post(&s, None, &[("grant_type", "client_credentials"), ("client_id", "spa")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
     // A confidential client not registered for it either.
-    let reply = post(&s, Some(("web", "web-secret")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
@@ -357,8 +384,8 @@ async fn two_authentication_methods_at_once_are_400() {
     let s = start().await;
     let reply = post(
         &s,
-        Some(("worker", "worker-secret")),
-        &[("grant_type", "client_credentials"), ("client_id", "worker"), ("client_secret", "worker-secret")],
+        Some(("worker", "worker-secret-0123456789")),
+        &[("grant_type", "client_credentials"), ("client_id", "worker"), ("client_secret", "worker-secret-0123456789")],
     )
     .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
@@ -368,7 +395,8 @@ async fn two_authentication_methods_at_once_are_400() {
 async fn a_repeated_parameter_is_400() {
     let s = start().await;
     let body = "grant_type=client_credentials&scope=jobs:read&scope=jobs:write".to_owned();
-    let reply = post_raw(&s, Some(("worker", "worker-secret")), "application/x-www-form-urlencoded", body).await;
+    let reply =
+        post_raw(&s, Some(("worker", "worker-secret-0123456789")), "application/x-www-form-urlencoded", body).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(reply.json()["error_description"].as_str().unwrap().contains("scope"), "{}", reply.body);
 }
@@ -379,13 +407,13 @@ async fn unknown_password_and_implicit_grants_are_unsupported_and_a_missing_one_
     for grant in ["password", "implicit", "token", "urn:ietf:params:oauth:grant-type:device_code", "PASSWORD"] {
         let reply = post(
             &s,
-            Some(("worker", "worker-secret")),
+            Some(("worker", "worker-secret-0123456789")),
             &[("grant_type", grant), ("username", "alice"), ("password", "alice")],
         )
         .await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("scope", "jobs:read")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("scope", "jobs:read")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
@@ -399,7 +427,7 @@ async fn scopes_default_subset_and_wider() {
             if !scope.is_empty() {
                 form.push(("scope", scope));
             }
-            post(s, Some(("worker", "worker-secret")), &form).await
+            post(s, Some(("worker", "worker-secret-0123456789")), &form).await
         }
     };
     let default = ask("").await;
@@ -417,7 +445,7 @@ async fn scopes_default_subset_and_wider() {
 #[tokio::test]
 async fn success_and_errors_are_not_cached() {
     let s = start().await;
-    let ok = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let ok = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_no_store(&ok);
     let body = ok.json();
@@ -428,7 +456,7 @@ async fn success_and_errors_are_not_cached() {
 #[tokio::test]
 async fn jwt_access_tokens_follow_rfc_9068_and_are_recorded() {
     let s = start().await;
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     let (header, claims) = verified_jwt(&token);
     assert_eq!(header["typ"], "at+jwt");
@@ -452,14 +480,14 @@ async fn jwt_access_tokens_follow_rfc_9068_and_are_recorded() {
 #[tokio::test]
 async fn opaque_access_tokens_are_random_and_recorded() {
     let s = start_with(|b| b.access_token_format(AccessTokenFormat::Opaque)).await;
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 43, "256 bits, base64url: {token}");
     assert!(!token.contains('.'), "not a JWT");
     let record = s.store.access_token(&TokenKey::of(&token)).await.unwrap().unwrap();
     assert_eq!(record.client_id, "worker");
     assert_eq!(record.scope, ["jobs:read", "jobs:write"]);
-    let again = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let again = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     assert_ne!(again.json()["access_token"], token.as_str());
 }
 
@@ -484,16 +512,16 @@ impl TokenGenerator for Spaces {
 #[tokio::test]
 async fn pluggable_generators_make_access_and_refresh_tokens() {
     let s = start_with(|b| b.access_token_generator(Prefixed).refresh_token_generator(Prefixed)).await;
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("client_credentials.worker."), "{token}");
     assert!(s.store.access_token(&TokenKey::of(&token)).await.unwrap().is_some());
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert!(reply.json()["refresh_token"].as_str().unwrap().starts_with("authorization_code.web."), "{}", reply.body);
     // A generator breaking the token syntax issues nothing, and is not a 500.
     let s = start_with(|b| b.access_token_generator(Spaces)).await;
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert!(!reply.body.contains("has spaces"), "{}", reply.body);
     // A generator with the JWT format is a configuration error, not silently unused.
@@ -512,8 +540,8 @@ async fn pluggable_generators_make_access_and_refresh_tokens() {
 async fn the_code_grant_with_pkce_from_the_oauth2_crate() {
     let s = start().await;
     let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read", "write"]).await;
-    let client =
-        oauth2_client(&s, "web", Some("web-secret")).set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
+    let client = oauth2_client(&s, "web", Some("web-secret-0123456789"))
+        .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
@@ -548,18 +576,22 @@ async fn pkce_missing_or_wrong_verifier_is_invalid_grant() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WEB_REDIRECT)];
-    assert_error(&post(&s, Some(("web", "web-secret")), &form).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(
+        &post(&s, Some(("web", "web-secret-0123456789")), &form).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, wrong)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, wrong)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // `plain`: the challenge itself as verifier.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, CHALLENGE)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, CHALLENGE)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // The oauth2 crate: a wrong verifier.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let e = oauth2_client(&s, "web", Some("web-secret"))
+    let e = oauth2_client(&s, "web", Some("web-secret-0123456789"))
         .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap())
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(wrong.into()))
@@ -574,22 +606,27 @@ async fn a_replayed_code_revokes_what_it_issued() {
     let s = start().await;
     let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = code_form(&code, WEB_REDIRECT, VERIFIER);
-    let first = post(&s, Some(("web", "web-secret")), &form).await;
+    let first = post(&s, Some(("web", "web-secret-0123456789")), &form).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let refresh = first.json()["refresh_token"].as_str().unwrap().to_owned();
     let access = first.json()["access_token"].as_str().unwrap().to_owned();
-    let again = post(&s, Some(("web", "web-secret")), &form).await;
+    let again = post(&s, Some(("web", "web-secret-0123456789")), &form).await;
     assert_error(&again, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "the replay revoked the grant");
     // Its access token's grant is gone (what introspection and the verifier check) and
     // its refresh token is refused.
     let record = s.store.access_token(&TokenKey::of(&access)).await.unwrap();
     assert!(record.is_none_or(|r| r.grant_id == grant_id));
-    let reply =
-        post(&s, Some(("web", "web-secret")), &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let reply = post(
+        &s,
+        Some(("web", "web-secret-0123456789")),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Unknown code.
-    let reply = post(&s, Some(("web", "web-secret")), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
+    let reply =
+        post(&s, Some(("web", "web-secret-0123456789")), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -597,26 +634,33 @@ async fn a_replayed_code_revokes_what_it_issued() {
 async fn redirect_uri_must_repeat_the_authorization_requests() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, "https://app.example.com/cb/", VERIFIER)).await;
+    let reply =
+        post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, "https://app.example.com/cb/", VERIFIER))
+            .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Absent while the authorization request had one.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
-    assert_error(&post(&s, Some(("web", "web-secret")), &form).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(
+        &post(&s, Some(("web", "web-secret-0123456789")), &form).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
     // Present while the authorization request had none.
     let (code, _) = seed_code(&s, "web", None, &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     let (code, _) = seed_code(&s, "web", None, &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
-    assert_eq!(post(&s, Some(("web", "web-secret")), &form).await.status, StatusCode::OK);
+    assert_eq!(post(&s, Some(("web", "web-secret-0123456789")), &form).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_code_of_another_client_is_refused() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("other-web", "other-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply =
+        post(&s, Some(("other-web", "other-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -625,7 +669,7 @@ async fn no_token_outlives_its_grant_and_an_expired_code_is_refused() {
     let s = start().await;
     let grant_end = now() + 100;
     let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], grant_end, now() + 60).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let body = reply.json();
     assert!(body["expires_in"].as_u64().unwrap() <= 100, "{body}");
@@ -636,11 +680,11 @@ async fn no_token_outlives_its_grant_and_an_expired_code_is_refused() {
     assert!(record.expires_at <= grant_end, "the refresh token ends with its grant");
     // A code past its own expiry, still in the store, is refused.
     let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], now() + 3600, now() - 1).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // A grant already over.
     let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], now() - 1, now() + 60).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -664,12 +708,12 @@ async fn refresh(s: &Running, client: (&str, &str), token: &str, scope: Option<&
 #[tokio::test]
 async fn refresh_rotates_and_reuse_ends_the_grant() {
     let s = start().await;
-    let web = ("web", "web-secret");
+    let web = ("web", "web-secret-0123456789");
     let (tokens, grant_id) = code_tokens(&s, web, &["read", "write"]).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // The oauth2 crate refreshes.
-    let client = oauth2_client(&s, "web", Some("web-secret"));
+    let client = oauth2_client(&s, "web", Some("web-secret-0123456789"));
     let refreshed =
         client.exchange_refresh_token(&RefreshToken::new(first.clone())).request_async(&http).await.unwrap();
     let second = refreshed.refresh_token().expect("rotation: a new refresh token").secret().clone();
@@ -689,7 +733,7 @@ async fn refresh_rotates_and_reuse_ends_the_grant() {
 #[tokio::test]
 async fn refresh_narrows_scope_but_never_widens_it() {
     let s = start().await;
-    let web = ("web", "web-secret");
+    let web = ("web", "web-secret-0123456789");
     let (tokens, _) = code_tokens(&s, web, &["read", "write"]).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
     // Wider: refused, and the refresh token is not used up by the refusal.
@@ -712,15 +756,15 @@ async fn refresh_needs_the_grant_type_and_the_same_client() {
     let reply = refresh(&s, ("no-refresh", "no-refresh-secret"), "anything", None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
     // Another client's refresh token is refused, and stays usable by its owner.
-    let (tokens, _) = code_tokens(&s, ("web", "web-secret"), &["read"]).await;
+    let (tokens, _) = code_tokens(&s, ("web", "web-secret-0123456789"), &["read"]).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let reply = refresh(&s, ("other-web", "other-secret"), &token, None).await;
+    let reply = refresh(&s, ("other-web", "other-secret-0123456789"), &token, None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert_eq!(refresh(&s, ("web", "web-secret"), &token, None).await.status, StatusCode::OK);
+    assert_eq!(refresh(&s, ("web", "web-secret-0123456789"), &token, None).await.status, StatusCode::OK);
     // A revoked grant's refresh token is refused.
-    let (tokens, grant_id) = code_tokens(&s, ("web", "web-secret"), &["read"]).await;
+    let (tokens, grant_id) = code_tokens(&s, ("web", "web-secret-0123456789"), &["read"]).await;
     s.store.revoke_grant(&grant_id).await.unwrap();
-    let reply = refresh(&s, ("web", "web-secret"), tokens["refresh_token"].as_str().unwrap(), None).await;
+    let reply = refresh(&s, ("web", "web-secret-0123456789"), tokens["refresh_token"].as_str().unwrap(), None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -729,7 +773,7 @@ async fn refresh_needs_the_grant_type_and_the_same_client() {
 #[tokio::test]
 async fn token_requests_are_rate_limited_per_client() {
     let s = start_with(|b| b.limits(ServerLimits::default().requests_per_client(2, Duration::from_secs(60)))).await;
-    let worker = Some(("worker", "worker-secret"));
+    let worker = Some(("worker", "worker-secret-0123456789"));
     for _ in 0..2 {
         assert_eq!(post(&s, worker, &[("grant_type", "client_credentials")]).await.status, StatusCode::OK);
     }
@@ -750,7 +794,7 @@ async fn failed_authentications_are_limited_per_client_id_before_the_secret_chec
         assert_error(&post(&s, Some(("worker", "guess")), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
     }
     // Spent: even the right secret waits (it is not checked at all).
-    let limited = post(&s, Some(("worker", "worker-secret")), &form).await;
+    let limited = post(&s, Some(("worker", "worker-secret-0123456789")), &form).await;
     assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
     let retry: u64 = limited.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!((890..=900).contains(&retry), "the rest of the 15-minute window: {retry}");
@@ -759,7 +803,7 @@ async fn failed_authentications_are_limited_per_client_id_before_the_secret_chec
     // Successes give their attempt back.
     let s = start_with(|b| b.limits(ServerLimits::default().failures_per_client(1))).await;
     for _ in 0..3 {
-        assert_eq!(post(&s, Some(("worker", "worker-secret")), &form).await.status, StatusCode::OK);
+        assert_eq!(post(&s, Some(("worker", "worker-secret-0123456789")), &form).await.status, StatusCode::OK);
     }
 }
 
@@ -781,7 +825,7 @@ async fn concurrent_good_requests_of_one_client_do_not_spend_its_failure_budget(
     // authentications in flight must not count as failures.
     let s =
         start_with(|b| b.clients(SlowClients(clients())).limits(ServerLimits::default().failures_per_client(3))).await;
-    let statuses = concurrently(&s, (0..12).map(|_| "worker-secret".to_owned())).await;
+    let statuses = concurrently(&s, (0..12).map(|_| "worker-secret-0123456789".to_owned())).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     // Guesses in parallel still cannot outrun the budget.
     let statuses = concurrently(&s, (0..12).map(|i| format!("guess-{i}"))).await;
@@ -818,13 +862,136 @@ async fn failed_authentications_are_limited_in_total() {
 }
 
 #[tokio::test]
+async fn a_public_clients_request_budget_is_counted_per_address() {
+    let limits = ServerLimits::default().requests_per_client(2, Duration::from_secs(60));
+    let s = start_with(|b| b.limits(by_test_address(limits))).await;
+    // Counted even though it fails: a public client's request needs no secret.
+    let spa = [("grant_type", "refresh_token"), ("refresh_token", "not-a-token"), ("client_id", "spa")];
+    for _ in 0..2 {
+        assert_error(&post_from(&s, "192.0.2.1", None, &spa).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let limited = post_from(&s, "192.0.2.1", None, &spa).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    // Anyone can name a public client: the address that spent its budget did not
+    // spend another's.
+    assert_error(&post_from(&s, "192.0.2.2", None, &spa).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    // A confidential client proved its secret: one budget, wherever it calls from.
+    let worker = Some(("worker", "worker-secret-0123456789"));
+    let form = [("grant_type", "client_credentials")];
+    for _ in 0..2 {
+        assert_eq!(post_from(&s, "192.0.2.1", worker, &form).await.status, StatusCode::OK);
+    }
+    let limited = post_from(&s, "192.0.2.2", worker, &form).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn a_public_client_sent_with_a_secret_spends_the_address_budget_not_the_clients() {
+    let limits = ServerLimits::default().failures_per_client(2).failures_per_address(4);
+    let s = start_with(|b| b.limits(by_test_address(limits))).await;
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", "not-a-token")];
+    let post_form = [refresh[0], refresh[1], ("client_id", "spa"), ("client_secret", "a-secret-guess")];
+    for _ in 0..3 {
+        let reply = post_from(&s, "192.0.2.1", None, &post_form).await;
+        assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let reply = post_from(&s, "192.0.2.1", Some(("spa", "")), &refresh).await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(reply.headers.get("www-authenticate").is_some(), "the Basic header was tried");
+    // Counted against the address all the same: no free probing.
+    let limited = post_from(&s, "192.0.2.1", None, &post_form).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    // The public client itself, from elsewhere, is not locked out.
+    let spa = [refresh[0], refresh[1], ("client_id", "spa")];
+    assert_error(&post_from(&s, "192.0.2.2", None, &spa).await, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
+async fn without_addresses_a_client_with_no_failures_passes_the_total_ceiling() {
+    // No peer address, no proxy header: every request is of an unknown address.
+    let limits = ServerLimits::default().failures_total(3).failures_per_client(100).address_key(|_, _| None);
+    let s = start_with(|b| b.limits(limits)).await;
+    let form = [("grant_type", "client_credentials")];
+    for (id, secret) in [("worker", "guess-1"), ("worker", "guess-2"), ("unknown", "guess-3")] {
+        assert_error(&post(&s, Some((id, secret)), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    // The total is spent: a client with failures of its own waits, even with its secret...
+    for secret in ["guess-4", "worker-secret-0123456789"] {
+        let limited = post(&s, Some(("worker", secret)), &form).await;
+        assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    }
+    // ...one without is let through to its own budget.
+    let odd = post(&s, Some((ODD_ID, ODD_SECRET)), &form).await;
+    assert_eq!(odd.status, StatusCode::OK, "{}", odd.body);
+}
+
+#[tokio::test]
+async fn requests_without_a_client_address_are_warned_about_once() {
+    let s = start().await;
+    let (logs, _guard) = common::logs::Capture::start();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    headers.insert("authorization", basic_header("worker", "worker-secret-0123456789").parse().unwrap());
+    for _ in 0..2 {
+        let response = s.server.token_response(&headers, b"grant_type=client_credentials", None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let text = logs.text();
+    assert_eq!(text.matches("WARN").count(), 1, "{text}");
+    assert!(text.contains("no client address"), "{text}");
+    // With an address, nothing to warn about.
+    let s = start().await;
+    let (logs, _guard) = common::logs::Capture::start();
+    let peer = Some(SocketAddr::from(([192, 0, 2, 1], 4000)));
+    let response = s.server.token_response(&headers, b"grant_type=client_credentials", peer).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!logs.text().contains("WARN"), "{}", logs.text());
+}
+
+#[tokio::test]
+async fn a_success_does_not_give_back_the_failures_before_it() {
+    // An attacker guessing between the real client's successes still gets 3 guesses
+    // in the window, not 3 per success.
+    let s = start_with(|b| b.limits(ServerLimits::default().failures_per_client(3))).await;
+    let form = [("grant_type", "client_credentials")];
+    let attempt = |secret: &'static str| post(&s, Some(("worker", secret)), &form);
+    for secret in ["guess-1", "guess-2"] {
+        assert_error(&attempt(secret).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    assert_eq!(attempt("worker-secret-0123456789").await.status, StatusCode::OK);
+    assert_error(&attempt("guess-3").await, StatusCode::UNAUTHORIZED, "invalid_client");
+    for secret in ["guess-4", "worker-secret-0123456789"] {
+        assert_error(&attempt(secret).await, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    }
+}
+
+#[test]
+fn a_confidential_clients_secret_has_at_least_16_bytes() {
+    for short in ["", "fifteen-bytes!!"] {
+        let e = Client::confidential("c", short).unwrap_err();
+        assert!(e.to_string().contains("16 bytes"), "{e}");
+    }
+    assert!(Client::confidential("c", "sixteen-bytes!!!").is_ok());
+    let registration = |secret: &str| {
+        format!(r#"[{{"client_id": "c", "client_secret": "{secret}", "grant_types": ["client_credentials"]}}]"#)
+    };
+    let e = ClientRegistry::from_json(&registration("short-secret")).unwrap_err();
+    assert!(e.to_string().contains("16 bytes") && !e.to_string().contains("short-secret"), "{e}");
+    assert!(ClientRegistry::from_json(&registration("sixteen-bytes!!!")).is_ok());
+}
+
+#[tokio::test]
 async fn error_uris_are_sent_with_their_codes() {
     let uris = ErrorUris::new()
         .with(ErrorCode::InvalidScope, "https://docs.example.com/oauth#scope")
         .with(ErrorCode::InvalidClient, "https://docs.example.com/oauth#client");
     let s = start_with(|b| b.error_uris(uris)).await;
-    let reply =
-        post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    let reply = post(
+        &s,
+        Some(("worker", "worker-secret-0123456789")),
+        &[("grant_type", "client_credentials"), ("scope", "admin")],
+    )
+    .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_scope");
     assert_eq!(reply.json()["error_uri"], "https://docs.example.com/oauth#scope");
     let e = oauth2_client(&s, "worker", Some("wrong"))
@@ -834,14 +1001,14 @@ async fn error_uris_are_sent_with_their_codes() {
         .unwrap_err();
     assert_eq!(oauth_error(e).error_uri().unwrap(), "https://docs.example.com/oauth#client");
     // A code without a registered URI has none.
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "password")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "password")]).await;
     assert!(reply.json().get("error_uri").is_none(), "{}", reply.body);
 }
 
 #[tokio::test]
 async fn the_body_must_be_a_small_form() {
     let s = start().await;
-    let worker = Some(("worker", "worker-secret"));
+    let worker = Some(("worker", "worker-secret-0123456789"));
     let json = post_raw(&s, worker, "application/json", r#"{"grant_type":"client_credentials"}"#.into()).await;
     assert_error(&json, StatusCode::BAD_REQUEST, "invalid_request");
     let charset = post_raw(
@@ -860,10 +1027,10 @@ async fn the_body_must_be_a_small_form() {
 #[tokio::test]
 async fn a_store_that_refuses_is_503_never_500() {
     let s = start_on(MemoryStore::new().max_grants(0), |b| b).await;
-    let reply = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
 }
 
@@ -872,7 +1039,7 @@ async fn token_response_serves_apps_that_mount_it_themselves() {
     let s = start().await;
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
-    headers.insert("authorization", basic_header("worker", "worker-secret").parse().unwrap());
+    headers.insert("authorization", basic_header("worker", "worker-secret-0123456789").parse().unwrap());
     let response = s.server.token_response(&headers, b"grant_type=client_credentials", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let too_big = vec![b'a'; 17 * 1024];

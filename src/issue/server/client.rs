@@ -104,6 +104,10 @@ impl fmt::Debug for SecretHash {
     }
 }
 
+/// Shortest client secret accepted, in bytes: an empty or short one can be guessed
+/// within the failure limits.
+const MIN_SECRET_LEN: usize = 16;
+
 /// One registered client (RFC 6749 §2): confidential (with a secret, authenticated
 /// with `client_secret_basic` or `client_secret_post`) or public (`none`).
 ///
@@ -134,8 +138,16 @@ impl Client {
         Self { id: id.into(), secret: None, redirect_uris: Vec::new(), grant_types: Vec::new(), scopes: Vec::new() }
     }
 
-    /// A confidential client whose secret is `secret` (kept only hashed).
+    /// A confidential client whose secret is `secret` (kept only hashed): a generated
+    /// random value of at least 16 bytes (a fast hash is all that protects it), an
+    /// error otherwise.
     pub fn confidential(id: impl Into<String>, secret: &str) -> Result<Self, ConfigError> {
+        let id = id.into();
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::new(format!(
+                "client {id}: a client secret has at least {MIN_SECRET_LEN} bytes (generate 128 random bits or more)"
+            )));
+        }
         Ok(Self::with_secret_hash(id, SecretHash::new(secret)?))
     }
 
@@ -306,8 +318,9 @@ impl ClientRegistry {
 
     /// Reads a JSON array of registrations `{client_id, client_secret?,
     /// client_secret_hash?, redirect_uris, grant_types, scope}` (RFC 7591 names; no
-    /// secret = public client; `scope` space-separated). Unknown grant types (such as
-    /// `password` or `implicit`) and unknown fields are errors.
+    /// secret = public client; `scope` space-separated). A `client_secret` shorter than
+    /// 16 bytes, unknown grant types (such as `password` or `implicit`) and unknown
+    /// fields are errors.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         let registrations: Vec<Registration> =
             serde_json::from_str(text).map_err(|e| ConfigError::with_source("invalid client registrations", e))?;

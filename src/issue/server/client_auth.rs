@@ -30,12 +30,6 @@ pub(crate) struct Authenticated {
     pub(crate) method: AuthMethod,
 }
 
-/// Why authentication failed.
-#[derive(Debug)]
-pub(crate) struct AuthFailure {
-    pub(crate) error: OAuthError,
-}
-
 /// Longest `client_id` or secret accepted; longer is not a registered client.
 const MAX_CREDENTIAL_LEN: usize = 1024;
 
@@ -58,28 +52,31 @@ pub(crate) async fn look_up(
     clients: &dyn ClientStore,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Candidate, AuthFailure> {
-    let claimed = claimed(headers, params).map_err(|error| AuthFailure { error })?;
+) -> Result<Candidate, OAuthError> {
+    let claimed = claimed(headers, params)?;
     match clients.client(&claimed.id).await {
         Ok(client) => Ok(Candidate { claimed, client }),
         Err(e) => {
             tracing::error!(error = %crate::error_chain::error_chain(&e), "client store unavailable");
-            Err(AuthFailure { error: OAuthError::unavailable("cannot authenticate clients right now") })
+            Err(OAuthError::unavailable("cannot authenticate clients right now"))
         }
     }
 }
 
 impl Candidate {
-    /// The `client_id` the request claims: what failed authentications are counted
-    /// under.
-    pub(crate) fn client_id(&self) -> &str {
-        &self.claimed.id
+    /// The `client_id` a failure of this request is counted under: the claimed one,
+    /// but none for a public client sent with a secret. Anyone can name a public
+    /// client, and that request guessed nothing: counting it against the client would
+    /// let anyone lock it out (the address and the total still count it).
+    fn failure_budget(&self) -> Option<&str> {
+        let public = self.client.as_ref().is_some_and(|client| !client.is_confidential());
+        (!public || self.claimed.secret.is_none()).then_some(self.claimed.id.as_str())
     }
 
     /// Checks the secret. Synchronous: a failure budget reserved just before is held
     /// for no longer than the hash takes, so requests of a client with the right
     /// secret, however many at once, never spend its budget.
-    pub(crate) fn verify(self) -> Result<Authenticated, AuthFailure> {
+    pub(crate) fn verify(self) -> Result<Authenticated, OAuthError> {
         let Self { claimed, client } = self;
         let verified = client.filter(|client| match (&claimed.secret, client.is_confidential()) {
             (Some(secret), true) => client.secret_matches(secret),
@@ -90,34 +87,37 @@ impl Candidate {
             Some(client) => Ok(Authenticated { client, method: claimed.method }),
             // One answer for an unknown client, a wrong secret, a confidential client
             // without one and a public client with one: nothing to probe.
-            None => Err(AuthFailure {
-                error: OAuthError::invalid_client("client authentication failed", claimed.method == AuthMethod::Basic),
-            }),
+            None => {
+                Err(OAuthError::invalid_client("client authentication failed", claimed.method == AuthMethod::Basic))
+            }
         }
     }
 }
 
 impl super::AuthorizationServer {
-    /// [`authenticate`] under the failure budgets of [`ServerLimits`](super::ServerLimits):
-    /// the attempt is counted before the secret is checked and given back when it is
-    /// right, so parallel guesses cannot outrun a budget. Malformed credentials and an
-    /// unavailable store are refused before that (nothing was guessed).
+    /// Authenticates the client under the budgets of
+    /// [`ServerLimits`](super::ServerLimits): the attempt is counted against the
+    /// failure budgets before the secret is checked (given back when it is right), so
+    /// parallel guesses cannot outrun them; then the authenticated request is counted
+    /// against the client's request budget at `endpoint` (its path). Malformed
+    /// credentials and an unavailable store are refused before any of that (nothing
+    /// was guessed).
     pub(crate) async fn authenticate_client(
         &self,
+        endpoint: &str,
         headers: &HeaderMap,
         params: &Params,
         peer: Option<std::net::SocketAddr>,
     ) -> Result<Authenticated, OAuthError> {
-        let candidate = look_up(&*self.inner.clients, headers, params).await.map_err(|f| f.error)?;
+        let candidate = look_up(&*self.inner.clients, headers, params).await?;
+        let limiter = &self.inner.limiter;
+        let address = limiter.address(headers, peer);
         // No await from here on: see `Candidate::verify`.
-        let reservation = self.inner.limiter.reserve_attempt(candidate.client_id(), headers, peer)?;
-        match candidate.verify() {
-            Ok(authenticated) => {
-                reservation.succeeded();
-                Ok(authenticated)
-            }
-            Err(failure) => Err(failure.error),
-        }
+        let reservation = limiter.reserve_attempt(candidate.failure_budget(), address.as_deref())?;
+        let authenticated = candidate.verify()?;
+        reservation.succeeded();
+        limiter.admit_request(endpoint, &authenticated, address.as_deref())?;
+        Ok(authenticated)
     }
 }
 

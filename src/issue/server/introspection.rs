@@ -18,8 +18,8 @@ impl AuthorizationServer {
     /// Answers an introspection request (RFC 7662 §2): `POST` form with `token` and an
     /// optional `token_type_hint`, from a client authenticated with its secret
     /// (`client_secret_basic` or `client_secret_post`; a public client proves nothing
-    /// and is refused); `peer` is the caller's address when known, for the
-    /// failed-authentication limits it shares with the token endpoint.
+    /// and is refused); `peer` is the caller's address, for the limits of
+    /// [`token_response`](Self::token_response) (pass it).
     ///
     /// A client sees only its own tokens: another client's token, an unknown, expired
     /// or revoked one, a used refresh token and a token whose grant ended are all
@@ -46,7 +46,7 @@ impl AuthorizationServer {
         peer: Option<SocketAddr>,
     ) -> Result<Value, OAuthError> {
         let params = self.form(headers, body)?;
-        let client = self.authenticate_client(headers, &params, peer).await?;
+        let client = self.authenticate_client(super::router::INTROSPECTION_PATH, headers, &params, peer).await?;
         if client.method == AuthMethod::None {
             return Err(OAuthError::invalid_client("introspection requires client authentication", false));
         }

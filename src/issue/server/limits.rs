@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -11,6 +12,7 @@ use axum::http::HeaderMap;
 use crate::issue::attempts::{Attempts, Reservation};
 use crate::issue::budget::{Budget, KeyedHash};
 
+use super::client_auth::Authenticated;
 use super::error::OAuthError;
 
 type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + Send + Sync>;
@@ -29,15 +31,26 @@ type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> +
 ///
 /// Failed client authentications are counted per claimed `client_id`, per client
 /// address and in total, over the [`failure_window`](Self::failure_window) (15
-/// minutes), *before* the secret is checked (and given back when it is right), so
-/// parallel guesses cannot outrun a limit. Past the total ceiling, an address with no
-/// failures of its own is still let through to its own budgets. Anyone who knows a
-/// `client_id` can spend its failure budget: the client then waits out the window, a
-/// denial of service traded against unlimited guessing.
+/// minutes), *before* the secret is checked, so parallel guesses cannot outrun a limit.
+/// A right secret gives back its own attempt only: the failures before it stay
+/// counted, so guesses made between the client's successes still run out. Past the
+/// total ceiling, an address with no failures of its own is still let through to its
+/// own budgets; when no address is known, a `client_id` with no failures of its own is.
+/// Anyone who knows a confidential `client_id` can spend its failure budget: the client
+/// then waits out the window, a denial of service traded against unlimited guessing. A
+/// public client sent with a secret is refused (`invalid_client`) and counted against
+/// the address and the total only: that request guessed nothing.
 ///
-/// Token requests of an authenticated client are counted per client in the window
-/// given to [`requests_per_client`](Self::requests_per_client), the failed ones (a
-/// wrong code, a reused refresh token) too.
+/// Requests of an authenticated client are counted per client, each endpoint (token,
+/// revocation, introspection) on its own budget, in the window given to
+/// [`requests_per_client`](Self::requests_per_client), the failed ones (a wrong code,
+/// a reused refresh token) too. A public client proves nothing, so anyone could spend
+/// its budget: its requests are counted per client *and* address.
+///
+/// Without a client address (no peer address passed to the endpoint and no
+/// [`address_key`](Self::address_key) of a proxy's header), there is no per-address
+/// budget and a public client has one request budget for everyone: a warning is logged
+/// once.
 ///
 /// Every counter is kept under a keyed hash in a cache bounded in entries: memory does
 /// not grow with what clients send.
@@ -109,8 +122,10 @@ impl ServerLimits {
         self
     }
 
-    /// Token requests one authenticated client may make per `window` (600 per
-    /// minute). `u32::MAX` turns this limit off.
+    /// Requests one authenticated client may make per `window` to each of the token,
+    /// revocation and introspection endpoints (600 per minute); a public client's are
+    /// counted per [client address](Self::address_key) too. `u32::MAX` turns this limit
+    /// off.
     #[must_use]
     pub fn requests_per_client(mut self, max: u32, window: Duration) -> Self {
         self.requests_per_client = max;
@@ -148,10 +163,11 @@ impl ServerLimits {
     }
 
     /// Finds the client address failures are counted under, from the request headers
-    /// and the peer address (the default: the peer's IP, IPv6 by /64; no address, no
-    /// per-address budget). Behind a reverse proxy every peer is the proxy: read the
-    /// header it sets instead (one it overwrites, never a client-supplied
-    /// `X-Forwarded-For` as is).
+    /// and the peer address (the default: the peer's IP, IPv6 by /64). With no address,
+    /// there is no per-address budget, a public client's request budget is shared by
+    /// everyone, and a warning is logged once. Behind a reverse proxy every peer is the
+    /// proxy: read the header it sets instead (one it overwrites, never a
+    /// client-supplied `X-Forwarded-For` as is).
     #[must_use]
     pub fn address_key(
         mut self,
@@ -168,6 +184,8 @@ pub(crate) struct Limiter {
     failures: Attempts,
     requests: Budget,
     keys: KeyedHash,
+    /// Whether the "no client address" warning was logged.
+    warned_no_address: AtomicBool,
 }
 
 /// Most clients whose request counts are kept at once; beyond, the least recently
@@ -178,7 +196,7 @@ impl Limiter {
     pub(crate) fn new(limits: ServerLimits) -> Self {
         let l = &limits;
         Self {
-            failures: Attempts::with_budgets(
+            failures: Attempts::for_clients(
                 l.failures_per_client,
                 l.failures_per_address,
                 l.failures_total,
@@ -186,32 +204,63 @@ impl Limiter {
             ),
             requests: Budget::new(l.requests_per_client, l.request_window, MAX_RATE_ENTRIES),
             keys: KeyedHash::new(),
+            warned_no_address: AtomicBool::new(false),
             limits,
         }
     }
 
-    /// Counts one authentication attempt of `client_id` from the request's address
-    /// before its secret is checked: `succeeded` on the reservation gives it back.
-    pub(in crate::issue) fn reserve_attempt(
-        &self,
-        client_id: &str,
-        headers: &HeaderMap,
-        peer: Option<SocketAddr>,
-    ) -> Result<Reservation<'_>, OAuthError> {
+    /// The client address of a request, as [`ServerLimits::address_key`] finds it;
+    /// the first request without one is warned about.
+    pub(super) fn address(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
         let address = (self.limits.address_key)(headers, peer);
-        self.failures.reserve(client_id, address.as_deref()).map_err(|wait| {
-            tracing::debug!(client = %self.failures.tag(client_id), "client authentication refused: too many failures");
+        if address.is_none() && !self.warned_no_address.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the authorization server has no client address (no peer address passed to it, or \
+                 ServerLimits::address_key gave none): failed client authentications are not limited per \
+                 address, and each public client has one request budget for everyone"
+            );
+        }
+        address
+    }
+
+    /// Counts one authentication attempt against `client_id`'s budget (none: only the
+    /// address's and the total) and `address`'s before the secret is checked:
+    /// `succeeded` on the reservation gives it back.
+    pub(super) fn reserve_attempt(
+        &self,
+        client_id: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<Reservation, OAuthError> {
+        self.failures.reserve(client_id, address).map_err(|wait| {
+            let client = client_id.map(|id| self.failures.tag(id));
+            tracing::debug!(
+                client = client.as_deref().unwrap_or("-"),
+                "client authentication refused: too many failures"
+            );
             OAuthError::rate_limited(seconds(wait))
         })
     }
 
-    /// Counts one request of the authenticated `client_id`.
-    pub(crate) fn admit_request(&self, client_id: &str) -> Result<(), OAuthError> {
+    /// Counts one request of the authenticated client at `endpoint` (its path: each
+    /// endpoint has its own budget); a public client's per `address` too, since anyone
+    /// can send its `client_id`.
+    pub(super) fn admit_request(
+        &self,
+        endpoint: &str,
+        authenticated: &Authenticated,
+        address: Option<&str>,
+    ) -> Result<(), OAuthError> {
         if self.limits.requests_per_client == u32::MAX {
             return Ok(());
         }
-        self.requests.reserve(self.keys.hash(b'r', client_id)).map(drop).map_err(|wait| {
-            tracing::debug!(client_id, "token request refused: rate limit");
+        let client_id = authenticated.client.id();
+        // The id's length keeps the parts apart, whatever a client store's ids hold.
+        let mut counted = format!("{endpoint} {}:{client_id}", client_id.len());
+        if let (false, Some(address)) = (authenticated.client.is_confidential(), address) {
+            counted.push_str(address);
+        }
+        self.requests.reserve(self.keys.hash(b'r', &counted)).map(drop).map_err(|wait| {
+            tracing::debug!(client_id, endpoint, "request refused: rate limit");
             OAuthError::rate_limited(seconds(wait))
         })
     }

@@ -15,8 +15,8 @@ use super::store::TokenKey;
 impl AuthorizationServer {
     /// Answers a revocation request (RFC 7009 §2): `POST` form with `token` and an
     /// optional `token_type_hint`, from an authenticated client (a public client
-    /// names itself with `client_id`); `peer` is the caller's address when known, for
-    /// the failed-authentication limits it shares with the token endpoint.
+    /// names itself with `client_id`); `peer` is the caller's address, for the limits
+    /// of [`token_response`](Self::token_response) (pass it).
     ///
     /// Once the client is authenticated the answer is `200` with an empty body,
     /// whatever the token (§2.2: an unknown, expired or already revoked token, or
@@ -40,7 +40,7 @@ impl AuthorizationServer {
 
     async fn revoke(&self, headers: &HeaderMap, body: &[u8], peer: Option<SocketAddr>) -> Result<(), OAuthError> {
         let params = self.form(headers, body)?;
-        let client = self.authenticate_client(headers, &params, peer).await?;
+        let client = self.authenticate_client(super::router::REVOCATION_PATH, headers, &params, peer).await?;
         let token = params.require("token")?;
         let key = TokenKey::of(token);
         let hint = Hint::parse(params.get("token_type_hint"));

@@ -33,9 +33,11 @@ impl AuthorizationServer {
     /// strips a prefix, serve what reaches the application at these paths.
     ///
     /// Serve it with
-    /// [`into_make_service_with_connect_info::<SocketAddr>`](axum::Router::into_make_service_with_connect_info)
-    /// for the per-address failure limit (or set
-    /// [`ServerLimits::address_key`](super::ServerLimits::address_key)).
+    /// [`into_make_service_with_connect_info::<SocketAddr>`](axum::Router::into_make_service_with_connect_info),
+    /// or set [`ServerLimits::address_key`](super::ServerLimits::address_key) to read
+    /// the client's address from a proxy's header. Without an address there is no
+    /// per-address failure limit, every caller shares each public client's request
+    /// budget, and a warning is logged once.
     ///
     /// The metadata and the JWKS answer `GET` and `HEAD` (cacheable, with `ETag`s),
     /// `405` otherwise. The authorization endpoint is the application's (it owns the

@@ -15,25 +15,38 @@ use super::params::Params;
 
 impl AuthorizationServer {
     /// Answers a token request (oauthlib's `create_token_response`): `headers` and the
-    /// form `body` of a `POST` to the token endpoint, and the peer's address when known
-    /// (for the per-address failure limit). Grants: `authorization_code` (with PKCE),
-    /// `client_credentials` and `refresh_token` (rotated; a reused one revokes its
-    /// grant). Every answer is JSON with `Cache-Control: no-store`.
+    /// form `body` of a `POST` to the token endpoint, and `peer`, the client's address.
+    /// Grants: `authorization_code` (with PKCE), `client_credentials` and
+    /// `refresh_token` (rotated; a reused one revokes its grant). Every answer is JSON
+    /// with `Cache-Control: no-store`.
+    ///
+    /// Pass the peer address (with axum, `ConnectInfo<SocketAddr>`, the app served
+    /// with [`into_make_service_with_connect_info::<SocketAddr>`](axum::Router::into_make_service_with_connect_info)),
+    /// or set [`ServerLimits::address_key`](super::ServerLimits::address_key) to read
+    /// a proxy's header. Without an address there is no per-address failure limit,
+    /// every caller shares each public client's request budget, and a warning is
+    /// logged once.
     ///
     /// [`router`](Self::router) serves it at `POST /token`; call it yourself to mount
     /// the endpoint elsewhere.
     ///
     /// ```no_run
     /// # async fn run(server: tower_bearer::issue::server::AuthorizationServer) {
+    /// use std::net::SocketAddr;
+    ///
     /// use axum::body::Bytes;
+    /// use axum::extract::ConnectInfo;
     /// use axum::http::HeaderMap;
     /// use axum::routing::post;
     ///
     /// let app: axum::Router = axum::Router::new().route(
     ///     "/oauth/token",
-    ///     post(move |headers: HeaderMap, body: Bytes| async move { server.token_response(&headers, &body, None).await }),
+    ///     post(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes| async move {
+    ///         server.token_response(&headers, &body, Some(peer)).await
+    ///     }),
     /// );
-    /// # let _ = app;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+    /// axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     /// # }
     /// ```
     pub async fn token_response(&self, headers: &HeaderMap, body: &[u8], peer: Option<SocketAddr>) -> Response {
@@ -50,9 +63,8 @@ impl AuthorizationServer {
 
     async fn token(&self, headers: &HeaderMap, body: &[u8], peer: Option<SocketAddr>) -> Result<Issued, OAuthError> {
         let params = self.form(headers, body)?;
-        let authenticated = self.authenticate_client(headers, &params, peer).await?;
+        let authenticated = self.authenticate_client(super::router::TOKEN_PATH, headers, &params, peer).await?;
         let client = &*authenticated.client;
-        self.inner.limiter.admit_request(client.id())?;
         let name = params.require("grant_type")?;
         let Some(grant) = GrantType::parse(name) else {
             return Err(OAuthError::new(
