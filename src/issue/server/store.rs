@@ -169,7 +169,8 @@ pub enum Taken<T> {
     /// The first use: the record, now marked used.
     First(T),
     /// Used before: the grant it belongs to, which the caller revokes (RFC 6749
-    /// §4.1.2, RFC 9700 §4.14).
+    /// §4.1.2, RFC 9700 §4.14; a refresh token only when the grant's own client
+    /// presented it).
     Again {
         /// The grant to revoke.
         grant_id: String,
