@@ -43,6 +43,9 @@ fn main() -> ExitCode {
         redis_grant_store_concurrent_takes_have_exactly_one_first,
         redis_grant_store_rotates_a_refresh_token_once,
         redis_grant_store_revokes_a_grant,
+        redis_grant_store_puts_never_overwrite,
+        redis_grant_store_does_not_store_a_revoked_grant_again,
+        redis_grant_store_deletes_a_refresh_token_or_its_marker,
         redis_grant_store_revokes_an_access_record,
         redis_grant_store_records_expire_at_their_ttl,
         redis_grant_store_shares_records_under_one_prefix_only,
@@ -504,6 +507,18 @@ async fn redis_grant_store_revokes_a_grant() {
     conforms(grant_store_conformance::a_grant_is_revoked).await;
 }
 
+async fn redis_grant_store_puts_never_overwrite() {
+    conforms(grant_store_conformance::puts_never_overwrite).await;
+}
+
+async fn redis_grant_store_does_not_store_a_revoked_grant_again() {
+    conforms(grant_store_conformance::a_revoked_grant_is_not_stored_again).await;
+}
+
+async fn redis_grant_store_deletes_a_refresh_token_or_its_marker() {
+    conforms(grant_store_conformance::a_refresh_token_or_its_marker_is_deleted).await;
+}
+
 async fn redis_grant_store_revokes_an_access_record() {
     conforms(grant_store_conformance::an_access_record_is_revoked).await;
 }
@@ -525,7 +540,7 @@ async fn redis_grant_store_shares_records_under_one_prefix_only() {
     assert_eq!(other.take_code(&key).await.unwrap(), Taken::Missing);
     assert_eq!(b.take_code(&key).await.unwrap(), Taken::First(code("g")));
     assert_eq!(a.take_code(&key).await.unwrap(), Taken::Again { grant_id: "g".into() });
-    b.put_grant(grant("g"), Duration::from_secs(60)).await.unwrap();
+    assert!(b.put_grant(grant("g"), Duration::from_secs(60)).await.unwrap());
     assert_eq!(a.grant("g").await.unwrap(), Some(grant("g")));
     a.revoke_grant("g").await.unwrap();
     assert_eq!(b.grant("g").await.unwrap(), None, "a revocation at one is seen at the other");
@@ -551,7 +566,20 @@ async fn redis_grant_store_keeps_hashes_and_the_remaining_ttl() {
     assert!(marker.starts_with("used:{"), "{marker}");
     let pttl: u64 = cli(port, &["PTTL", &name]).parse().unwrap();
     assert!(pttl > 50_000 && pttl <= 59_000, "the marker keeps the remaining TTL, not a fresh one: {pttl}");
+    // A revoked grant is a marker kept for REVOCATION_MEMORY, not a grant.
+    store.revoke_grant("g").await.unwrap();
+    assert_eq!(cli(port, &["GET", "test:as:grant:g"]), "revoked");
+    let pttl: u64 = cli(port, &["PTTL", "test:as:grant:g"]).parse().unwrap();
+    assert!(pttl > 590_000 && pttl <= 600_000, "{pttl}");
+    // A record of the previous version (no `previous`) still reads.
+    let old = TokenKey::of("an old refresh token");
+    let old_name = format!("test:as:refresh:{}", old.as_str());
+    cli(port, &["SET", &old_name, r#"{"grant_id":"g","client_id":"web","expires_at":1701209601}"#]);
+    let record = store.refresh_token(&old).await.unwrap().unwrap();
+    assert_eq!((record.grant_id.as_str(), record.previous), ("g", None));
     // A ttl beyond what any store keeps is shortened (400 days), not refused.
+    let key = TokenKey::of("another refresh token");
+    let name = format!("test:as:refresh:{}", key.as_str());
     store.put_refresh_token(&key, refresh("g"), Duration::MAX).await.unwrap();
     let pttl: u64 = cli(port, &["PTTL", &name]).parse().unwrap();
     assert!(pttl > 399 * 24 * 3600 * 1000 && pttl <= 400 * 24 * 3600 * 1000, "{pttl}");

@@ -154,7 +154,7 @@ impl GrantStore for Outage {
     fn take_code<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<PendingCode>> {
         forward!(self, self.store.take_code(key))
     }
-    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, ()> {
+    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, bool> {
         forward!(self, self.store.put_grant(grant, ttl))
     }
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
@@ -168,6 +168,9 @@ impl GrantStore for Outage {
     }
     fn take_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<RefreshRecord>> {
         forward!(self, self.store.take_refresh_token(key))
+    }
+    fn delete_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()> {
+        forward!(self, self.store.delete_refresh_token(key))
     }
     fn refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<RefreshRecord>> {
         forward!(self, self.store.refresh_token(key))

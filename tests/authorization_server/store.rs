@@ -29,6 +29,21 @@ async fn memory_store_rotates_a_refresh_token_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_puts_never_overwrite() {
+    conformance::puts_never_overwrite(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_does_not_store_a_revoked_grant_again() {
+    conformance::a_revoked_grant_is_not_stored_again(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_deletes_a_refresh_token_or_its_marker() {
+    conformance::a_refresh_token_or_its_marker_is_deleted(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_revokes_a_grant() {
     conformance::a_grant_is_revoked(memory()).await;
 }

@@ -35,7 +35,12 @@ pub(crate) fn code(grant_id: &str) -> PendingCode {
 }
 
 pub(crate) fn refresh(grant_id: &str) -> RefreshRecord {
-    RefreshRecord { grant_id: grant_id.into(), client_id: "web".into(), expires_at: 1_701_209_601 }
+    RefreshRecord {
+        grant_id: grant_id.into(),
+        client_id: "web".into(),
+        expires_at: 1_701_209_601,
+        previous: Some(TokenKey::of("the token it replaced")),
+    }
 }
 
 pub(crate) fn access(grant_id: &str) -> AccessRecord {
@@ -133,11 +138,69 @@ pub(crate) async fn a_refresh_token_rotates_once(store: Arc<dyn GrantStore>) {
     assert_eq!(store.take_refresh_token(&TokenKey::of("never issued")).await.unwrap(), Taken::Missing);
 }
 
+/// No put overwrites: a repeated key (a generator repeating a token) is an error and
+/// the record there stays, used markers included; a grant id already stored is not
+/// stored again.
+pub(crate) async fn puts_never_overwrite(store: Arc<dyn GrantStore>) {
+    let key = TokenKey::of("repeated");
+    store.put_code(&key, code("first"), MINUTE).await.unwrap();
+    assert!(store.put_code(&key, code("second"), MINUTE).await.is_err());
+    assert_eq!(store.take_code(&key).await.unwrap(), Taken::First(code("first")));
+    assert!(store.put_code(&key, code("second"), MINUTE).await.is_err(), "a used marker is kept too");
+    assert_eq!(store.take_code(&key).await.unwrap(), Taken::Again { grant_id: "first".into() });
+
+    store.put_refresh_token(&key, refresh("first"), MINUTE).await.unwrap();
+    assert!(store.put_refresh_token(&key, refresh("second"), MINUTE).await.is_err());
+    assert_eq!(store.refresh_token(&key).await.unwrap(), Some(refresh("first")));
+    assert!(matches!(store.take_refresh_token(&key).await.unwrap(), Taken::First(_)));
+    assert!(store.put_refresh_token(&key, refresh("second"), MINUTE).await.is_err(), "a used marker is kept too");
+    assert_eq!(store.take_refresh_token(&key).await.unwrap(), Taken::Again { grant_id: "first".into() });
+
+    store.put_access_token(&key, access("first"), MINUTE).await.unwrap();
+    assert!(store.put_access_token(&key, access("second"), MINUTE).await.is_err());
+    assert_eq!(store.access_token(&key).await.unwrap(), Some(access("first")));
+
+    assert!(store.put_grant(grant("once"), MINUTE).await.unwrap());
+    let mut changed = grant("once");
+    changed.subject = "mallory".into();
+    assert!(!store.put_grant(changed, MINUTE).await.unwrap(), "an id already stored");
+    assert_eq!(store.grant("once").await.unwrap(), Some(grant("once")));
+}
+
+/// A revocation is remembered: a grant revoked before it was stored (a code replay
+/// racing the exchange) is never stored; revoking a stored one keeps it out too.
+pub(crate) async fn a_revoked_grant_is_not_stored_again(store: Arc<dyn GrantStore>) {
+    store.revoke_grant("not-yet").await.unwrap();
+    assert!(!store.put_grant(grant("not-yet"), MINUTE).await.unwrap(), "revoked before it was stored");
+    assert_eq!(store.grant("not-yet").await.unwrap(), None);
+    assert!(store.put_grant(grant("stored"), MINUTE).await.unwrap());
+    store.revoke_grant("stored").await.unwrap();
+    assert!(!store.put_grant(grant("stored"), MINUTE).await.unwrap());
+    assert_eq!(store.grant("stored").await.unwrap(), None);
+    store.revoke_grant("stored").await.unwrap();
+    assert!(store.put_grant(grant("unrelated"), MINUTE).await.unwrap(), "only the revoked ids");
+}
+
+/// A refresh token, live or used, is gone once deleted (what bounds a grant's
+/// markers); deleting what does not exist is no error.
+pub(crate) async fn a_refresh_token_or_its_marker_is_deleted(store: Arc<dyn GrantStore>) {
+    let (live, used) = (TokenKey::of("live"), TokenKey::of("used"));
+    store.put_refresh_token(&live, refresh("g"), MINUTE).await.unwrap();
+    store.put_refresh_token(&used, refresh("g"), MINUTE).await.unwrap();
+    assert!(matches!(store.take_refresh_token(&used).await.unwrap(), Taken::First(_)));
+    store.delete_refresh_token(&live).await.unwrap();
+    store.delete_refresh_token(&used).await.unwrap();
+    assert_eq!(store.refresh_token(&live).await.unwrap(), None);
+    assert_eq!(store.take_refresh_token(&live).await.unwrap(), Taken::Missing);
+    assert_eq!(store.take_refresh_token(&used).await.unwrap(), Taken::Missing, "the marker is gone");
+    store.delete_refresh_token(&used).await.unwrap();
+}
+
 /// A grant reads back whole until revoked; revoking twice, or what never existed, is
 /// no error.
 pub(crate) async fn a_grant_is_revoked(store: Arc<dyn GrantStore>) {
-    store.put_grant(grant("g3"), MINUTE).await.unwrap();
-    store.put_grant(grant("other"), MINUTE).await.unwrap();
+    assert!(store.put_grant(grant("g3"), MINUTE).await.unwrap());
+    assert!(store.put_grant(grant("other"), MINUTE).await.unwrap());
     assert_eq!(store.grant("g3").await.unwrap(), Some(grant("g3")));
     store.revoke_grant("g3").await.unwrap();
     assert_eq!(store.grant("g3").await.unwrap(), None);

@@ -23,6 +23,10 @@ use tower_bearer::issue::{IssuerKey, KeyType};
 
 use crate::common::{self, Reply};
 
+#[path = "faulty_store.rs"]
+mod faulty_store;
+use faulty_store::FaultyStore;
+
 const AUDIENCE: &str = "https://api.example.com";
 /// A client id and secret holding every character RFC 6749 §2.3.1's encoding changes.
 const ODD_ID: &str = "odd:client@x+y z";
@@ -113,16 +117,25 @@ async fn start_on(
     store: MemoryStore,
     settings: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
 ) -> Running {
+    start_over(store.clone(), store, settings).await
+}
+
+/// A server keeping its state in `store`, which keeps it in `memory`.
+async fn start_over(
+    store: impl GrantStore,
+    memory: MemoryStore,
+    settings: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let builder = AuthorizationServer::builder(&url, &key().private_jwk().to_json())
         .audience(AUDIENCE)
         .clients(clients())
-        .store(store.clone());
+        .store(store);
     let server = settings(builder).build().unwrap();
     let app = server.router().into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Running { url, server, store }
+    Running { url, server, store: memory }
 }
 
 /// The `oauth2` crate's HTTP client, over our reqwest.
@@ -553,7 +566,9 @@ async fn the_code_grant_with_pkce_from_the_oauth2_crate() {
     assert_eq!(claims["client_id"], "web");
     assert_eq!(claims["scope"], "read write");
     assert_eq!(claims["department"], "sales", "the grant's extra claims are carried");
-    assert_eq!(claims["auth_time"].as_u64().unwrap(), now() - 5, "auth_time is the user's login time");
+    // seed_code set it 5 s before its own clock read, which may be a second ago now.
+    let auth_time = claims["auth_time"].as_u64().unwrap();
+    assert!((now() - 6..=now() - 5).contains(&auth_time), "auth_time is the user's login time: {auth_time}");
     let refresh = token.refresh_token().expect("web may refresh").secret().clone();
     let record = s.store.refresh_token(&TokenKey::of(&refresh)).await.unwrap().unwrap();
     assert_eq!(record.grant_id, grant_id);
@@ -766,6 +781,198 @@ async fn refresh_needs_the_grant_type_and_the_same_client() {
     s.store.revoke_grant(&grant_id).await.unwrap();
     let reply = refresh(&s, ("web", "web-secret-0123456789"), tokens["refresh_token"].as_str().unwrap(), None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+/// The refresh token of a successful reply.
+fn refresh_token_of(reply: &Reply) -> String {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json()["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn many_rotations_of_one_grant_fit_a_small_store() {
+    // One grant holds its live refresh token and one used marker: a store with room
+    // for three (the new token is stored before the old one is used) rotates forever.
+    let s = start_on(MemoryStore::new().max_refresh_tokens(3), |b| b).await;
+    let web = ("web", "web-secret");
+    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let mut token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for round in 0..20 {
+        let reply = refresh(&s, web, &token, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "rotation {round}: {}", reply.body);
+        token = refresh_token_of(&reply);
+    }
+    assert!(s.store.grant(&grant_id).await.unwrap().is_some());
+    assert_eq!(refresh(&s, web, &token, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_older_used_refresh_token_is_refused_without_revoking() {
+    let s = start().await;
+    let web = ("web", "web-secret");
+    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh_token_of(&refresh(&s, web, &first, None).await);
+    let third = refresh_token_of(&refresh(&s, web, &second, None).await);
+    // Two generations back: forgotten, so refused, but it cannot tell a replay.
+    assert_error(&refresh(&s, web, &first, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "an older token does not revoke");
+    // The token just replaced (RFC 9700 §4.14.2: attacker and client both hold it).
+    assert_error(&refresh(&s, web, &second, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "the previous token revokes");
+    assert_error(&refresh(&s, web, &third, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_refresh_whose_new_token_cannot_be_stored_leaves_the_old_one_usable() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let s = start_over(store.clone(), store.inner.clone(), |b| b).await;
+    let web = ("web", "web-secret");
+    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    store.faults.fail_put_refresh.store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = refresh(&s, web, &token, None).await;
+    assert_error(&failed, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    // The retry is no replay: the old token was not used.
+    let retry = refresh(&s, web, &token, None).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "the grant lives");
+}
+
+/// The records a refresh wrote before its take went wrong: none may stay usable.
+async fn assert_written_are_gone(s: &Running, written: &[TokenKey]) {
+    assert!(!written.is_empty(), "the refresh stored its new tokens before the take");
+    for key in written {
+        assert!(s.store.refresh_token(key).await.unwrap().is_none(), "{key:?} still a refresh token");
+        assert!(s.store.access_token(key).await.unwrap().is_none(), "{key:?} still an access token");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_whose_take_goes_wrong_leaves_no_new_token() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = FaultyStore::new(MemoryStore::new());
+    let s = start_over(store.clone(), store.inner.clone(), |b| b.access_token_format(AccessTokenFormat::Opaque)).await;
+    let web = ("web", "web-secret");
+
+    // The take fails: 503, what was written is deleted, the old token still works.
+    let (tokens, _) = code_tokens(&s, web, &["read"]).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let before = store.written().len();
+    store.faults.fail_take.store(true, SeqCst);
+    let failed = refresh(&s, web, &token, None).await;
+    assert_error(&failed, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert_written_are_gone(&s, &store.written()[before..]).await;
+    assert_eq!(refresh(&s, web, &token, None).await.status, StatusCode::OK, "the retry is no replay");
+
+    // Another request used it between the check and the take: a replay, nothing issued.
+    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let before = store.written().len();
+    store.faults.use_before_take.store(true, SeqCst);
+    assert_error(&refresh(&s, web, &token, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_written_are_gone(&s, &store.written()[before..]).await;
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "a concurrent use is a replay");
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_revocation_answers_no_token() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let s = start_over(store.clone(), store.inner.clone(), |b| b).await;
+    let web = ("web", "web-secret");
+    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // The grant is revoked after the refresh checked it, before it answers.
+    store.faults.revoke_before_take.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reply = refresh(&s, web, &token, None).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_code_replay_racing_the_exchange_revokes_what_it_issues() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let s = Arc::new(start_over(store.clone(), store.inner.clone(), |b| b).await);
+    let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
+    // The exchange takes the code, then waits before storing the grant…
+    store.faults.hold_put_grant.store(true, std::sync::atomic::Ordering::SeqCst);
+    let exchange = {
+        let (s, code) = (s.clone(), code.clone());
+        tokio::spawn(
+            async move { post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await },
+        )
+    };
+    tokio::time::timeout(Duration::from_secs(5), store.faults.put_grant_held.notified()).await.unwrap();
+    // …while the replay revokes its grant.
+    let replay = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    assert_error(&replay, StatusCode::BAD_REQUEST, "invalid_grant");
+    let first = tokio::time::timeout(Duration::from_secs(5), exchange).await.unwrap().unwrap();
+    assert_error(&first, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "the revocation holds");
+}
+
+#[tokio::test]
+async fn another_clients_reuse_of_a_used_refresh_token_does_not_revoke() {
+    let s = start().await;
+    let web = ("web", "web-secret");
+    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh_token_of(&refresh(&s, web, &first, None).await);
+    // Another client presenting it cannot end this client's grant.
+    let reply = refresh(&s, ("other-web", "other-secret"), &first, None).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "another client's reuse does not revoke");
+    // The grant's own client reusing it does.
+    assert_error(&refresh(&s, web, &first, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "its own client's reuse revokes");
+    assert_error(&refresh(&s, web, &second, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+/// A generator that always makes the same token, long enough.
+struct Constant(&'static str);
+
+impl TokenGenerator for Constant {
+    fn generate(&self, _context: &TokenContext<'_>) -> Result<String, GeneratorError> {
+        Ok(self.0.to_owned())
+    }
+}
+
+const REPEATED: &str = "the-same-token-every-time-0123456789";
+
+#[tokio::test]
+async fn a_generator_repeating_itself_overwrites_no_record() {
+    // Access tokens: the second client-credentials token would take the first's key.
+    let s = start_with(|b| b.access_token_generator(Constant(REPEATED))).await;
+    let first = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let key = TokenKey::of(REPEATED);
+    let record = s.store.access_token(&key).await.unwrap().unwrap();
+    let second = post(&s, Some((ODD_ID, ODD_SECRET)), &[("grant_type", "client_credentials")]).await;
+    assert_error(&second, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert_eq!(s.store.access_token(&key).await.unwrap(), Some(record), "the first token's record is kept");
+
+    // Refresh tokens: the second grant's would take the first's.
+    let s = start_with(|b| b.refresh_token_generator(Constant(REPEATED))).await;
+    let (tokens, grant_id) = code_tokens(&s, ("web", "web-secret"), &["read"]).await;
+    assert_eq!(tokens["refresh_token"], REPEATED);
+    let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
+    let second = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    assert_error(&second, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert_eq!(s.store.refresh_token(&key).await.unwrap().unwrap().grant_id, grant_id, "still the first grant's");
+}
+
+#[tokio::test]
+async fn a_generator_making_short_tokens_issues_nothing() {
+    for settings in [
+        (|b: AuthorizationServerBuilder| b.access_token_generator(Constant("short-but-valid-syntax"))) as fn(_) -> _,
+        |b: AuthorizationServerBuilder| b.refresh_token_generator(Constant("short-but-valid-syntax")),
+    ] {
+        let s = start_with(settings).await;
+        let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
+        let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+        assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+        assert!(!reply.body.contains("short-but"), "{}", reply.body);
+    }
 }
 
 // ---- limits, errors, requests ----

@@ -31,8 +31,10 @@ pub type GeneratorError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A token is looked up by its hash alone, so a generator must make values nobody can
 /// guess and that never repeat: at least 128 bits from a secure random generator,
 /// whatever else it encodes. Access tokens must be RFC 6750 `b64token`s (they travel in
-/// `Authorization: Bearer`), refresh tokens printable ASCII; both at most 4096 bytes.
-/// A value breaking these rules is not issued.
+/// `Authorization: Bearer`), refresh tokens printable ASCII; both at least 32 and at
+/// most 4096 characters. A value breaking these rules is not issued (the request is
+/// answered `503`), and neither is one that repeats a token still on record: its
+/// record is never overwritten.
 ///
 /// ```
 /// use tower_bearer::issue::server::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
@@ -70,6 +72,15 @@ pub(crate) fn random_token() -> Result<String, crate::signing::SigningError> {
 /// Longest token accepted from a generator.
 const MAX_TOKEN_LEN: usize = 4096;
 
+/// Shortest token accepted from a generator: no syntax check sees entropy, but a
+/// value this short cannot hold 128 random bits in any usual encoding (hex needs 32).
+const MIN_TOKEN_LEN: usize = 32;
+
+/// Whether a generated `token` is at least [`MIN_TOKEN_LEN`] characters long.
+pub(crate) fn long_enough(token: &str) -> bool {
+    token.len() >= MIN_TOKEN_LEN
+}
+
 /// Whether `token` may be sent as a bearer access token: an RFC 6750 §2.1 `b64token`
 /// (`1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`).
 pub(crate) fn is_b64token(token: &str) -> bool {
@@ -103,5 +114,7 @@ mod tests {
         assert!(!is_vschar_token("a\nb"));
         assert!(!is_vschar_token(""));
         assert!(!is_b64token(&"a".repeat(5000)));
+        assert!(long_enough(&token) && long_enough(&"a".repeat(32)));
+        assert!(!long_enough(&"a".repeat(31)));
     }
 }

@@ -40,7 +40,11 @@ impl AuthorizationServer {
             expires_at: now.saturating_add(lifetime.as_secs()),
             claims: Map::new(),
         };
-        self.inner.store.put_grant(grant.clone(), lifetime).await.map_err(store_unavailable)?;
+        if !self.inner.store.put_grant(grant.clone(), lifetime).await.map_err(store_unavailable)? {
+            // A fresh random id already taken: nothing is issued under it.
+            tracing::error!(client_id = client.id(), "a new grant id was already in the store");
+            return Err(OAuthError::unavailable("cannot issue tokens right now"));
+        }
         self.issue(client, &grant, GrantType::ClientCredentials).await
     }
 
@@ -80,7 +84,11 @@ impl AuthorizationServer {
         if ttl == 0 {
             return Err(OAuthError::invalid_grant("the grant has expired"));
         }
-        store.put_grant(grant.clone(), Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
+        if !store.put_grant(grant.clone(), Duration::from_secs(ttl)).await.map_err(store_unavailable)? {
+            // A replay of this code revoked the grant before it was stored.
+            tracing::warn!(client_id = client.id(), "authorization code reused during its exchange: nothing issued");
+            return Err(OAuthError::invalid_grant("the authorization code was already used"));
+        }
         self.issue(client, &grant, GrantType::AuthorizationCode).await
     }
 
@@ -88,8 +96,17 @@ impl AuthorizationServer {
     /// token may carry fewer scopes, the new refresh token keeps the grant's.
     ///
     /// The token is checked before it is used up, so a request refused for its
-    /// `scope` does not cost the client its refresh token; a token already used is a
-    /// replay, and its grant is revoked (no grace window).
+    /// `scope` does not cost the client its refresh token. The new tokens are stored
+    /// before the old one is used up, so a store that cannot take them (full,
+    /// unreachable: `503`) leaves the old one usable, and the client's retry is no
+    /// replay; if the old one cannot be used up after all, the new ones are deleted
+    /// unanswered. Using it up deletes the marker of the token it replaced: a grant
+    /// holds its live refresh token and one used marker.
+    ///
+    /// The token just replaced, presented again by the grant's client, is a replay
+    /// and revokes the grant (no grace window; RFC 9700 §4.14.2). An older one is
+    /// forgotten and only refused; one presented by another client is refused
+    /// without revoking (that client cannot end this one's grant).
     pub(super) async fn refresh(&self, client: &Client, params: &Params) -> Result<Issued, OAuthError> {
         let store = &self.inner.store;
         let key = TokenKey::of(params.require("refresh_token")?);
@@ -113,13 +130,30 @@ impl AuthorizationServer {
         if let Some(requested) = params.get("scope") {
             grant.scope = requested_scope(requested, &grant.scope)?;
         }
-        match store.take_refresh_token(&key).await.map_err(store_unavailable)? {
-            Taken::First(taken) if taken.grant_id == grant.id => {}
+        let minted = self.mint(client, &grant, GrantType::RefreshToken, Some(&key)).await?;
+        let refused = match store.take_refresh_token(&key).await {
+            Ok(Taken::First(taken)) if taken.grant_id == grant.id => {
+                self.forget_previous(taken.previous.as_ref()).await;
+                return self.answer(minted, &grant.id).await;
+            }
             // Used meanwhile by a concurrent request: a replay as well.
-            Taken::Again { grant_id } => return Err(self.refresh_reused(&grant_id, client).await),
-            _ => return Err(OAuthError::invalid_grant("unknown or expired refresh token")),
+            Ok(Taken::Again { grant_id }) => self.refresh_reused(&grant_id, client).await,
+            Ok(_) => OAuthError::invalid_grant("unknown or expired refresh token"),
+            Err(e) => store_unavailable(e),
+        };
+        self.discard(minted).await;
+        Err(refused)
+    }
+
+    /// Deletes the used marker of the token two rotations back. A failure costs only
+    /// room (the marker expires with its token), never the answer: the client's token
+    /// is used up already, so refusing now would make its retry a replay.
+    async fn forget_previous(&self, previous: Option<&TokenKey>) {
+        if let Some(previous) = previous
+            && let Err(e) = self.inner.store.delete_refresh_token(previous).await
+        {
+            tracing::warn!(error = %crate::error_chain::error_chain(&e), "a used refresh token's marker stays");
         }
-        self.issue(client, &grant, GrantType::RefreshToken).await
     }
 
     async fn refresh_refused(&self, key: &TokenKey, client: &Client) -> OAuthError {
@@ -130,10 +164,26 @@ impl AuthorizationServer {
         }
     }
 
-    /// RFC 9700 §4.14.2: a used refresh token came back; the grant and every token of
-    /// it end.
+    /// RFC 9700 §4.14.2: a used refresh token came back from its grant's client; the
+    /// grant and every token of it end. From another client it is only refused: that
+    /// client could not use it anyway, and must not be able to end the grant.
     async fn refresh_reused(&self, grant_id: &str, client: &Client) -> OAuthError {
-        if let Err(e) = self.inner.store.revoke_grant(grant_id).await {
+        let store = &self.inner.store;
+        match store.grant(grant_id).await {
+            Err(e) => return store_unavailable(e),
+            // Revoked or expired already: nothing left to end.
+            Ok(None) => return OAuthError::invalid_grant("the refresh token was already used"),
+            Ok(Some(grant)) if grant.client_id != client.id() => {
+                tracing::warn!(
+                    client_id = client.id(),
+                    grant_client_id = grant.client_id,
+                    "a used refresh token of another client's grant was presented: refused, the grant is kept"
+                );
+                return OAuthError::invalid_grant("the refresh token was issued to another client");
+            }
+            Ok(Some(_)) => {}
+        }
+        if let Err(e) = store.revoke_grant(grant_id).await {
             return store_unavailable(e);
         }
         tracing::warn!(client_id = client.id(), "refresh token reused: its grant is revoked");

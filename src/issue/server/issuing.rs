@@ -1,6 +1,8 @@
 //! Minting the tokens of one grant (RFC 6749 §5.1): the access token (an RFC 9068 JWT
 //! or an opaque value), a refresh token when the client may refresh, their records,
-//! and the JSON answer.
+//! and the JSON answer. Minting stores the records first; the answer is given only
+//! once the grant is known to be live still, so a revocation that lands meanwhile
+//! ends the new tokens unanswered.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, GrantType};
 use super::error::{OAuthError, no_store_json};
-use super::generator::{TokenContext, TokenGenerator, is_b64token, is_vschar_token, random_token};
+use super::generator::{TokenContext, TokenGenerator, is_b64token, is_vschar_token, long_enough, random_token};
 use super::store::{AccessRecord, Grant, RefreshRecord, StoreError, TokenKey};
 use super::{AccessTokenFormat, AuthorizationServer};
 
@@ -29,6 +31,20 @@ impl std::fmt::Debug for Issued {
             .field("scope", &self.scope)
             .field("refresh_token", &self.refresh_token.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Tokens minted and stored, not answered yet: [`AuthorizationServer::answer`] sends
+/// them, [`AuthorizationServer::discard`] deletes their records.
+pub(crate) struct Minted {
+    issued: Issued,
+    access_key: TokenKey,
+    refresh_key: Option<TokenKey>,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted").field("issued", &self.issued).finish_non_exhaustive()
     }
 }
 
@@ -59,16 +75,29 @@ const REGISTERED: [&str; 11] =
     ["iss", "aud", "exp", "iat", "nbf", "jti", "sub", "client_id", "scope", "auth_time", "cnf"];
 
 impl AuthorizationServer {
-    /// Mints the tokens of `grant` for `client` after a `grant_type` request, and
-    /// stores their records. No token outlives `grant.expires_at`. A refresh token is
-    /// issued when the client may use `refresh_token` and the grant is not client
-    /// credentials (RFC 6749 §4.4.3).
+    /// [`mint`](Self::mint)s the tokens of `grant` and [`answer`](Self::answer)s them.
     pub(crate) async fn issue(
         &self,
         client: &Client,
         grant: &Grant,
         grant_type: GrantType,
     ) -> Result<Issued, OAuthError> {
+        let minted = self.mint(client, grant, grant_type, None).await?;
+        self.answer(minted, &grant.id).await
+    }
+
+    /// Mints the tokens of `grant` for `client` after a `grant_type` request, and
+    /// stores their records; `replaces` is the refresh token a rotation replaces. No
+    /// token outlives `grant.expires_at`. A refresh token is issued when the client
+    /// may use `refresh_token` and the grant is not client credentials (RFC 6749
+    /// §4.4.3). On an error, what was stored is deleted.
+    pub(crate) async fn mint(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        grant_type: GrantType,
+        replaces: Option<&TokenKey>,
+    ) -> Result<Minted, OAuthError> {
         let i = &self.inner;
         let lifetime = match grant_type {
             GrantType::ClientCredentials => i.lifetimes.access_client_credentials,
@@ -102,15 +131,57 @@ impl AuthorizationServer {
             expires_at,
             jti,
         };
-        let key = TokenKey::of(&access_token);
-        i.store.put_access_token(&key, record, Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
+        let access_key = TokenKey::of(&access_token);
+        i.store.put_access_token(&access_key, record, Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
 
         let refresh_token = if grant_type != GrantType::ClientCredentials && client.allows(GrantType::RefreshToken) {
-            Some(self.refresh_token(grant, &context).await?)
+            match self.refresh_token(grant, &context, replaces).await {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    self.forget_access_token(&access_key).await;
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
-        Ok(Issued { access_token, expires_in: ttl, scope: grant.scope.clone(), refresh_token })
+        let refresh_key = refresh_token.as_deref().map(TokenKey::of);
+        let issued = Issued { access_token, expires_in: ttl, scope: grant.scope.clone(), refresh_token };
+        Ok(Minted { issued, access_key, refresh_key })
+    }
+
+    /// The answer for `minted`, if their grant `grant_id` is still there: a grant
+    /// revoked while they were minted (a code replay, a revocation, a reuse) ends them
+    /// unanswered.
+    pub(crate) async fn answer(&self, minted: Minted, grant_id: &str) -> Result<Issued, OAuthError> {
+        match self.inner.store.grant(grant_id).await {
+            Ok(Some(_)) => Ok(minted.issued),
+            Ok(None) => {
+                self.discard(minted).await;
+                Err(OAuthError::invalid_grant("the grant was revoked or has expired"))
+            }
+            Err(e) => {
+                self.discard(minted).await;
+                Err(store_unavailable(e))
+            }
+        }
+    }
+
+    /// Deletes the records of tokens that will not be answered. Best effort: a token
+    /// never sent is usable by nobody; deleting it only frees its room.
+    pub(crate) async fn discard(&self, minted: Minted) {
+        self.forget_access_token(&minted.access_key).await;
+        if let Some(key) = &minted.refresh_key
+            && let Err(e) = self.inner.store.delete_refresh_token(key).await
+        {
+            tracing::warn!(error = %crate::error_chain::error_chain(&e), "an unanswered refresh token's record stays");
+        }
+    }
+
+    async fn forget_access_token(&self, key: &TokenKey) {
+        if let Err(e) = self.inner.store.revoke_access_token(key).await {
+            tracing::warn!(error = %crate::error_chain::error_chain(&e), "an unanswered access token's record stays");
+        }
     }
 
     /// An RFC 9068 JWT for `grant`: its token, `iat` and `exp`.
@@ -139,9 +210,14 @@ impl AuthorizationServer {
         Ok((signed.access_token().to_owned(), signed.starts(), signed.expires()))
     }
 
-    /// A new refresh token for `grant`, stored; it lives the refresh lifetime, never
-    /// past the grant.
-    async fn refresh_token(&self, grant: &Grant, context: &TokenContext<'_>) -> Result<String, OAuthError> {
+    /// A new refresh token for `grant`, stored, replacing `replaces`; it lives the
+    /// refresh lifetime, never past the grant.
+    async fn refresh_token(
+        &self,
+        grant: &Grant,
+        context: &TokenContext<'_>,
+        replaces: Option<&TokenKey>,
+    ) -> Result<String, OAuthError> {
         let i = &self.inner;
         let token = generate(&*i.refresh_generator, context, is_vschar_token, "refresh")?;
         let now = self.now();
@@ -150,7 +226,12 @@ impl AuthorizationServer {
         if ttl == 0 {
             return Err(OAuthError::invalid_grant("the grant has expired"));
         }
-        let record = RefreshRecord { grant_id: grant.id.clone(), client_id: grant.client_id.clone(), expires_at };
+        let record = RefreshRecord {
+            grant_id: grant.id.clone(),
+            client_id: grant.client_id.clone(),
+            expires_at,
+            previous: replaces.cloned(),
+        };
         i.store
             .put_refresh_token(&TokenKey::of(&token), record, Duration::from_secs(ttl))
             .await
@@ -159,7 +240,8 @@ impl AuthorizationServer {
     }
 }
 
-/// Runs a generator and checks what it made (`valid`); `kind` names the token in logs.
+/// Runs a generator and checks what it made (`valid`, and [`long_enough`]); `kind`
+/// names the token in logs.
 fn generate(
     generator: &dyn TokenGenerator,
     context: &TokenContext<'_>,
@@ -167,10 +249,13 @@ fn generate(
     kind: &str,
 ) -> Result<String, OAuthError> {
     match generator.generate(context) {
-        Ok(token) if valid(&token) => Ok(token),
+        Ok(token) if valid(&token) && long_enough(&token) => Ok(token),
         Ok(_) => {
             // The value itself is a secret: only that it was refused is logged.
-            tracing::error!(kind, "the {kind} token generator made a token of the wrong syntax; nothing issued");
+            tracing::error!(
+                kind,
+                "the {kind} token generator made a token too short or of the wrong syntax; nothing issued"
+            );
             Err(OAuthError::unavailable("cannot issue tokens right now"))
         }
         Err(e) => {

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::store::{
-    AccessRecord, Grant, GrantStore, MAX_TTL, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
+    AccessRecord, Grant, GrantStore, MAX_TTL, PendingCode, REVOCATION_MEMORY, RefreshRecord, StoreError, StoreFuture,
+    Taken, TokenKey,
 };
 
 /// Default bounds, per record kind. Codes live minutes and need a user's consent;
@@ -27,7 +28,10 @@ const DEFAULT_MAX_TOKENS: usize = 1_000_000;
 /// would silently log a user out, and evicting a used code or refresh token's marker
 /// would turn a replay, which must revoke its grant (RFC 9700 §4.14), into a mere
 /// miss. Refusing issues nothing and forgets nothing: it fails closed. Expired
-/// records never count against the bound.
+/// records never count against the bound. A grant holds at most three refresh-token
+/// records (its live token, one used marker, and a new token while it rotates), and a
+/// revoked grant's slot holds its revocation for
+/// [`REVOCATION_MEMORY`](super::REVOCATION_MEMORY).
 ///
 /// Clones share one state. Its `Debug` shows how many records it holds, never a key.
 ///
@@ -44,7 +48,7 @@ pub struct MemoryStore {
 
 struct Tables {
     codes: Mutex<Table<SingleUse<PendingCode>>>,
-    grants: Mutex<Table<Grant>>,
+    grants: Mutex<Table<GrantSlot>>,
     refresh_tokens: Mutex<Table<SingleUse<RefreshRecord>>>,
     access_tokens: Mutex<Table<AccessRecord>>,
 }
@@ -64,6 +68,12 @@ impl Default for Tables {
 enum SingleUse<T> {
     Unused(T),
     Used { grant_id: String },
+}
+
+/// A grant, or the memory of its revocation (so it is not stored again late).
+enum GrantSlot {
+    Live(Grant),
+    Revoked,
 }
 
 /// One record kind: entries with their deadlines, and a min-heap of deadlines so
@@ -92,6 +102,16 @@ impl<V> Table<V> {
         }
     }
 
+    /// Stores `value` under `key` unless a live entry is there: `false` then.
+    fn insert_new(&mut self, key: &str, value: V, ttl: Duration) -> Result<bool, StoreError> {
+        self.purge(Instant::now());
+        if self.entries.contains_key(key) {
+            return Ok(false);
+        }
+        self.insert(key, value, ttl).map(|()| true)
+    }
+
+    /// Stores `value` under `key`, replacing what is there.
     fn insert(&mut self, key: &str, value: V, ttl: Duration) -> Result<(), StoreError> {
         let now = Instant::now();
         self.purge(now);
@@ -149,6 +169,14 @@ fn take<T>(
         SingleUse::Unused(record) => Taken::First(record),
         SingleUse::Used { grant_id } => Taken::Again { grant_id },
     })
+}
+
+/// `insert_new` for a key only a token generator chose: a taken key is an error.
+fn insert_token<V>(table: &Mutex<Table<V>>, key: &TokenKey, value: V, ttl: Duration) -> Result<(), StoreError> {
+    match lock(table)?.insert_new(key.as_str(), value, ttl)? {
+        true => Ok(()),
+        false => Err(StoreError::new("a record is already stored under this key (a repeated token)")),
+    }
 }
 
 fn done<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
@@ -211,27 +239,35 @@ impl fmt::Debug for MemoryStore {
 
 impl GrantStore for MemoryStore {
     fn put_code<'a>(&'a self, key: &'a TokenKey, code: PendingCode, ttl: Duration) -> StoreFuture<'a, ()> {
-        done(lock(&self.inner.codes).and_then(|mut t| t.insert(key.as_str(), SingleUse::Unused(code), ttl)))
+        done(insert_token(&self.inner.codes, key, SingleUse::Unused(code), ttl))
     }
 
     fn take_code<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<PendingCode>> {
         done(take(&self.inner.codes, key, |code| &code.grant.id))
     }
 
-    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, ()> {
-        done(lock(&self.inner.grants).and_then(|mut t| t.insert(&grant.id.clone(), grant, ttl)))
+    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, bool> {
+        done(lock(&self.inner.grants).and_then(|mut t| t.insert_new(&grant.id.clone(), GrantSlot::Live(grant), ttl)))
     }
 
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
-        done(lock(&self.inner.grants).map(|mut t| t.live(id).cloned()))
+        done(lock(&self.inner.grants).map(|mut t| match t.live(id) {
+            Some(GrantSlot::Live(grant)) => Some(grant.clone()),
+            _ => None,
+        }))
     }
 
     fn revoke_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        done(lock(&self.inner.grants).map(|mut t| t.remove(id)))
+        // One critical section: the grant is gone and its revocation remembered.
+        done(lock(&self.inner.grants).and_then(|mut t| t.insert(id, GrantSlot::Revoked, REVOCATION_MEMORY)))
     }
 
     fn put_refresh_token<'a>(&'a self, key: &'a TokenKey, record: RefreshRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        done(lock(&self.inner.refresh_tokens).and_then(|mut t| t.insert(key.as_str(), SingleUse::Unused(record), ttl)))
+        done(insert_token(&self.inner.refresh_tokens, key, SingleUse::Unused(record), ttl))
+    }
+
+    fn delete_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()> {
+        done(lock(&self.inner.refresh_tokens).map(|mut t| t.remove(key.as_str())))
     }
 
     fn take_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<RefreshRecord>> {
@@ -246,7 +282,7 @@ impl GrantStore for MemoryStore {
     }
 
     fn put_access_token<'a>(&'a self, key: &'a TokenKey, record: AccessRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        done(lock(&self.inner.access_tokens).and_then(|mut t| t.insert(key.as_str(), record, ttl)))
+        done(insert_token(&self.inner.access_tokens, key, record, ttl))
     }
 
     fn access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessRecord>> {
@@ -287,7 +323,7 @@ mod tests {
     }
 
     fn refresh(grant_id: &str) -> RefreshRecord {
-        RefreshRecord { grant_id: grant_id.into(), client_id: "web".into(), expires_at: 2 }
+        RefreshRecord { grant_id: grant_id.into(), client_id: "web".into(), expires_at: 2, previous: None }
     }
 
     fn access(grant_id: &str) -> AccessRecord {
@@ -388,12 +424,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(150));
         store.put_code(&c, code("gc"), MINUTE).now_or_never().unwrap().unwrap();
 
-        store.put_grant(grant("g1"), MINUTE).now_or_never().unwrap().unwrap();
+        assert!(store.put_grant(grant("g1"), MINUTE).now_or_never().unwrap().unwrap());
         assert!(store.put_grant(grant("g2"), MINUTE).now_or_never().unwrap().is_err());
-        // Storing a grant again (same id) is no new record.
-        store.put_grant(grant("g1"), MINUTE).now_or_never().unwrap().unwrap();
+        // Storing a grant again (same id) is no new record, and stores nothing.
+        assert!(!store.put_grant(grant("g1"), MINUTE).now_or_never().unwrap().unwrap());
+        // A revocation holds its grant's slot (it is remembered), taking no new one.
         store.revoke_grant("g1").now_or_never().unwrap().unwrap();
-        store.put_grant(grant("g2"), MINUTE).now_or_never().unwrap().unwrap();
+        assert!(store.put_grant(grant("g2"), MINUTE).now_or_never().unwrap().is_err());
+        // Full, a revocation of a grant not stored yet cannot be remembered: an error.
+        assert!(store.revoke_grant("g3").now_or_never().unwrap().is_err());
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub use memory_store::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisGrantStore;
 pub use store::{
-    AccessRecord, Grant, GrantStore, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
+    AccessRecord, Grant, GrantStore, PendingCode, REVOCATION_MEMORY, RefreshRecord, StoreError, StoreFuture, Taken,
+    TokenKey,
 };
 pub use verifier::ServerVerifier;
 

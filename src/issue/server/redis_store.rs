@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::store::{
-    AccessRecord, Grant, GrantStore, MAX_TTL, PendingCode, RefreshRecord, StoreError, StoreFuture, Taken, TokenKey,
+    AccessRecord, Grant, GrantStore, MAX_TTL, PendingCode, REVOCATION_MEMORY, RefreshRecord, StoreError, StoreFuture,
+    Taken, TokenKey,
 };
 use crate::client::{GET_IF_SMALL, connect_within};
 
@@ -28,6 +29,10 @@ const MAX_RECORD: usize = 64 * 1024;
 /// marker still names its grant.
 const USED: &str = "used:";
 
+/// A revoked grant's value for [`REVOCATION_MEMORY`]: no grant (it is not JSON), and
+/// a key `SET … NX` will not store a grant under.
+const REVOKED: &str = "revoked";
+
 /// `KEYS[1]`'s value, replaced (when not already used) by `used:` and itself, with
 /// the same remaining expiry (`KEEPTTL`): one script, so of concurrent takes exactly
 /// one sees the fresh value. Oversized values are refused, not sent.
@@ -44,13 +49,21 @@ const TAKE: &str = "local v = redis.call('GET', KEYS[1]) \
 ///
 /// Records are JSON under `<prefix>code:`, `grant:`, `refresh:` and `access:`
 /// followed by the [`TokenKey`] (a hash: no usable token is in Redis) or the grant
-/// id, written with `SET … PX ttl`. Single-use takes run as one Lua script that marks
+/// id, written with `SET … PX ttl NX` (never over an existing record). Revoking a
+/// grant replaces it, in one `SET`, with a `revoked` marker kept for
+/// [`REVOCATION_MEMORY`]. Single-use takes run as one Lua script that marks
 /// the record used and keeps its remaining expiry (Redis 6.0 or later, for
 /// `KEEPTTL`). Records are at most 64 KiB, read only after a `STRLEN` check. Every
 /// call is bounded: by at most 2 s ([`timeout`](Self::timeout)), and sooner by the
 /// connection's own response timeout (redis's default: 500 ms). A slow or unreachable
 /// Redis is a [`StoreError`] (the endpoint answers `503`), never a hang, and never a
 /// token issued unrecorded.
+///
+/// A refresh whose take of the old token times out fails closed: nothing is
+/// answered, and the new tokens already stored are deleted. If Redis had in fact
+/// marked the old token used before the reply was lost, the client's retry looks like
+/// a reuse and revokes the grant; the user signs in again. That cannot be told apart
+/// from a replay safely, so it is not tried.
 ///
 /// Whoever can write these keys can create grants: protect them (ACLs, a dedicated
 /// database) like the signing key.
@@ -119,7 +132,8 @@ impl RedisGrantStore {
         }
     }
 
-    async fn put<T: Serialize>(&self, key: String, record: &T, ttl: Duration) -> Result<(), StoreError> {
+    /// Stores `record` under `key` unless `key` exists: `false` then.
+    async fn put_new<T: Serialize>(&self, key: String, record: &T, ttl: Duration) -> Result<bool, StoreError> {
         let json = serde_json::to_string(record).map_err(|e| StoreError::with_source("cannot encode the record", e))?;
         if json.len() > MAX_RECORD {
             return Err(StoreError::new(format!("record of {} bytes is over the {MAX_RECORD}-byte limit", json.len())));
@@ -127,8 +141,17 @@ impl RedisGrantStore {
         let ms = u64::try_from(ttl.min(MAX_TTL).as_millis()).unwrap_or(u64::MAX).max(1);
         let mut c = self.connection.clone();
         let mut set = redis::cmd("SET");
-        set.arg(&key).arg(json).arg("PX").arg(ms);
-        self.bounded("store a record", set.query_async::<()>(&mut c)).await
+        set.arg(&key).arg(json).arg("PX").arg(ms).arg("NX");
+        let stored: Option<String> = self.bounded("store a record", set.query_async(&mut c)).await?;
+        Ok(stored.is_some())
+    }
+
+    /// `put_new` of a code or token record: a key already used is an error.
+    async fn put_token<T: Serialize>(&self, key: String, record: &T, ttl: Duration) -> Result<(), StoreError> {
+        match self.put_new(key, record, ttl).await? {
+            true => Ok(()),
+            false => Err(StoreError::new("a record is already stored under this key (a repeated token)")),
+        }
     }
 
     async fn get<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
@@ -137,8 +160,8 @@ impl RedisGrantStore {
         eval.arg(GET_IF_SMALL).arg(1).arg(&key).arg(MAX_RECORD);
         let raw: Option<String> = self.bounded("read a record", eval.query_async(&mut c)).await?;
         match raw {
-            // A used code or refresh token is no record to read.
-            Some(raw) if raw.starts_with(USED) => Ok(None),
+            // A used code or refresh token, or a revoked grant, is no record to read.
+            Some(raw) if raw.starts_with(USED) || raw == REVOKED => Ok(None),
             Some(raw) => decode(&raw).map(Some),
             None => Ok(None),
         }
@@ -173,15 +196,15 @@ fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
 
 impl GrantStore for RedisGrantStore {
     fn put_code<'a>(&'a self, key: &'a TokenKey, code: PendingCode, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.put(self.key("code", key.as_str()), &code, ttl).await })
+        Box::pin(async move { self.put_token(self.key("code", key.as_str()), &code, ttl).await })
     }
 
     fn take_code<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<PendingCode>> {
         Box::pin(async move { self.take(self.key("code", key.as_str()), |code: PendingCode| code.grant.id).await })
     }
 
-    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.put(self.key("grant", &grant.id), &grant, ttl).await })
+    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(async move { self.put_new(self.key("grant", &grant.id), &grant, ttl).await })
     }
 
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
@@ -189,11 +212,22 @@ impl GrantStore for RedisGrantStore {
     }
 
     fn revoke_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.delete(self.key("grant", id)).await })
+        Box::pin(async move {
+            // One SET: the grant is gone and its revocation remembered, atomically.
+            let ms = u64::try_from(REVOCATION_MEMORY.as_millis()).unwrap_or(u64::MAX);
+            let mut c = self.connection.clone();
+            let mut set = redis::cmd("SET");
+            set.arg(self.key("grant", id)).arg(REVOKED).arg("PX").arg(ms);
+            self.bounded("revoke a grant", set.query_async::<()>(&mut c)).await
+        })
     }
 
     fn put_refresh_token<'a>(&'a self, key: &'a TokenKey, record: RefreshRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.put(self.key("refresh", key.as_str()), &record, ttl).await })
+        Box::pin(async move { self.put_token(self.key("refresh", key.as_str()), &record, ttl).await })
+    }
+
+    fn delete_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.delete(self.key("refresh", key.as_str())).await })
     }
 
     fn take_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<RefreshRecord>> {
@@ -207,7 +241,7 @@ impl GrantStore for RedisGrantStore {
     }
 
     fn put_access_token<'a>(&'a self, key: &'a TokenKey, record: AccessRecord, ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.put(self.key("access", key.as_str()), &record, ttl).await })
+        Box::pin(async move { self.put_token(self.key("access", key.as_str()), &record, ttl).await })
     }
 
     fn access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessRecord>> {

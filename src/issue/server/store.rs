@@ -22,6 +22,11 @@ use sha2::{Digest as _, Sha256};
 /// expiry overflows).
 pub(super) const MAX_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
+/// How long [`GrantStore::revoke_grant`] remembers a revocation, so that a grant
+/// stored late (its code taken before the revocation, stored after) stays revoked:
+/// longer than any one token request takes.
+pub const REVOCATION_MEMORY: Duration = Duration::from_secs(600);
+
 /// What a [`GrantStore`] or [`ClientStore`](super::ClientStore) call returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -59,7 +64,8 @@ impl std::error::Error for StoreError {
 
 /// The key a code or token is stored under: base64url SHA-256 of the secret (43
 /// characters). A store that leaks its keys leaks no usable token.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct TokenKey(String);
 
 impl TokenKey {
@@ -128,6 +134,11 @@ pub struct RefreshRecord {
     pub client_id: String,
     /// When it stops being accepted.
     pub expires_at: u64,
+    /// The refresh token it replaced (rotation), if any: when this one is used in
+    /// turn, that one's used marker is deleted, so a grant holds at most its live
+    /// refresh token and one used marker. Absent in records of earlier versions.
+    #[serde(default)]
+    pub previous: Option<TokenKey>,
 }
 
 /// An access token's record: what introspection answers, and what revocation deletes.
@@ -158,7 +169,8 @@ pub enum Taken<T> {
     /// The first use: the record, now marked used.
     First(T),
     /// Used before: the grant it belongs to, which the caller revokes (RFC 6749
-    /// §4.1.2, RFC 9700 §4.14).
+    /// §4.1.2, RFC 9700 §4.14; a refresh token only when the grant's own client
+    /// presented it).
     Again {
         /// The grant to revoke.
         grant_id: String,
@@ -172,37 +184,76 @@ pub enum Taken<T> {
 /// [`RedisGrantStore`](super::RedisGrantStore) (feature `redis`) for several
 /// instances sharing one state.
 ///
+/// Reuse detection is bounded: a grant keeps the marker of the refresh token its live
+/// one replaced, not of every token it ever had. Using that previous token again
+/// (the RFC 9700 §4.14.2 case: the client and an attacker both hold it) revokes the
+/// grant; a token two or more rotations old is only refused (`invalid_grant`), since
+/// nothing remembers it any more. Full detection would keep one marker per rotation
+/// for the refresh lifetime, and one busy grant could fill any bounded store.
+///
 /// Contract for implementations:
 /// - `ttl` is how long a record must stay readable; it may go earlier (eviction),
 ///   never later than its `expires_at`.
+/// - `put_code`, `put_refresh_token` and `put_access_token` never overwrite: a key
+///   that already holds a record (a used marker included) is a [`StoreError`], and
+///   the record there is kept. A generator repeating a token must not hand one
+///   client's record to another. `put_grant` stores nothing either when the id holds
+///   a grant or a revocation, and answers `false`.
 /// - `take_*` are atomic: of two concurrent calls for one key, exactly one sees
 ///   [`Taken::First`]. A used record is kept as a marker naming its grant until its
-///   `ttl` ends, so a second use is [`Taken::Again`].
+///   `ttl` ends or [`delete_refresh_token`](Self::delete_refresh_token) deletes it,
+///   so a second use is [`Taken::Again`].
+/// - `revoke_grant` deletes the grant and, in the same atomic step, leaves a marker
+///   for [`REVOCATION_MEMORY`] that makes `put_grant` of that id answer `false`: a
+///   code replay revoking a grant its first exchange has not stored yet still ends it.
 /// - Deleting what does not exist is not an error.
 /// - Every call is bounded in time by the implementation; the server adds no timeout
 ///   of its own.
 pub trait GrantStore: Send + Sync + 'static {
-    /// Stores a new code under `key` for `ttl`.
+    /// Stores a new code under `key` for `ttl`; an error if `key` holds one.
     fn put_code<'a>(&'a self, key: &'a TokenKey, code: PendingCode, ttl: Duration) -> StoreFuture<'a, ()>;
     /// Reads the code under `key` and marks it used (atomically).
     fn take_code<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<PendingCode>>;
-    /// Stores `grant` for `ttl`.
-    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Stores `grant` for `ttl`, unless its id already holds a grant or was revoked
+    /// within [`REVOCATION_MEMORY`]: then nothing is stored and the answer is `false`.
+    fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, bool>;
     /// The grant `id`, unless revoked or expired.
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>>;
-    /// Revokes the grant `id`: its refresh and access tokens stop being valid.
+    /// Revokes the grant `id`: its refresh and access tokens stop being valid, and
+    /// the id cannot be stored again for [`REVOCATION_MEMORY`] (whether or not it
+    /// was stored yet).
     fn revoke_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
-    /// Stores a new refresh token under `key` for `ttl`.
+    /// Stores a new refresh token under `key` for `ttl`; an error if `key` holds one.
     fn put_refresh_token<'a>(&'a self, key: &'a TokenKey, record: RefreshRecord, ttl: Duration) -> StoreFuture<'a, ()>;
     /// Reads the refresh token under `key` and marks it used (atomically): rotation.
     fn take_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Taken<RefreshRecord>>;
+    /// Deletes the refresh token or used marker under `key`: the marker of a token
+    /// two rotations old, or a new token that is not to be answered.
+    fn delete_refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()>;
     /// Reads the refresh token under `key` without using it (introspection,
     /// revocation); `None` once used.
     fn refresh_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<RefreshRecord>>;
-    /// Stores a new access token's record under `key` for `ttl`.
+    /// Stores a new access token's record under `key` for `ttl`; an error if `key`
+    /// holds one.
     fn put_access_token<'a>(&'a self, key: &'a TokenKey, record: AccessRecord, ttl: Duration) -> StoreFuture<'a, ()>;
     /// The access token's record under `key`, unless revoked or expired.
     fn access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessRecord>>;
     /// Revokes the access token under `key`.
     fn revoke_access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RefreshRecord, TokenKey};
+
+    #[test]
+    fn refresh_records_of_the_previous_version_still_read() {
+        let old = r#"{"grant_id":"g","client_id":"web","expires_at":5}"#;
+        let record: RefreshRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.previous, None);
+        let rotated = RefreshRecord { previous: Some(TokenKey::of("t")), ..record };
+        let json = serde_json::to_string(&rotated).unwrap();
+        assert!(json.contains(&format!(r#""previous":"{}""#, TokenKey::of("t").as_str())), "{json}");
+        assert_eq!(serde_json::from_str::<RefreshRecord>(&json).unwrap(), rotated);
+    }
 }
