@@ -31,6 +31,10 @@ const AUDIENCE: &str = "https://api.example.com";
 /// A client id and secret holding every character RFC 6749 §2.3.1's encoding changes.
 const ODD_ID: &str = "odd:client@x+y z";
 const ODD_SECRET: &str = "p@ss:w+rd %41 é";
+/// The registered confidential clients, as (client_id, client_secret).
+const WORKER: (&str, &str) = ("worker", "worker-secret-0123456789");
+const WEB: (&str, &str) = ("web", "web-secret-0123456789");
+const OTHER_WEB: (&str, &str) = ("other-web", "other-secret-0123456789");
 const WEB_REDIRECT: &str = "https://app.example.com/cb";
 const SPA_REDIRECT: &str = "http://127.0.0.1:9/cb";
 /// RFC 7636 Appendix B.
@@ -51,12 +55,12 @@ fn clients() -> ClientRegistry {
             .scope("jobs:write")
     };
     ClientRegistry::new()
-        .with(cc("worker", "worker-secret-0123456789"))
+        .with(cc(WORKER.0, WORKER.1))
         .unwrap()
         .with(cc(ODD_ID, ODD_SECRET))
         .unwrap()
         .with(
-            Client::confidential("web", "web-secret-0123456789")
+            Client::confidential(WEB.0, WEB.1)
                 .unwrap()
                 .redirect_uri(WEB_REDIRECT)
                 .grant_type(GrantType::AuthorizationCode)
@@ -66,7 +70,7 @@ fn clients() -> ClientRegistry {
         )
         .unwrap()
         .with(
-            Client::confidential("other-web", "other-secret-0123456789")
+            Client::confidential(OTHER_WEB.0, OTHER_WEB.1)
                 .unwrap()
                 .redirect_uri(WEB_REDIRECT)
                 .grant_type(GrantType::AuthorizationCode)
@@ -330,7 +334,7 @@ async fn client_credentials_with_tower_bearers_own_client_both_methods() {
     let s = start().await;
     for auth in [
         tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET),
-        tower_bearer::ClientAuth::post("worker", "worker-secret-0123456789"),
+        tower_bearer::ClientAuth::post(WORKER.0, WORKER.1),
     ] {
         let client = tower_bearer::client::ClientCredentials::builder()
             .token_url(&s.token_url())
@@ -348,7 +352,7 @@ async fn client_credentials_with_tower_bearers_own_client_both_methods() {
 #[tokio::test]
 async fn client_secret_post_from_the_oauth2_crate() {
     let s = start().await;
-    let client = oauth2_client(&s, "worker", Some("worker-secret-0123456789")).set_auth_type(AuthType::RequestBody);
+    let client = oauth2_client(&s, WORKER.0, Some(WORKER.1)).set_auth_type(AuthType::RequestBody);
     let token = client
         .exchange_client_credentials()
         .add_scope(Scope::new("jobs:write".into()))
@@ -364,7 +368,7 @@ async fn a_public_client_cannot_use_client_credentials() {
     let reply = post(&s, None, &[("grant_type", "client_credentials"), ("client_id", "spa")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
     // A confidential client not registered for it either.
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(WEB), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
@@ -397,8 +401,8 @@ async fn two_authentication_methods_at_once_are_400() {
     let s = start().await;
     let reply = post(
         &s,
-        Some(("worker", "worker-secret-0123456789")),
-        &[("grant_type", "client_credentials"), ("client_id", "worker"), ("client_secret", "worker-secret-0123456789")],
+        Some(WORKER),
+        &[("grant_type", "client_credentials"), ("client_id", WORKER.0), ("client_secret", WORKER.1)],
     )
     .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
@@ -409,7 +413,7 @@ async fn a_repeated_parameter_is_400() {
     let s = start().await;
     let body = "grant_type=client_credentials&scope=jobs:read&scope=jobs:write".to_owned();
     let reply =
-        post_raw(&s, Some(("worker", "worker-secret-0123456789")), "application/x-www-form-urlencoded", body).await;
+        post_raw(&s, Some(WORKER), "application/x-www-form-urlencoded", body).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(reply.json()["error_description"].as_str().unwrap().contains("scope"), "{}", reply.body);
 }
@@ -420,13 +424,13 @@ async fn unknown_password_and_implicit_grants_are_unsupported_and_a_missing_one_
     for grant in ["password", "implicit", "token", "urn:ietf:params:oauth:grant-type:device_code", "PASSWORD"] {
         let reply = post(
             &s,
-            Some(("worker", "worker-secret-0123456789")),
+            Some(WORKER),
             &[("grant_type", grant), ("username", "alice"), ("password", "alice")],
         )
         .await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("scope", "jobs:read")]).await;
+    let reply = post(&s, Some(WORKER), &[("scope", "jobs:read")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
 }
 
@@ -440,7 +444,7 @@ async fn scopes_default_subset_and_wider() {
             if !scope.is_empty() {
                 form.push(("scope", scope));
             }
-            post(s, Some(("worker", "worker-secret-0123456789")), &form).await
+            post(s, Some(WORKER), &form).await
         }
     };
     let default = ask("").await;
@@ -458,7 +462,7 @@ async fn scopes_default_subset_and_wider() {
 #[tokio::test]
 async fn success_and_errors_are_not_cached() {
     let s = start().await;
-    let ok = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let ok = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_no_store(&ok);
     let body = ok.json();
@@ -469,7 +473,7 @@ async fn success_and_errors_are_not_cached() {
 #[tokio::test]
 async fn jwt_access_tokens_follow_rfc_9068_and_are_recorded() {
     let s = start().await;
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     let (header, claims) = verified_jwt(&token);
     assert_eq!(header["typ"], "at+jwt");
@@ -493,14 +497,14 @@ async fn jwt_access_tokens_follow_rfc_9068_and_are_recorded() {
 #[tokio::test]
 async fn opaque_access_tokens_are_random_and_recorded() {
     let s = start_with(|b| b.access_token_format(AccessTokenFormat::Opaque)).await;
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 43, "256 bits, base64url: {token}");
     assert!(!token.contains('.'), "not a JWT");
     let record = s.store.access_token(&TokenKey::of(&token)).await.unwrap().unwrap();
     assert_eq!(record.client_id, "worker");
     assert_eq!(record.scope, ["jobs:read", "jobs:write"]);
-    let again = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let again = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     assert_ne!(again.json()["access_token"], token.as_str());
 }
 
@@ -525,16 +529,16 @@ impl TokenGenerator for Spaces {
 #[tokio::test]
 async fn pluggable_generators_make_access_and_refresh_tokens() {
     let s = start_with(|b| b.access_token_generator(Prefixed).refresh_token_generator(Prefixed)).await;
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("client_credentials.worker."), "{token}");
     assert!(s.store.access_token(&TokenKey::of(&token)).await.unwrap().is_some());
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert!(reply.json()["refresh_token"].as_str().unwrap().starts_with("authorization_code.web."), "{}", reply.body);
     // A generator breaking the token syntax issues nothing, and is not a 500.
     let s = start_with(|b| b.access_token_generator(Spaces)).await;
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert!(!reply.body.contains("has spaces"), "{}", reply.body);
     // A generator with the JWT format is a configuration error, not silently unused.
@@ -553,7 +557,7 @@ async fn pluggable_generators_make_access_and_refresh_tokens() {
 async fn the_code_grant_with_pkce_from_the_oauth2_crate() {
     let s = start().await;
     let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read", "write"]).await;
-    let client = oauth2_client(&s, "web", Some("web-secret-0123456789"))
+    let client = oauth2_client(&s, WEB.0, Some(WEB.1))
         .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
     let token = client
         .exchange_code(AuthorizationCode::new(code))
@@ -592,21 +596,21 @@ async fn pkce_missing_or_wrong_verifier_is_invalid_grant() {
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WEB_REDIRECT)];
     assert_error(
-        &post(&s, Some(("web", "web-secret-0123456789")), &form).await,
+        &post(&s, Some(WEB), &form).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     );
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, wrong)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, wrong)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // `plain`: the challenge itself as verifier.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, CHALLENGE)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, CHALLENGE)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // The oauth2 crate: a wrong verifier.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let e = oauth2_client(&s, "web", Some("web-secret-0123456789"))
+    let e = oauth2_client(&s, WEB.0, Some(WEB.1))
         .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap())
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(wrong.into()))
@@ -621,11 +625,11 @@ async fn a_replayed_code_revokes_what_it_issued() {
     let s = start().await;
     let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = code_form(&code, WEB_REDIRECT, VERIFIER);
-    let first = post(&s, Some(("web", "web-secret-0123456789")), &form).await;
+    let first = post(&s, Some(WEB), &form).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let refresh = first.json()["refresh_token"].as_str().unwrap().to_owned();
     let access = first.json()["access_token"].as_str().unwrap().to_owned();
-    let again = post(&s, Some(("web", "web-secret-0123456789")), &form).await;
+    let again = post(&s, Some(WEB), &form).await;
     assert_error(&again, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "the replay revoked the grant");
     // Its access token's grant is gone (what introspection and the verifier check) and
@@ -634,14 +638,14 @@ async fn a_replayed_code_revokes_what_it_issued() {
     assert!(record.is_none_or(|r| r.grant_id == grant_id));
     let reply = post(
         &s,
-        Some(("web", "web-secret-0123456789")),
+        Some(WEB),
         &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
     )
     .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Unknown code.
     let reply =
-        post(&s, Some(("web", "web-secret-0123456789")), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
+        post(&s, Some(WEB), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -650,24 +654,24 @@ async fn redirect_uri_must_repeat_the_authorization_requests() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let reply =
-        post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, "https://app.example.com/cb/", VERIFIER))
+        post(&s, Some(WEB), &code_form(&code, "https://app.example.com/cb/", VERIFIER))
             .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Absent while the authorization request had one.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
     assert_error(
-        &post(&s, Some(("web", "web-secret-0123456789")), &form).await,
+        &post(&s, Some(WEB), &form).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     );
     // Present while the authorization request had none.
     let (code, _) = seed_code(&s, "web", None, &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     let (code, _) = seed_code(&s, "web", None, &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
-    assert_eq!(post(&s, Some(("web", "web-secret-0123456789")), &form).await.status, StatusCode::OK);
+    assert_eq!(post(&s, Some(WEB), &form).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -675,7 +679,7 @@ async fn a_code_of_another_client_is_refused() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let reply =
-        post(&s, Some(("other-web", "other-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+        post(&s, Some(OTHER_WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -684,7 +688,7 @@ async fn no_token_outlives_its_grant_and_an_expired_code_is_refused() {
     let s = start().await;
     let grant_end = now() + 100;
     let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], grant_end, now() + 60).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let body = reply.json();
     assert!(body["expires_in"].as_u64().unwrap() <= 100, "{body}");
@@ -695,11 +699,11 @@ async fn no_token_outlives_its_grant_and_an_expired_code_is_refused() {
     assert!(record.expires_at <= grant_end, "the refresh token ends with its grant");
     // A code past its own expiry, still in the store, is refused.
     let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], now() + 3600, now() - 1).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // A grant already over.
     let (code, _) = seed_code_until(&s, "web", Some(WEB_REDIRECT), &["read"], now() - 1, now() + 60).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -723,12 +727,12 @@ async fn refresh(s: &Running, client: (&str, &str), token: &str, scope: Option<&
 #[tokio::test]
 async fn refresh_rotates_and_reuse_ends_the_grant() {
     let s = start().await;
-    let web = ("web", "web-secret-0123456789");
+    let web = WEB;
     let (tokens, grant_id) = code_tokens(&s, web, &["read", "write"]).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // The oauth2 crate refreshes.
-    let client = oauth2_client(&s, "web", Some("web-secret-0123456789"));
+    let client = oauth2_client(&s, WEB.0, Some(WEB.1));
     let refreshed =
         client.exchange_refresh_token(&RefreshToken::new(first.clone())).request_async(&http).await.unwrap();
     let second = refreshed.refresh_token().expect("rotation: a new refresh token").secret().clone();
@@ -748,7 +752,7 @@ async fn refresh_rotates_and_reuse_ends_the_grant() {
 #[tokio::test]
 async fn refresh_narrows_scope_but_never_widens_it() {
     let s = start().await;
-    let web = ("web", "web-secret-0123456789");
+    let web = WEB;
     let (tokens, _) = code_tokens(&s, web, &["read", "write"]).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
     // Wider: refused, and the refresh token is not used up by the refusal.
@@ -771,15 +775,15 @@ async fn refresh_needs_the_grant_type_and_the_same_client() {
     let reply = refresh(&s, ("no-refresh", "no-refresh-secret"), "anything", None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
     // Another client's refresh token is refused, and stays usable by its owner.
-    let (tokens, _) = code_tokens(&s, ("web", "web-secret-0123456789"), &["read"]).await;
+    let (tokens, _) = code_tokens(&s, WEB, &["read"]).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let reply = refresh(&s, ("other-web", "other-secret-0123456789"), &token, None).await;
+    let reply = refresh(&s, OTHER_WEB, &token, None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert_eq!(refresh(&s, ("web", "web-secret-0123456789"), &token, None).await.status, StatusCode::OK);
+    assert_eq!(refresh(&s, WEB, &token, None).await.status, StatusCode::OK);
     // A revoked grant's refresh token is refused.
-    let (tokens, grant_id) = code_tokens(&s, ("web", "web-secret-0123456789"), &["read"]).await;
+    let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
     s.store.revoke_grant(&grant_id).await.unwrap();
-    let reply = refresh(&s, ("web", "web-secret-0123456789"), tokens["refresh_token"].as_str().unwrap(), None).await;
+    let reply = refresh(&s, WEB, tokens["refresh_token"].as_str().unwrap(), None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -794,7 +798,7 @@ async fn many_rotations_of_one_grant_fit_a_small_store() {
     // One grant holds its live refresh token and one used marker: a store with room
     // for three (the new token is stored before the old one is used) rotates forever.
     let s = start_on(MemoryStore::new().max_refresh_tokens(3), |b| b).await;
-    let web = ("web", "web-secret");
+    let web = WEB;
     let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
     let mut token = tokens["refresh_token"].as_str().unwrap().to_owned();
     for round in 0..20 {
@@ -809,7 +813,7 @@ async fn many_rotations_of_one_grant_fit_a_small_store() {
 #[tokio::test]
 async fn an_older_used_refresh_token_is_refused_without_revoking() {
     let s = start().await;
-    let web = ("web", "web-secret");
+    let web = WEB;
     let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let second = refresh_token_of(&refresh(&s, web, &first, None).await);
@@ -827,7 +831,7 @@ async fn an_older_used_refresh_token_is_refused_without_revoking() {
 async fn a_refresh_whose_new_token_cannot_be_stored_leaves_the_old_one_usable() {
     let store = FaultyStore::new(MemoryStore::new());
     let s = start_over(store.clone(), store.inner.clone(), |b| b).await;
-    let web = ("web", "web-secret");
+    let web = WEB;
     let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
     store.faults.fail_put_refresh.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -853,7 +857,7 @@ async fn a_refresh_whose_take_goes_wrong_leaves_no_new_token() {
     use std::sync::atomic::Ordering::SeqCst;
     let store = FaultyStore::new(MemoryStore::new());
     let s = start_over(store.clone(), store.inner.clone(), |b| b.access_token_format(AccessTokenFormat::Opaque)).await;
-    let web = ("web", "web-secret");
+    let web = WEB;
 
     // The take fails: 503, what was written is deleted, the old token still works.
     let (tokens, _) = code_tokens(&s, web, &["read"]).await;
@@ -879,7 +883,7 @@ async fn a_refresh_whose_take_goes_wrong_leaves_no_new_token() {
 async fn a_refresh_racing_a_revocation_answers_no_token() {
     let store = FaultyStore::new(MemoryStore::new());
     let s = start_over(store.clone(), store.inner.clone(), |b| b).await;
-    let web = ("web", "web-secret");
+    let web = WEB;
     let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
     // The grant is revoked after the refresh checked it, before it answers.
@@ -899,12 +903,12 @@ async fn a_code_replay_racing_the_exchange_revokes_what_it_issues() {
     let exchange = {
         let (s, code) = (s.clone(), code.clone());
         tokio::spawn(
-            async move { post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await },
+            async move { post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await },
         )
     };
     tokio::time::timeout(Duration::from_secs(5), store.faults.put_grant_held.notified()).await.unwrap();
     // …while the replay revokes its grant.
-    let replay = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let replay = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&replay, StatusCode::BAD_REQUEST, "invalid_grant");
     let first = tokio::time::timeout(Duration::from_secs(5), exchange).await.unwrap().unwrap();
     assert_error(&first, StatusCode::BAD_REQUEST, "invalid_grant");
@@ -914,12 +918,12 @@ async fn a_code_replay_racing_the_exchange_revokes_what_it_issues() {
 #[tokio::test]
 async fn another_clients_reuse_of_a_used_refresh_token_does_not_revoke() {
     let s = start().await;
-    let web = ("web", "web-secret");
+    let web = WEB;
     let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let second = refresh_token_of(&refresh(&s, web, &first, None).await);
     // Another client presenting it cannot end this client's grant.
-    let reply = refresh(&s, ("other-web", "other-secret"), &first, None).await;
+    let reply = refresh(&s, OTHER_WEB, &first, None).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "another client's reuse does not revoke");
     // The grant's own client reusing it does.
@@ -943,7 +947,7 @@ const REPEATED: &str = "the-same-token-every-time-0123456789";
 async fn a_generator_repeating_itself_overwrites_no_record() {
     // Access tokens: the second client-credentials token would take the first's key.
     let s = start_with(|b| b.access_token_generator(Constant(REPEATED))).await;
-    let first = post(&s, Some(("worker", "worker-secret")), &[("grant_type", "client_credentials")]).await;
+    let first = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let key = TokenKey::of(REPEATED);
     let record = s.store.access_token(&key).await.unwrap().unwrap();
@@ -953,10 +957,10 @@ async fn a_generator_repeating_itself_overwrites_no_record() {
 
     // Refresh tokens: the second grant's would take the first's.
     let s = start_with(|b| b.refresh_token_generator(Constant(REPEATED))).await;
-    let (tokens, grant_id) = code_tokens(&s, ("web", "web-secret"), &["read"]).await;
+    let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
     assert_eq!(tokens["refresh_token"], REPEATED);
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let second = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let second = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&second, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert_eq!(s.store.refresh_token(&key).await.unwrap().unwrap().grant_id, grant_id, "still the first grant's");
 }
@@ -969,7 +973,7 @@ async fn a_generator_making_short_tokens_issues_nothing() {
     ] {
         let s = start_with(settings).await;
         let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-        let reply = post(&s, Some(("web", "web-secret")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+        let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
         assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
         assert!(!reply.body.contains("short-but"), "{}", reply.body);
     }
@@ -980,7 +984,7 @@ async fn a_generator_making_short_tokens_issues_nothing() {
 #[tokio::test]
 async fn token_requests_are_rate_limited_per_client() {
     let s = start_with(|b| b.limits(ServerLimits::default().requests_per_client(2, Duration::from_secs(60)))).await;
-    let worker = Some(("worker", "worker-secret-0123456789"));
+    let worker = Some(WORKER);
     for _ in 0..2 {
         assert_eq!(post(&s, worker, &[("grant_type", "client_credentials")]).await.status, StatusCode::OK);
     }
@@ -1001,7 +1005,7 @@ async fn failed_authentications_are_limited_per_client_id_before_the_secret_chec
         assert_error(&post(&s, Some(("worker", "guess")), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
     }
     // Spent: even the right secret waits (it is not checked at all).
-    let limited = post(&s, Some(("worker", "worker-secret-0123456789")), &form).await;
+    let limited = post(&s, Some(WORKER), &form).await;
     assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
     let retry: u64 = limited.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!((890..=900).contains(&retry), "the rest of the 15-minute window: {retry}");
@@ -1010,7 +1014,7 @@ async fn failed_authentications_are_limited_per_client_id_before_the_secret_chec
     // Successes give their attempt back.
     let s = start_with(|b| b.limits(ServerLimits::default().failures_per_client(1))).await;
     for _ in 0..3 {
-        assert_eq!(post(&s, Some(("worker", "worker-secret-0123456789")), &form).await.status, StatusCode::OK);
+        assert_eq!(post(&s, Some(WORKER), &form).await.status, StatusCode::OK);
     }
 }
 
@@ -1032,7 +1036,7 @@ async fn concurrent_good_requests_of_one_client_do_not_spend_its_failure_budget(
     // authentications in flight must not count as failures.
     let s =
         start_with(|b| b.clients(SlowClients(clients())).limits(ServerLimits::default().failures_per_client(3))).await;
-    let statuses = concurrently(&s, (0..12).map(|_| "worker-secret-0123456789".to_owned())).await;
+    let statuses = concurrently(&s, (0..12).map(|_| WORKER.1.to_owned())).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     // Guesses in parallel still cannot outrun the budget.
     let statuses = concurrently(&s, (0..12).map(|i| format!("guess-{i}"))).await;
@@ -1083,7 +1087,7 @@ async fn a_public_clients_request_budget_is_counted_per_address() {
     // spend another's.
     assert_error(&post_from(&s, "192.0.2.2", None, &spa).await, StatusCode::BAD_REQUEST, "invalid_grant");
     // A confidential client proved its secret: one budget, wherever it calls from.
-    let worker = Some(("worker", "worker-secret-0123456789"));
+    let worker = Some(WORKER);
     let form = [("grant_type", "client_credentials")];
     for _ in 0..2 {
         assert_eq!(post_from(&s, "192.0.2.1", worker, &form).await.status, StatusCode::OK);
@@ -1123,7 +1127,7 @@ async fn without_addresses_a_client_with_no_failures_passes_the_total_ceiling() 
         assert_error(&post(&s, Some((id, secret)), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
     }
     // The total is spent: a client with failures of its own waits, even with its secret...
-    for secret in ["guess-4", "worker-secret-0123456789"] {
+    for secret in ["guess-4", WORKER.1] {
         let limited = post(&s, Some(("worker", secret)), &form).await;
         assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
     }
@@ -1138,7 +1142,7 @@ async fn requests_without_a_client_address_are_warned_about_once() {
     let (logs, _guard) = common::logs::Capture::start();
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
-    headers.insert("authorization", basic_header("worker", "worker-secret-0123456789").parse().unwrap());
+    headers.insert("authorization", basic_header(WORKER.0, WORKER.1).parse().unwrap());
     for _ in 0..2 {
         let response = s.server.token_response(&headers, b"grant_type=client_credentials", None).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -1165,9 +1169,9 @@ async fn a_success_does_not_give_back_the_failures_before_it() {
     for secret in ["guess-1", "guess-2"] {
         assert_error(&attempt(secret).await, StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    assert_eq!(attempt("worker-secret-0123456789").await.status, StatusCode::OK);
+    assert_eq!(attempt(WORKER.1).await.status, StatusCode::OK);
     assert_error(&attempt("guess-3").await, StatusCode::UNAUTHORIZED, "invalid_client");
-    for secret in ["guess-4", "worker-secret-0123456789"] {
+    for secret in ["guess-4", WORKER.1] {
         assert_error(&attempt(secret).await, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
     }
 }
@@ -1195,7 +1199,7 @@ async fn error_uris_are_sent_with_their_codes() {
     let s = start_with(|b| b.error_uris(uris)).await;
     let reply = post(
         &s,
-        Some(("worker", "worker-secret-0123456789")),
+        Some(WORKER),
         &[("grant_type", "client_credentials"), ("scope", "admin")],
     )
     .await;
@@ -1208,14 +1212,14 @@ async fn error_uris_are_sent_with_their_codes() {
         .unwrap_err();
     assert_eq!(oauth_error(e).error_uri().unwrap(), "https://docs.example.com/oauth#client");
     // A code without a registered URI has none.
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "password")]).await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "password")]).await;
     assert!(reply.json().get("error_uri").is_none(), "{}", reply.body);
 }
 
 #[tokio::test]
 async fn the_body_must_be_a_small_form() {
     let s = start().await;
-    let worker = Some(("worker", "worker-secret-0123456789"));
+    let worker = Some(WORKER);
     let json = post_raw(&s, worker, "application/json", r#"{"grant_type":"client_credentials"}"#.into()).await;
     assert_error(&json, StatusCode::BAD_REQUEST, "invalid_request");
     let charset = post_raw(
@@ -1234,10 +1238,10 @@ async fn the_body_must_be_a_small_form() {
 #[tokio::test]
 async fn a_store_that_refuses_is_503_never_500() {
     let s = start_on(MemoryStore::new().max_grants(0), |b| b).await;
-    let reply = post(&s, Some(("worker", "worker-secret-0123456789")), &[("grant_type", "client_credentials")]).await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply = post(&s, Some(("web", "web-secret-0123456789")), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
 }
 
@@ -1246,7 +1250,7 @@ async fn token_response_serves_apps_that_mount_it_themselves() {
     let s = start().await;
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
-    headers.insert("authorization", basic_header("worker", "worker-secret-0123456789").parse().unwrap());
+    headers.insert("authorization", basic_header(WORKER.0, WORKER.1).parse().unwrap());
     let response = s.server.token_response(&headers, b"grant_type=client_credentials", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let too_big = vec![b'a'; 17 * 1024];
