@@ -46,7 +46,9 @@ pub use credentials::{ClientCredentials, ClientCredentialsBuilder, RetryPolicy};
 pub use layer::BoxError;
 pub use layer::{AddToken, AddTokenLayer};
 #[cfg(feature = "redis")]
-pub(crate) use redis_connect::{connect_within, open_client};
+pub(crate) use redis_connect::connect_within;
+#[cfg(all(feature = "redis", feature = "dpop"))]
+pub(crate) use redis_connect::open_client;
 /// The reqwest crate [`AuthorizedClient`] is built on: use it as
 /// `tower_bearer::client::reqwest` so your clients and builders are the same version.
 pub use reqwest;
