@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         a_stored_token_with_a_huge_expiry_does_not_panic,
         redis_store_compare_and_delete_is_owner_safe,
         an_oversized_stored_token_is_not_read,
+        plain_redis_to_a_remote_host_is_refused_before_connecting,
         a_proof_is_recorded_once_in_redis,
         a_fleet_shares_the_replay_record,
         a_replay_record_expires_at_its_exat,
@@ -284,6 +285,34 @@ async fn redis_store_compare_and_delete_is_owner_safe() {
     assert!(!store.try_lock("k", "owner-c", ttl).await, "not released by another owner");
     store.unlock("k", "owner-a").await;
     assert!(store.try_lock("k", "owner-b", ttl).await, "released by its owner");
+}
+
+// Plain `redis://` crosses the network unencrypted (tokens, grants, verification keys):
+// like `http://`, it is refused except on loopback, before any connection is tried
+// (10.255.255.1 does not answer: a connection attempt would take the whole timeout).
+async fn plain_redis_to_a_remote_host_is_refused_before_connecting() {
+    async fn refused<T, E: std::fmt::Display>(store: &str, url: &str, connect: impl Future<Output = Result<T, E>>) {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(Duration::from_millis(300), connect).await;
+        let Ok(Err(error)) = answer else {
+            panic!("{store} {url}: not refused at once (after {:?})", started.elapsed());
+        };
+        let error = error.to_string();
+        assert!(error.contains("rediss://") && error.contains("loopback"), "{store} {url}: {error}");
+        assert!(!error.contains("hunter2"), "the password is not shown: {error}");
+    }
+    for url in [
+        "redis://10.255.255.1:6379",
+        "redis://:hunter2@10.255.255.1:6379/0",
+        "redis://redis.internal:6379",
+        "valkey://10.255.255.1",
+        "rediss://10.255.255.1:6379#insecure",
+    ] {
+        refused("RedisStore", url, RedisStore::connect(url, "test:")).await;
+        refused("RedisReplayStore", url, RedisReplayStore::connect(url, "test:dpop:")).await;
+        refused("RedisKeySetStore", url, RedisKeySetStore::connect(url, "test:jwks")).await;
+        refused("RedisGrantStore", url, RedisGrantStore::connect(url)).await;
+    }
 }
 
 /// A replay store on the test server.

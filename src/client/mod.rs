@@ -32,6 +32,8 @@ mod challenge;
 mod credentials;
 mod dpop;
 mod layer;
+#[cfg(feature = "redis")]
+mod redis_connect;
 mod reqwest_client;
 mod store;
 
@@ -43,6 +45,10 @@ use std::time::Instant;
 pub use credentials::{ClientCredentials, ClientCredentialsBuilder, RetryPolicy};
 pub use layer::BoxError;
 pub use layer::{AddToken, AddTokenLayer};
+#[cfg(feature = "redis")]
+pub(crate) use redis_connect::connect_within;
+#[cfg(all(feature = "redis", feature = "dpop"))]
+pub(crate) use redis_connect::open_client;
 /// The reqwest crate [`AuthorizedClient`] is built on: use it as
 /// `tower_bearer::client::reqwest` so your clients and builders are the same version.
 pub use reqwest;
@@ -51,8 +57,6 @@ pub use reqwest_client::{AuthorizedClient, AuthorizedRequest, CallError};
 pub(crate) use store::GET_IF_SMALL;
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
-#[cfg(feature = "redis")]
-pub(crate) use store::connect_within;
 pub use store::{StoredToken, TokenStore};
 
 use crate::BoxFuture;

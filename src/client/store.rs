@@ -73,10 +73,17 @@ pub struct RedisStore {
 #[cfg(feature = "redis")]
 impl RedisStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); keys start with `prefix`.
+    /// Plain `redis://` is refused unless the host is loopback: use `rediss://` (the
+    /// redis crate's TLS feature) or a unix socket, or [`from_connection`](Self::from_connection).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let connection = redis::aio::ConnectionManager::new(client).await?;
-        Ok(Self { connection, prefix: prefix.to_owned() })
+        let connection = redis::aio::ConnectionManager::new(super::redis_connect::open_client(url)?).await?;
+        Ok(Self::from_connection(connection, prefix))
+    }
+
+    /// Uses a connection made by the application, without [`connect`](Self::connect)'s
+    /// URL check: for plain `redis://` on a closed network.
+    pub fn from_connection(connection: redis::aio::ConnectionManager, prefix: &str) -> Self {
+        Self { connection, prefix: prefix.to_owned() }
     }
 }
 
@@ -148,26 +155,6 @@ impl TokenStore for RedisStore {
 #[cfg(feature = "redis")]
 pub(crate) const GET_IF_SMALL: &str =
     "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end return redis.call('GET', KEYS[1])";
-
-/// A connection to `url` (e.g. `redis://127.0.0.1:6379`), made within `limit`: a
-/// Redis that accepts the TCP connection but never answers must not hang startup.
-/// Shared by the Redis stores that bound every call (`keys::RedisKeySetStore`,
-/// `issue::server::RedisGrantStore`).
-#[cfg(feature = "redis")]
-pub(crate) async fn connect_within(
-    url: &str,
-    limit: Duration,
-) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
-    let client = redis::Client::open(url)?;
-    match tokio::time::timeout(limit, redis::aio::ConnectionManager::new(client)).await {
-        Ok(connected) => connected,
-        Err(_) => {
-            let slow =
-                std::io::Error::new(std::io::ErrorKind::TimedOut, format!("redis did not answer within {limit:?}"));
-            Err(redis::RedisError::from(slow))
-        }
-    }
-}
 
 /// Deletes `KEYS[1]` if it holds `ARGV[1]`.
 #[cfg(feature = "redis")]

@@ -48,10 +48,17 @@ impl std::fmt::Debug for RedisReplayStore {
 
 impl RedisReplayStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); records start with `prefix`.
+    /// Plain `redis://` is refused unless the host is loopback: use `rediss://` (the
+    /// redis crate's TLS feature) or a unix socket, or [`from_connection`](Self::from_connection).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let connection = redis::aio::ConnectionManager::new(client).await?;
-        Ok(Self { connection, prefix: prefix.into() })
+        let connection = redis::aio::ConnectionManager::new(crate::client::open_client(url)?).await?;
+        Ok(Self::from_connection(connection, prefix))
+    }
+
+    /// Uses a connection made by the application, without [`connect`](Self::connect)'s
+    /// URL check: for plain `redis://` on a closed network.
+    pub fn from_connection(connection: redis::aio::ConnectionManager, prefix: &str) -> Self {
+        Self { connection, prefix: prefix.into() }
     }
 }
 

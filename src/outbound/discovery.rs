@@ -45,8 +45,8 @@ pub(crate) async fn discover(
     let mut errors = Vec::new();
     for url in discovery_urls(&base) {
         let body = match get(client, &url, "application/json", None, rules.max_body, timeout).await {
-            Ok(Fetched::Body { body, .. }) => body,
-            Ok(Fetched::NotModified { .. }) => continue,
+            Ok((Fetched::Body { body, .. }, _)) => body,
+            Ok((Fetched::NotModified { .. }, _)) => continue,
             Err(e) => {
                 errors.push(e);
                 continue;

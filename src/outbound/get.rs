@@ -26,20 +26,9 @@ pub(crate) enum Fetched {
 }
 
 /// GET `url`; only `200` (or `304` when `etag` was sent) counts, the body is capped
-/// at `max_body` bytes, and the whole exchange is bounded by `timeout`.
+/// at `max_body` bytes, and the whole exchange is bounded by `timeout`. The answer's
+/// headers come along, for reports (`tower-bearer jwks`).
 pub(crate) async fn get(
-    client: &reqwest::Client,
-    url: &Url,
-    accept: &str,
-    etag: Option<&str>,
-    max_body: usize,
-    timeout: Duration,
-) -> Result<Fetched, OutboundError> {
-    get_with_headers(client, url, accept, etag, max_body, timeout).await.map(|(fetched, _)| fetched)
-}
-
-/// [`get`], with the answer's headers (for reports: `tower-bearer jwks`).
-pub(crate) async fn get_with_headers(
     client: &reqwest::Client,
     url: &Url,
     accept: &str,

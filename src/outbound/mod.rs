@@ -30,10 +30,10 @@ pub use client_auth::ClientAuth;
 pub(crate) use discovery::Rules;
 pub(crate) use endpoint::{Endpoint, EndpointConfig};
 pub(crate) use error::OutboundError;
-pub(crate) use get::{Fetched, get, get_with_headers};
+pub(crate) use get::{Fetched, get};
 pub(crate) use http_client::{CONNECT_TIMEOUT, http_client};
 #[cfg(any(feature = "client", feature = "introspection"))]
 pub(crate) use post::{Posted, post_form};
-#[cfg(feature = "issuer")]
+#[cfg(any(feature = "issuer", feature = "redis"))]
 pub(crate) use url_check::is_loopback;
 pub(crate) use url_check::{UrlUse, check_url, shown};

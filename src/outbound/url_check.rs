@@ -98,9 +98,13 @@ pub(crate) fn check_url(url: &Url, allow_http: bool, used_for: UrlUse) -> Result
     }
 }
 
+/// `localhost`, 127.0.0.0/8 or `::1`. A non-special scheme (`redis://`) keeps an IPv4
+/// host as a domain, so a domain that reads as an address counts as that address.
 pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,

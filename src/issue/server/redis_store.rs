@@ -93,12 +93,15 @@ impl fmt::Debug for RedisGrantStore {
 }
 
 impl RedisGrantStore {
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), within 2 s.
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), within 2 s. Plain `redis://`
+    /// is refused unless the host is loopback: use `rediss://` (the redis crate's TLS
+    /// feature) or a unix socket, or [`from_connection`](Self::from_connection).
     pub async fn connect(url: &str) -> Result<Self, redis::RedisError> {
         Ok(Self::from_connection(connect_within(url, DEFAULT_TIMEOUT).await?))
     }
 
-    /// Uses an existing connection.
+    /// Uses an existing connection, made by the application (without
+    /// [`connect`](Self::connect)'s URL check: for plain `redis://` on a closed network).
     pub fn from_connection(connection: redis::aio::ConnectionManager) -> Self {
         Self { connection, prefix: DEFAULT_PREFIX.into(), timeout: DEFAULT_TIMEOUT }
     }

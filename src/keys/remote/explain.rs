@@ -41,9 +41,7 @@ impl RemoteJwks {
         let failed = |e: OutboundError| KeyError::unavailable(Duration::from_secs(1), e);
         let url = inner.endpoint.resolve(&inner.client, o.timeout).await.map_err(failed)?;
         let (fetched, answer) =
-            outbound::get_with_headers(&inner.client, &url, JWKS_ACCEPT, None, o.max_body, o.timeout)
-                .await
-                .map_err(failed)?;
+            outbound::get(&inner.client, &url, JWKS_ACCEPT, None, o.max_body, o.timeout).await.map_err(failed)?;
         let shown = outbound::shown(&url).to_string();
         let (body, max_age) = match fetched {
             Fetched::Body { body, max_age, .. } => (body, max_age),

@@ -193,7 +193,7 @@ impl Inner {
     async fn fetch_inner(&self, etag: Option<String>) -> Result<(Arc<Snapshot>, JwksFetch), OutboundError> {
         let (client, o) = (&self.client, &self.opts);
         let url = self.endpoint.resolve(client, o.timeout).await?;
-        let fetched = outbound::get(client, &url, JWKS_ACCEPT, etag.as_deref(), o.max_body, o.timeout).await?;
+        let (fetched, _) = outbound::get(client, &url, JWKS_ACCEPT, etag.as_deref(), o.max_body, o.timeout).await?;
         let now = Instant::now();
         // Errors reach logs and health reports: the URL without its password.
         let url = crate::outbound::shown(&url);

@@ -42,10 +42,17 @@ impl std::fmt::Debug for RedisKeySetStore {
 
 impl RedisKeySetStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), within 2 s; the record is
-    /// kept under `key`.
+    /// kept under `key`. Plain `redis://` is refused unless the host is loopback: use
+    /// `rediss://` (the redis crate's TLS feature) or a unix socket, or
+    /// [`from_connection`](Self::from_connection).
     pub async fn connect(url: &str, key: &str) -> Result<Self, redis::RedisError> {
-        let connection = connect_within(url, STORE_TIMEOUT).await?;
-        Ok(Self { connection, key: key.into() })
+        Ok(Self::from_connection(connect_within(url, STORE_TIMEOUT).await?, key))
+    }
+
+    /// Uses a connection made by the application, without [`connect`](Self::connect)'s
+    /// URL check: for plain `redis://` on a closed network.
+    pub fn from_connection(connection: redis::aio::ConnectionManager, key: &str) -> Self {
+        Self { connection, key: key.into() }
     }
 }
 
