@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         redis_grant_store_refuses_oversized_and_corrupt_records,
         a_stalled_redis_fails_grant_store_calls_within_the_bound,
         two_server_instances_share_codes_grants_and_revocations_through_redis,
+        servers_of_different_issuers_sharing_redis_do_not_accept_each_others_records,
     ])
 }
 
@@ -677,10 +678,11 @@ async fn a_stalled_redis_fails_grant_store_calls_within_the_bound() {
 }
 
 /// One instance of an authorization server for the fleet `issuer`, on `listener`,
-/// keeping its state in `store`.
+/// keeping its state in `store`; `GET /api/me` is behind its own verifier.
 async fn server_instance(
     listener: tokio::net::TcpListener,
     issuer: &str,
+    audience: &str,
     format: tower_bearer::issue::server::AccessTokenFormat,
     store: RedisGrantStore,
 ) -> (String, tower_bearer::issue::server::AuthorizationServer) {
@@ -699,18 +701,22 @@ async fn server_instance(
         .grant_type(GrantType::RefreshToken)
         .scope("read");
     let server = AuthorizationServer::builder(issuer, key)
-        .audience("https://api.example.com")
+        .audience(audience)
         .clients(ClientRegistry::new().with(web).unwrap())
         .access_token_format(format)
         .store(store)
         .build()
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = server.router();
+    let api = axum::Router::new()
+        .route("/api/me", axum::routing::get(|| async { "me" }))
+        .layer(tower_bearer::BearerLayer::new(server.verifier()));
+    let app = server.router().merge(api);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, server)
 }
 
+const FLEET_AUDIENCE: &str = "https://api.example.com";
 const FLEET_WEB: (&str, &str) = ("web", "web-secret-0123456789abcdef");
 const FLEET_REDIRECT: &str = "http://127.0.0.1:9/callback";
 
@@ -784,8 +790,10 @@ async fn two_server_instances_share_codes_grants_and_revocations_through_redis()
             tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         );
         let issuer = format!("http://{}", listener_a.local_addr().unwrap());
-        let (a, server_a) = server_instance(listener_a, &issuer, format, grant_store(port, prefix).await).await;
-        let (b, server_b) = server_instance(listener_b, &issuer, format, grant_store(port, prefix).await).await;
+        let (a, server_a) =
+            server_instance(listener_a, &issuer, FLEET_AUDIENCE, format, grant_store(port, prefix).await).await;
+        let (b, server_b) =
+            server_instance(listener_b, &issuer, FLEET_AUDIENCE, format, grant_store(port, prefix).await).await;
         assert_ne!(a, b);
 
         // A code issued at A, exchanged at B; replayed at A: refused, and its grant ends.
@@ -828,4 +836,58 @@ async fn two_server_instances_share_codes_grants_and_revocations_through_redis()
         assert_eq!(fleet_introspect(&b, &access).await, json!({"active": false}), "{format:?}: revoked at A");
         assert_eq!(fleet_introspect(&b, &refresh).await, json!({"active": false}));
     }
+}
+
+/// `GET base/api/me` with `token`: the status `server.verifier()` gives.
+async fn fleet_me(base: &str, token: &str) -> http::StatusCode {
+    common::client().get(format!("{base}/api/me")).bearer_auth(token).send().await.unwrap().status()
+}
+
+// Review of issue 18: two servers of different issuers (staging and production, say)
+// pointed at one Redis with the default prefix, with the same client registered at
+// both: neither accepts the other's codes or opaque tokens. With a prefix set to the
+// same value by mistake, an access token still names its audience: another server's is
+// inactive.
+async fn servers_of_different_issuers_sharing_redis_do_not_accept_each_others_records() {
+    use tower_bearer::issue::server::AccessTokenFormat::Opaque;
+    let port = free_port();
+    let _redis = start_redis(port);
+    let default_prefix = || when_up(port, |url| async move { RedisGrantStore::connect(&url).await });
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let (listener_a, listener_b) = (bind().await, bind().await);
+    let (issuer_a, issuer_b) = (
+        format!("http://{}", listener_a.local_addr().unwrap()),
+        format!("http://{}", listener_b.local_addr().unwrap()),
+    );
+    let (a, server_a) = server_instance(listener_a, &issuer_a, FLEET_AUDIENCE, Opaque, default_prefix().await).await;
+    let (b, _server_b) = server_instance(listener_b, &issuer_b, FLEET_AUDIENCE, Opaque, default_prefix().await).await;
+
+    let (code, verifier) = fleet_code(&server_a).await;
+    let (status, refused) = fleet_exchange(&b, &code, &verifier).await;
+    assert_eq!((status, &refused["error"]), (http::StatusCode::BAD_REQUEST, &json!("invalid_grant")), "A's code at B");
+    let (status, tokens) = fleet_exchange(&a, &code, &verifier).await;
+    assert_eq!(status, http::StatusCode::OK, "the code is still A's to exchange: {tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(fleet_me(&a, access).await, http::StatusCode::OK);
+    assert_eq!(fleet_introspect(&b, access).await, json!({"active": false}), "A's token at B's introspection");
+    assert_eq!(fleet_me(&b, access).await, http::StatusCode::UNAUTHORIZED, "A's token at B's verifier");
+    let keys = cli(port, &["KEYS", "*"]);
+    assert!(!keys.contains("tower-bearer:as:access:"), "the default prefix names the issuer: {keys}");
+
+    // One prefix set for both (a misconfiguration), different audiences.
+    let shared = || grant_store(port, "shared:");
+    let (listener_c, listener_d) = (bind().await, bind().await);
+    let (issuer_c, issuer_d) = (
+        format!("http://{}", listener_c.local_addr().unwrap()),
+        format!("http://{}", listener_d.local_addr().unwrap()),
+    );
+    let (c, server_c) =
+        server_instance(listener_c, &issuer_c, "https://staging.example.com", Opaque, shared().await).await;
+    let (d, _server_d) = server_instance(listener_d, &issuer_d, FLEET_AUDIENCE, Opaque, shared().await).await;
+    let (code, verifier) = fleet_code(&server_c).await;
+    let (_, tokens) = fleet_exchange(&c, &code, &verifier).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(fleet_introspect(&c, access).await["active"], json!(true));
+    assert_eq!(fleet_introspect(&d, access).await, json!({"active": false}), "another audience's token");
+    assert_eq!(fleet_me(&d, access).await, http::StatusCode::UNAUTHORIZED);
 }

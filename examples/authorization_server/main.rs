@@ -20,15 +20,24 @@
 //! server's tokens: `{"sub", "scope"}`).
 //!
 //! Prints `listening on http://ADDR` on stdout once it accepts connections.
+//!
+//! The login page is the application's, so its limits are too: failed logins are
+//! counted per login and per client address ([`LoginThrottle`] with the
+//! [`LoginLimits`] defaults: 5 per login, 20 per address, in 15 minutes), and past a
+//! limit the page comes back with `429` and `Retry-After`, the password unchecked.
+//! Passwords are kept as PBKDF2 hashes, and an unknown login costs the same hash.
 
 mod page;
 mod users;
 
 use std::error::Error;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json};
@@ -36,7 +45,7 @@ use serde_json::json;
 use tower_bearer::issue::server::{
     AccessTokenFormat, AuthorizationServer, Client, ClientRegistry, Consent, Decision, GrantType, form_value,
 };
-use tower_bearer::issue::{IssuerKey, KeyType};
+use tower_bearer::issue::{IssuerKey, KeyType, LoginLimits, LoginThrottle};
 use tower_bearer::{BearerLayer, VerifiedToken};
 
 use users::Users;
@@ -44,7 +53,8 @@ use users::Users;
 #[derive(Clone)]
 struct App {
     server: AuthorizationServer,
-    users: std::sync::Arc<Users>,
+    users: Arc<Users>,
+    throttle: Arc<LoginThrottle>,
 }
 
 #[tokio::main]
@@ -83,7 +93,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let api = Router::new().route("/me", get(me)).layer(BearerLayer::new(server.verifier()));
     let app = Router::new()
         .route("/authorize", get(authorize_page).post(authorize_decision))
-        .with_state(App { server: server.clone(), users: std::sync::Arc::new(users) })
+        .with_state(App {
+            server: server.clone(),
+            users: Arc::new(users),
+            throttle: Arc::new(LoginThrottle::new(LoginLimits::default())),
+        })
         .nest("/api", api)
         .merge(server.router());
 
@@ -91,8 +105,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     if let Some(demo) = demo {
         println!("{demo}");
     }
-    // The client address feeds the server's per-address failure limit.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+    // The client address feeds the per-address failure limits: the login page's and
+    // the server's client authentication's.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())
 }
 
@@ -112,7 +127,16 @@ async fn authorize_page(State(app): State<App>, RawQuery(query): RawQuery) -> Re
 /// `POST /authorize`: the hidden fields are re-validated (they came back from the
 /// browser; the form's own fields are ignored by the validation), then the user's
 /// decision becomes the redirect.
-async fn authorize_decision(State(app): State<App>, body: Bytes) -> Response {
+///
+/// No CSRF token is needed here: every POST carries the login and password, so a
+/// forged one cannot consent in the user's name. An application that keeps a session
+/// cookie and posts consent without the password needs one (or `SameSite=Strict`).
+async fn authorize_decision(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request = match app.server.validate_authorization_request(&body).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
@@ -121,8 +145,18 @@ async fn authorize_decision(State(app): State<App>, body: Bytes) -> Response {
         Some("allow") => {
             let login = form_value(&body, "login").unwrap_or_default();
             let password = form_value(&body, "password").unwrap_or_default();
-            match app.users.check(&login, &password) {
-                Some(subject) => Decision::Allow(Consent::new(subject)),
+            // Counted before the check, so parallel guesses cannot outrun the limit.
+            let attempt = match app.throttle.attempt(&login, &headers, Some(peer)) {
+                Ok(attempt) => attempt,
+                Err(wait) => return throttled(&request, wait),
+            };
+            // The hash is slow on purpose: off the async workers.
+            let users = app.users.clone();
+            match tokio::task::spawn_blocking(move || users.check(&login, &password)).await.ok().flatten() {
+                Some(subject) => {
+                    attempt.succeeded();
+                    Decision::Allow(Consent::new(subject))
+                }
                 None => return page::consent(&request, Some("wrong login or password")),
             }
         }
@@ -133,6 +167,15 @@ async fn authorize_decision(State(app): State<App>, body: Bytes) -> Response {
         Ok(redirect) => redirect.into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// The page again, `429` with `Retry-After`: too many failed logins.
+fn throttled(request: &tower_bearer::issue::server::AuthorizationRequest, wait: std::time::Duration) -> Response {
+    let mut page = page::consent(request, Some("too many failed logins: try again later"));
+    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let seconds = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
+    page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    page
 }
 
 /// `GET /api/me`: who the token is for, and what it may do.

@@ -6,7 +6,8 @@ use axum::response::Response;
 use tower_bearer::issue::server::{AuthorizationRequest, escape_html, secure_page};
 
 /// The one form: the request's hidden fields, `login`, `password`, and the two
-/// `consent` buttons. `problem` (a wrong password) is shown above it, with `401`.
+/// `consent` buttons. `problem` (a wrong password) is shown above it, with `401`
+/// (the caller may set another status: `429` when throttled).
 pub(crate) fn consent(request: &AuthorizationRequest, problem: Option<&str>) -> Response {
     let alert = problem.map(|p| format!("<p role=\"alert\">{}</p>\n", escape_html(p))).unwrap_or_default();
     let html = format!(

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -62,24 +61,17 @@ where
     let Some(credentials) = parsed else {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "send `login` and `password` as a form or JSON");
     };
-    if credentials.login.len() > s.limits.max_login_len {
+    let limits = s.throttle.limits();
+    if credentials.login.len() > limits.max_login_len {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "the login is too long");
     }
     let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let client = (s.limits.client_key)(&headers, peer);
-    if client.is_none() && !s.warned_no_address.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            "/login cannot tell clients apart (no ConnectInfo<SocketAddr>, or LoginLimits::client_key gave none): \
-             the per-client failure limit is not applied"
-        );
-    }
-    let login_key = (s.limits.normalize)(&credentials.login);
-    let Ok(reservation) = s.attempts.reserve(Some(&login_key), client.as_deref()) else {
-        tracing::debug!(login = %s.attempts.tag(&login_key), "login refused: too many failures");
+    let Ok(reservation) = s.throttle.attempt(&credentials.login, &headers, peer) else {
         let mut res = error(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many failed logins; retry later");
-        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(s.limits.window.as_secs().max(1)));
+        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(limits.window.as_secs().max(1)));
         return res;
     };
+    let tag = s.throttle.tag(&credentials.login);
     match (s.check)(credentials).await {
         Some(identity) => {
             reservation.succeeded();
@@ -87,7 +79,7 @@ where
         }
         None => {
             // A keyed hash only: the name may hold a newline or a password typed in the wrong field.
-            tracing::debug!(login = %s.attempts.tag(&login_key), "failed login");
+            tracing::debug!(login = %tag, "failed login");
             error(StatusCode::UNAUTHORIZED, "invalid_grant", "wrong login or password")
         }
     }

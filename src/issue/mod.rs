@@ -15,10 +15,12 @@ mod login;
 mod renew;
 mod router;
 pub mod server;
+mod throttle;
 mod token;
 
 pub use keygen::{IssuerKey, KeyType};
 pub use limits::LoginLimits;
 pub use local::LocalIssuer;
 pub use login::{Credentials, Identity};
+pub use throttle::{LoginAttempt, LoginThrottle};
 pub use token::{IssuedToken, LocalTokenBuilder};

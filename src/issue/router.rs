@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::State;
@@ -11,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use super::attempts::Attempts;
 use super::limits::LoginLimits;
 use super::local::LocalIssuer;
 use super::login::{Credentials, Identity, login};
 use super::renew::renew;
+use super::throttle::LoginThrottle;
 use crate::token::Locations;
 
 pub(super) struct RouterState<F> {
@@ -26,10 +25,7 @@ pub(super) struct RouterState<F> {
     pub(super) locations: Locations,
     pub(super) base_url: String,
     pub(super) check: F,
-    pub(super) limits: LoginLimits,
-    pub(super) attempts: Attempts,
-    /// Whether the "no client address" warning was logged.
-    pub(super) warned_no_address: AtomicBool,
+    pub(super) throttle: LoginThrottle,
 }
 
 impl LocalIssuer {
@@ -69,9 +65,7 @@ impl LocalIssuer {
             locations: Locations::default(),
             base_url: base_url.to_owned(),
             check,
-            attempts: Attempts::new(&limits),
-            limits,
-            warned_no_address: AtomicBool::new(false),
+            throttle: LoginThrottle::new(limits),
         });
         Router::new()
             .route("/.well-known/openid-configuration", get(discovery::<F>))

@@ -381,3 +381,137 @@ async fn demo_clients_and_user_without_files() {
     let back = authorize(&app.base, "demo-cli", "http://127.0.0.1:8976/callback", "alice", "alice", "allow").await;
     assert!(param(&back, "code").is_some(), "alice/alice logs in: {back:?}");
 }
+
+/// A USERS_FILE with bob and carol, beside the usual CLIENTS_FILE.
+fn two_users(name: &str) -> Files {
+    let f = files(name);
+    let users = json!([{"login": "bob", "password": "b0b-pass"}, {"login": "carol", "password": "c4rol-pass"}]);
+    std::fs::write(&f.users, users.to_string()).unwrap();
+    f
+}
+
+/// A client that does not follow redirects, connecting from `local` (any 127/8 address
+/// is this host's loopback).
+fn http_from(local: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(local))
+        .build()
+        .unwrap()
+}
+
+/// The login form for the `web` client, as the page gives it.
+async fn login_form(client: &reqwest::Client, base: &str) -> Vec<(String, String)> {
+    let page = client
+        .get(authorize_url(
+            base,
+            &[
+                ("response_type", "code"),
+                ("client_id", "web"),
+                ("scope", "read"),
+                ("state", "st"),
+                ("code_challenge", &challenge(VERIFIER)),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    hidden_fields(&page.text().await.unwrap())
+}
+
+/// The login form posted by `client` with `login`, `password` and `consent`.
+async fn post_login(
+    client: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+    consent: &str,
+) -> reqwest::Response {
+    let mut form = login_form(client, base).await;
+    form.extend([
+        ("login".into(), login.into()),
+        ("password".into(), password.into()),
+        ("consent".into(), consent.into()),
+    ]);
+    client.post(format!("{base}/authorize")).form(&form).send().await.unwrap()
+}
+
+// Review of issue 18: the login page limits failed logins (the crate's LoginLimits
+// defaults: 5 per login, 20 per client address, in 15 minutes), counted before the
+// password is checked; the answer is the page again, 429 with Retry-After.
+#[tokio::test]
+async fn failed_logins_are_throttled_per_login_and_per_address() {
+    let f = two_users("throttle");
+    let app = start(&f, &[]);
+    let (here, there) = (http_from([127, 0, 0, 1]), http_from([127, 0, 0, 2]));
+    for _ in 0..4 {
+        assert_eq!(post_login(&here, &app.base, "bob", "wrong", "allow").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The right password before the limit logs in, but gives back only its own
+    // attempt: guesses between the owner's logins gain nothing. One failure is left.
+    assert_eq!(post_login(&here, &app.base, "bob", "b0b-pass", "allow").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(post_login(&here, &app.base, "bob", "wrong", "allow").await.status(), StatusCode::UNAUTHORIZED);
+    let throttled = post_login(&here, &app.base, "bob", "wrong", "allow").await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().get(LOCATION).is_none());
+    let retry: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=15 * 60).contains(&retry), "{retry}");
+    let html = throttled.text().await.unwrap();
+    assert!(html.contains("name=\"password\"") && html.contains("role=\"alert\""), "the page again: {html}");
+    // Spent: not even the right password is checked, from any address (per login).
+    for client in [&here, &there] {
+        let refused = post_login(client, &app.base, "BOB", "b0b-pass", "allow").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "bob's budget is spent");
+    }
+    // Another login from the same address is not held back by bob's budget.
+    assert_eq!(post_login(&here, &app.base, "carol", "c4rol-pass", "allow").await.status(), StatusCode::SEE_OTHER);
+    // Deny needs no password: never throttled.
+    assert_eq!(post_login(&here, &app.base, "bob", "", "deny").await.status(), StatusCode::SEE_OTHER);
+
+    // One address spraying names spends its own budget (20), then waits, even for carol.
+    for i in 0..20 {
+        let name = format!("guess-{i}");
+        assert_eq!(post_login(&there, &app.base, &name, "x", "allow").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = post_login(&there, &app.base, "carol", "c4rol-pass", "allow").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "127.0.0.2's budget is spent");
+    assert_eq!(post_login(&here, &app.base, "carol", "c4rol-pass", "allow").await.status(), StatusCode::SEE_OTHER);
+}
+
+/// How long the POST of a login form takes, the fastest of three (the least noise).
+async fn fastest_post(client: &reqwest::Client, base: &str, login: &str, consent: &str) -> Duration {
+    let mut fastest = Duration::MAX;
+    for _ in 0..3 {
+        let mut form = login_form(client, base).await;
+        form.extend([
+            ("login".into(), login.into()),
+            ("password".into(), "not the password".into()),
+            ("consent".into(), consent.into()),
+        ]);
+        let started = std::time::Instant::now();
+        let answer = client.post(format!("{base}/authorize")).form(&form).send().await.unwrap();
+        let _ = answer.bytes().await.unwrap();
+        fastest = fastest.min(started.elapsed());
+    }
+    fastest
+}
+
+// Review of issue 18: passwords are checked with a slow hash (PBKDF2), and an unknown
+// login costs the same hash, so the time of a failure does not tell which logins exist.
+#[tokio::test]
+async fn a_password_check_costs_a_slow_hash_known_login_or_not() {
+    let f = files("hash-cost");
+    let app = start(&f, &[]);
+    let client = http();
+    let baseline = fastest_post(&client, &app.base, "bob", "deny").await;
+    let known = fastest_post(&client, &app.base, "bob", "allow").await;
+    let unknown = fastest_post(&client, &app.base, "nobody", "allow").await;
+    let hash = known.saturating_sub(baseline);
+    assert!(hash >= Duration::from_millis(3), "a wrong password costs a slow hash: {known:?} vs {baseline:?} for deny");
+    assert!(
+        unknown.saturating_sub(baseline) >= hash / 2,
+        "an unknown login costs the hash too: {unknown:?} vs {known:?}"
+    );
+}

@@ -82,9 +82,13 @@ impl AuthorizationServerBuilder {
     }
 
     /// Where codes, grants and tokens are kept (default: a [`MemoryStore`] with its
-    /// default bounds, for a single instance).
+    /// default bounds, for a single instance). The store is told this server's issuer
+    /// ([`GrantStore::for_issuer`]), so servers of different issuers sharing one store
+    /// do not see each other's records.
     pub fn store(mut self, store: impl GrantStore) -> Self {
-        self.store = Some(Arc::new(store));
+        // The issuer as `build` normalises it: `https://a/` and `https://a` are one server.
+        let issuer = self.issuer.trim_end_matches('/');
+        self.store = Some(Arc::new(store.for_issuer(issuer)));
         self
     }
 

@@ -77,10 +77,18 @@ impl AuthorizationServer {
     }
 
     /// `record` with its grant, if it is active now: not expired (the server's clock),
-    /// its grant still there (not revoked, not expired) and the same client's.
+    /// for this server's audience (an access token), its grant still there (not
+    /// revoked, not expired) and the same client's.
     pub(crate) async fn active(&self, record: TokenRecord) -> Result<Option<(TokenRecord, Grant)>, StoreError> {
         let now = self.now();
         if record.expires_at() <= now {
+            return Ok(None);
+        }
+        // A store shared with another server under one prefix by mistake: its access
+        // tokens name another audience, and are not this server's to accept.
+        if let TokenRecord::Access(r) = &record
+            && r.audience != self.inner.audience
+        {
             return Ok(None);
         }
         let Some(grant) = self.inner.store.grant(record.grant_id()).await? else {

@@ -13,8 +13,10 @@
 //! | signing keys and their rotation | [`AuthorizationServer::rotate_key`], [`AuthorizationServer::jwks`] |
 //! | RFC 8414 metadata | [`AuthorizationServer::metadata`], [`AuthorizationServer::metadata_path`] |
 //!
-//! What it is not: no user management (the application checks passwords), no consent
-//! UI (the application renders it), no OpenID Connect ID tokens.
+//! What it is not: no user management (the application checks passwords, and
+//! throttles failed logins: [`LoginThrottle`](crate::issue::LoginThrottle)), no consent
+//! UI (the application renders it, and guards a session-based consent `POST` against
+//! CSRF), no OpenID Connect ID tokens.
 
 mod authorize;
 mod builder;
@@ -101,6 +103,29 @@ impl Default for Lifetimes {
 
 /// An OAuth 2.0 authorization server: its endpoints as methods (to wire to routes of
 /// your own) and as an axum router. Cheap to clone.
+///
+/// # The login page is the application's
+///
+/// The token, revocation and introspection endpoints limit failed client
+/// authentication ([`ServerLimits`]). The authorization endpoint limits nothing: the
+/// password check on the login page is the application's, and so are its limits and
+/// its defences. The `authorization_server` example does what follows.
+///
+/// - **Throttle failed logins.** Count each attempt *before* checking the password
+///   with [`LoginThrottle`](crate::issue::LoginThrottle) (the budgets of
+///   [`LocalIssuer`](crate::issue::LocalIssuer)'s `/login`: per login name, per client
+///   address and in total, set by [`LoginLimits`](crate::issue::LoginLimits)); past a
+///   limit, answer the page again with `429` and `Retry-After`, the password
+///   unchecked. Hash passwords slowly (argon2id, or PBKDF2 at OWASP's rounds) and check
+///   an unknown login against a dummy hash, so a failure takes the same time whether
+///   the login exists or not.
+/// - **Protect the consent `POST` from cross-site requests.** A form that asks for
+///   the password on every `POST` cannot be forged: another site does not know it. An
+///   application that keeps the user signed in with a session cookie and posts only
+///   the decision must put a CSRF token in the form and check it before
+///   [`create_authorization_response`](Self::create_authorization_response), or set
+///   the session cookie `SameSite=Strict`: otherwise any site can post
+///   `consent=allow` in the user's name and receive a code for a client of its own.
 ///
 /// ```
 /// use tower_bearer::issue::{IssuerKey, KeyType};

@@ -15,8 +15,13 @@ use super::store::{
 };
 use crate::client::{GET_IF_SMALL, connect_within};
 
-/// Keys start with this unless [`RedisGrantStore::prefix`] says otherwise.
+/// Keys start with this, then a short hash of the server's issuer, unless
+/// [`RedisGrantStore::prefix`] says otherwise.
 const DEFAULT_PREFIX: &str = "tower-bearer:as:";
+
+/// Bytes of the issuer's SHA-256 in the default prefix (16 hex digits): enough that
+/// two issuers sharing one Redis never meet by chance.
+const ISSUER_HASH_BYTES: usize = 8;
 
 /// The longest one call may wait for Redis by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,10 +53,12 @@ const TAKE: &str = "local v = redis.call('GET', KEYS[1]) \
 /// replayed at another revokes its grant, a revocation is seen by all.
 ///
 /// Records are JSON under `<prefix>code:`, `grant:`, `refresh:` and `access:`
-/// followed by the [`TokenKey`] (a hash: no usable token is in Redis) or the grant
-/// id, written with `SET … PX ttl NX` (never over an existing record). Revoking a
-/// grant replaces it, in one `SET`, with a `revoked` marker kept for
-/// [`REVOCATION_MEMORY`]. Single-use takes run as one Lua script that marks
+/// (the default prefix is `tower-bearer:as:` and 16 hex digits of the SHA-256 of the
+/// server's issuer, then `:`: every instance of one server shares it, a server of
+/// another issuer has its own) followed by the [`TokenKey`] (a hash: no usable token
+/// is in Redis) or the grant id, written with `SET … PX ttl NX` (never over an
+/// existing record). Revoking a grant replaces it, in one `SET`, with a `revoked`
+/// marker kept for [`REVOCATION_MEMORY`]. Single-use takes run as one Lua script that marks
 /// the record used and keeps its remaining expiry (Redis 6.0 or later, for
 /// `KEEPTTL`). Records are at most 64 KiB, read only after a `STRLEN` check. Every
 /// call is bounded: by at most 2 s ([`timeout`](Self::timeout)), and sooner by the
@@ -79,6 +86,8 @@ const TAKE: &str = "local v = redis.call('GET', KEYS[1]) \
 pub struct RedisGrantStore {
     connection: redis::aio::ConnectionManager,
     prefix: Arc<str>,
+    /// Whether [`prefix`](Self::prefix) set it: then the issuer does not change it.
+    prefix_set: bool,
     timeout: Duration,
 }
 
@@ -103,14 +112,16 @@ impl RedisGrantStore {
     /// Uses an existing connection, made by the application (without
     /// [`connect`](Self::connect)'s URL check: for plain `redis://` on a closed network).
     pub fn from_connection(connection: redis::aio::ConnectionManager) -> Self {
-        Self { connection, prefix: DEFAULT_PREFIX.into(), timeout: DEFAULT_TIMEOUT }
+        Self { connection, prefix: DEFAULT_PREFIX.into(), prefix_set: false, timeout: DEFAULT_TIMEOUT }
     }
 
-    /// What every key starts with (`tower-bearer:as:`): instances sharing one state
-    /// use the same prefix, separate servers different ones.
+    /// What every key starts with, instead of the default (`tower-bearer:as:` and a
+    /// hash of the issuer): instances sharing one state use the same prefix, separate
+    /// servers different ones.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into().into();
+        self.prefix_set = true;
         self
     }
 
@@ -198,6 +209,16 @@ fn decode<T: DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
 }
 
 impl GrantStore for RedisGrantStore {
+    fn for_issuer(mut self, issuer: &str) -> Self {
+        if !self.prefix_set {
+            use sha2::Digest as _;
+            let hash = sha2::Sha256::digest(issuer.as_bytes());
+            let short: String = hash.iter().take(ISSUER_HASH_BYTES).map(|b| format!("{b:02x}")).collect();
+            self.prefix = format!("{DEFAULT_PREFIX}{short}:").into();
+        }
+        self
+    }
+
     fn put_code<'a>(&'a self, key: &'a TokenKey, code: PendingCode, ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move { self.put_token(self.key("code", key.as_str()), &code, ttl).await })
     }

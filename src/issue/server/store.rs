@@ -240,6 +240,20 @@ pub trait GrantStore: Send + Sync + 'static {
     fn access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, Option<AccessRecord>>;
     /// Revokes the access token under `key`.
     fn revoke_access_token<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()>;
+
+    /// The store for the server named `issuer`, called once by
+    /// [`AuthorizationServerBuilder::store`](super::AuthorizationServerBuilder::store):
+    /// a store that several servers can share keeps each issuer's records apart here
+    /// ([`RedisGrantStore`](super::RedisGrantStore) puts them under a prefix naming the
+    /// issuer unless one was set). The default changes nothing.
+    #[must_use]
+    fn for_issuer(self, issuer: &str) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = issuer;
+        self
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,16 @@
 //! `iss` (RFC 9207). [`secure_page`] sends the application's page so that no other
 //! site can frame it.
 //!
+//! Nothing here limits failed logins or checks a CSRF token: the login page is the
+//! application's, and so are its limits ([`LoginThrottle`], counted before the
+//! password check; slow password hashes, the same cost for an unknown login) and, for
+//! a consent `POST` that relies on a session cookie rather than the password, a CSRF
+//! token or `SameSite=Strict` cookies. The public docs say so on
+//! [`AuthorizationServer`] ("The login page is the application's"); the
+//! `authorization_server` example does all of it.
+//!
+//! [`LoginThrottle`]: crate::issue::LoginThrottle
+//! [`AuthorizationServer`]: super::AuthorizationServer
 //! [`AuthorizationServer::validate_authorization_request`]: super::AuthorizationServer::validate_authorization_request
 //! [`AuthorizationServer::create_authorization_response`]: super::AuthorizationServer::create_authorization_response
 

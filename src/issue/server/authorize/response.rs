@@ -85,6 +85,13 @@ impl AuthorizationServer {
     /// [`Decision::Deny`] redirects with `access_denied`, `state` and `iss`. A store
     /// failure redirects with `temporarily_unavailable`. Either way the redirect is
     /// `303 See Other`, not cacheable.
+    ///
+    /// Call it only for a decision the user made on your page in this request: if the
+    /// consent `POST` relies on a session cookie instead of the password, check a CSRF
+    /// token (or use `SameSite=Strict` cookies) first, or another site can post
+    /// `Allow` for the user. Failed logins before it are the application's to
+    /// throttle ([`LoginThrottle`](crate::issue::LoginThrottle)); see
+    /// [`AuthorizationServer`]'s "The login page is the application's".
     pub async fn create_authorization_response(
         &self,
         request: &AuthorizationRequest,
