@@ -92,31 +92,23 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// GET /authorize for `client`, then the form posted with `consent`: the 303's query.
-async fn authorize(
-    base: &str,
-    client: &str,
-    redirect: &str,
-    login: &str,
-    password: &str,
-    consent: &str,
-) -> Vec<(String, String)> {
-    let page = http()
-        .get(authorize_url(
-            base,
-            &[
-                ("response_type", "code"),
-                ("client_id", client),
-                ("redirect_uri", redirect),
-                ("scope", "read"),
-                ("state", "st-123"),
-                ("code_challenge", &challenge(VERIFIER)),
-                ("code_challenge_method", "S256"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+/// GET /authorize for `client` (with `redirect`, when given) from `http`: the page's
+/// form, checked (no framing, one form with the login, password and consent fields, the
+/// PKCE challenge among its hidden fields), as its fields.
+async fn login_form(http: &reqwest::Client, base: &str, client: &str, redirect: Option<&str>) -> Vec<(String, String)> {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("scope", "read"),
+        ("state", "st-123"),
+        ("code_challenge_method", "S256"),
+    ];
+    let challenge = challenge(VERIFIER);
+    pairs.push(("code_challenge", &challenge));
+    if let Some(redirect) = redirect {
+        pairs.push(("redirect_uri", redirect));
+    }
+    let page = http.get(authorize_url(base, &pairs)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
@@ -127,8 +119,21 @@ async fn authorize(
         assert!(html.contains(needle), "the page has {needle}: {html}");
     }
     assert_eq!(html.matches("<form").count(), 1, "one form");
-    let mut form = hidden_fields(&html);
+    let form = hidden_fields(&html);
     assert!(param(&form, "code_challenge").is_some(), "the PKCE challenge rides in the form: {form:?}");
+    form
+}
+
+/// GET /authorize for `client`, then the form posted with `consent`: the 303's query.
+async fn authorize(
+    base: &str,
+    client: &str,
+    redirect: &str,
+    login: &str,
+    password: &str,
+    consent: &str,
+) -> Vec<(String, String)> {
+    let mut form = login_form(&http(), base, client, Some(redirect)).await;
     form.extend([
         ("login".into(), login.into()),
         ("password".into(), password.into()),
@@ -400,27 +405,6 @@ fn http_from(local: [u8; 4]) -> reqwest::Client {
         .unwrap()
 }
 
-/// The login form for the `web` client, as the page gives it.
-async fn login_form(client: &reqwest::Client, base: &str) -> Vec<(String, String)> {
-    let page = client
-        .get(authorize_url(
-            base,
-            &[
-                ("response_type", "code"),
-                ("client_id", "web"),
-                ("scope", "read"),
-                ("state", "st"),
-                ("code_challenge", &challenge(VERIFIER)),
-                ("code_challenge_method", "S256"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    hidden_fields(&page.text().await.unwrap())
-}
-
 /// The login form posted by `client` with `login`, `password` and `consent`.
 async fn post_login(
     client: &reqwest::Client,
@@ -429,7 +413,7 @@ async fn post_login(
     password: &str,
     consent: &str,
 ) -> reqwest::Response {
-    let mut form = login_form(client, base).await;
+    let mut form = login_form(client, base, "web", None).await;
     form.extend([
         ("login".into(), login.into()),
         ("password".into(), password.into()),
@@ -484,7 +468,7 @@ async fn failed_logins_are_throttled_per_login_and_per_address() {
 async fn fastest_post(client: &reqwest::Client, base: &str, login: &str, consent: &str) -> Duration {
     let mut fastest = Duration::MAX;
     for _ in 0..3 {
-        let mut form = login_form(client, base).await;
+        let mut form = login_form(client, base, "web", None).await;
         form.extend([
             ("login".into(), login.into()),
             ("password".into(), "not the password".into()),

@@ -332,10 +332,9 @@ async fn client_credentials_with_basic_auth_of_an_odd_id_and_secret_from_the_oau
 #[tokio::test]
 async fn client_credentials_with_tower_bearers_own_client_both_methods() {
     let s = start().await;
-    for auth in [
-        tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET),
-        tower_bearer::ClientAuth::post(WORKER.0, WORKER.1),
-    ] {
+    for auth in
+        [tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET), tower_bearer::ClientAuth::post(WORKER.0, WORKER.1)]
+    {
         let client = tower_bearer::client::ClientCredentials::builder()
             .token_url(&s.token_url())
             .client_auth(auth)
@@ -412,8 +411,7 @@ async fn two_authentication_methods_at_once_are_400() {
 async fn a_repeated_parameter_is_400() {
     let s = start().await;
     let body = "grant_type=client_credentials&scope=jobs:read&scope=jobs:write".to_owned();
-    let reply =
-        post_raw(&s, Some(WORKER), "application/x-www-form-urlencoded", body).await;
+    let reply = post_raw(&s, Some(WORKER), "application/x-www-form-urlencoded", body).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(reply.json()["error_description"].as_str().unwrap().contains("scope"), "{}", reply.body);
 }
@@ -422,12 +420,8 @@ async fn a_repeated_parameter_is_400() {
 async fn unknown_password_and_implicit_grants_are_unsupported_and_a_missing_one_invalid() {
     let s = start().await;
     for grant in ["password", "implicit", "token", "urn:ietf:params:oauth:grant-type:device_code", "PASSWORD"] {
-        let reply = post(
-            &s,
-            Some(WORKER),
-            &[("grant_type", grant), ("username", "alice"), ("password", "alice")],
-        )
-        .await;
+        let reply =
+            post(&s, Some(WORKER), &[("grant_type", grant), ("username", "alice"), ("password", "alice")]).await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
     let reply = post(&s, Some(WORKER), &[("scope", "jobs:read")]).await;
@@ -557,8 +551,7 @@ async fn pluggable_generators_make_access_and_refresh_tokens() {
 async fn the_code_grant_with_pkce_from_the_oauth2_crate() {
     let s = start().await;
     let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read", "write"]).await;
-    let client = oauth2_client(&s, WEB.0, Some(WEB.1))
-        .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
+    let client = oauth2_client(&s, WEB.0, Some(WEB.1)).set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
@@ -595,11 +588,7 @@ async fn pkce_missing_or_wrong_verifier_is_invalid_grant() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WEB_REDIRECT)];
-    assert_error(
-        &post(&s, Some(WEB), &form).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    );
+    assert_error(&post(&s, Some(WEB), &form).await, StatusCode::BAD_REQUEST, "invalid_grant");
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
     let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, wrong)).await;
@@ -636,16 +625,10 @@ async fn a_replayed_code_revokes_what_it_issued() {
     // its refresh token is refused.
     let record = s.store.access_token(&TokenKey::of(&access)).await.unwrap();
     assert!(record.is_none_or(|r| r.grant_id == grant_id));
-    let reply = post(
-        &s,
-        Some(WEB),
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await;
+    let reply = post(&s, Some(WEB), &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Unknown code.
-    let reply =
-        post(&s, Some(WEB), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -653,18 +636,12 @@ async fn a_replayed_code_revokes_what_it_issued() {
 async fn redirect_uri_must_repeat_the_authorization_requests() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply =
-        post(&s, Some(WEB), &code_form(&code, "https://app.example.com/cb/", VERIFIER))
-            .await;
+    let reply = post(&s, Some(WEB), &code_form(&code, "https://app.example.com/cb/", VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Absent while the authorization request had one.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
-    assert_error(
-        &post(&s, Some(WEB), &form).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    );
+    assert_error(&post(&s, Some(WEB), &form).await, StatusCode::BAD_REQUEST, "invalid_grant");
     // Present while the authorization request had none.
     let (code, _) = seed_code(&s, "web", None, &["read"]).await;
     let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
@@ -678,8 +655,7 @@ async fn redirect_uri_must_repeat_the_authorization_requests() {
 async fn a_code_of_another_client_is_refused() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply =
-        post(&s, Some(OTHER_WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(OTHER_WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -902,9 +878,7 @@ async fn a_code_replay_racing_the_exchange_revokes_what_it_issues() {
     store.faults.hold_put_grant.store(true, std::sync::atomic::Ordering::SeqCst);
     let exchange = {
         let (s, code) = (s.clone(), code.clone());
-        tokio::spawn(
-            async move { post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await },
-        )
+        tokio::spawn(async move { post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await })
     };
     tokio::time::timeout(Duration::from_secs(5), store.faults.put_grant_held.notified()).await.unwrap();
     // …while the replay revokes its grant.
@@ -1197,12 +1171,7 @@ async fn error_uris_are_sent_with_their_codes() {
         .with(ErrorCode::InvalidScope, "https://docs.example.com/oauth#scope")
         .with(ErrorCode::InvalidClient, "https://docs.example.com/oauth#client");
     let s = start_with(|b| b.error_uris(uris)).await;
-    let reply = post(
-        &s,
-        Some(WORKER),
-        &[("grant_type", "client_credentials"), ("scope", "admin")],
-    )
-    .await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_scope");
     assert_eq!(reply.json()["error_uri"], "https://docs.example.com/oauth#scope");
     let e = oauth2_client(&s, "worker", Some("wrong"))
