@@ -332,10 +332,9 @@ async fn client_credentials_with_basic_auth_of_an_odd_id_and_secret_from_the_oau
 #[tokio::test]
 async fn client_credentials_with_tower_bearers_own_client_both_methods() {
     let s = start().await;
-    for auth in [
-        tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET),
-        tower_bearer::ClientAuth::post(WORKER.0, WORKER.1),
-    ] {
+    for auth in
+        [tower_bearer::ClientAuth::basic(ODD_ID, ODD_SECRET), tower_bearer::ClientAuth::post(WORKER.0, WORKER.1)]
+    {
         let client = tower_bearer::client::ClientCredentials::builder()
             .token_url(&s.token_url())
             .client_auth(auth)
@@ -372,12 +371,15 @@ async fn a_public_client_cannot_use_client_credentials() {
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
+/// The challenge of every `401 invalid_client`.
+const BASIC_CHALLENGE: &str = r#"Basic realm="token""#;
+
 #[tokio::test]
 async fn a_wrong_secret_is_401_invalid_client_with_a_basic_challenge() {
     let s = start().await;
     let reply = post(&s, Some(("worker", "wrong")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(reply.challenge().starts_with("Basic"), "{:?}", reply.headers);
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE, "{:?}", reply.headers);
     // Unknown client: the same answer.
     let reply = post(&s, Some(("nobody", "wrong")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
@@ -386,10 +388,15 @@ async fn a_wrong_secret_is_401_invalid_client_with_a_basic_challenge() {
         post(&s, None, &[("grant_type", "client_credentials"), ("client_id", "worker"), ("client_secret", "wrong")])
             .await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert_eq!(reply.challenge(), "");
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE, "every 401 carries a challenge (RFC 7235 §3.1)");
     // No authentication at all.
     let reply = post(&s, None, &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE);
+    // An unknown public client (`none`).
+    let reply = post(&s, None, &[("grant_type", "client_credentials"), ("client_id", "nobody")]).await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE);
     // The oauth2 crate sees it as invalid_client too.
     let e =
         oauth2_client(&s, "worker", Some("nope")).exchange_client_credentials().request_async(&http).await.unwrap_err();
@@ -412,8 +419,7 @@ async fn two_authentication_methods_at_once_are_400() {
 async fn a_repeated_parameter_is_400() {
     let s = start().await;
     let body = "grant_type=client_credentials&scope=jobs:read&scope=jobs:write".to_owned();
-    let reply =
-        post_raw(&s, Some(WORKER), "application/x-www-form-urlencoded", body).await;
+    let reply = post_raw(&s, Some(WORKER), "application/x-www-form-urlencoded", body).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(reply.json()["error_description"].as_str().unwrap().contains("scope"), "{}", reply.body);
 }
@@ -422,12 +428,8 @@ async fn a_repeated_parameter_is_400() {
 async fn unknown_password_and_implicit_grants_are_unsupported_and_a_missing_one_invalid() {
     let s = start().await;
     for grant in ["password", "implicit", "token", "urn:ietf:params:oauth:grant-type:device_code", "PASSWORD"] {
-        let reply = post(
-            &s,
-            Some(WORKER),
-            &[("grant_type", grant), ("username", "alice"), ("password", "alice")],
-        )
-        .await;
+        let reply =
+            post(&s, Some(WORKER), &[("grant_type", grant), ("username", "alice"), ("password", "alice")]).await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
     let reply = post(&s, Some(WORKER), &[("scope", "jobs:read")]).await;
@@ -557,8 +559,7 @@ async fn pluggable_generators_make_access_and_refresh_tokens() {
 async fn the_code_grant_with_pkce_from_the_oauth2_crate() {
     let s = start().await;
     let (code, grant_id) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read", "write"]).await;
-    let client = oauth2_client(&s, WEB.0, Some(WEB.1))
-        .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
+    let client = oauth2_client(&s, WEB.0, Some(WEB.1)).set_redirect_uri(RedirectUrl::new(WEB_REDIRECT.into()).unwrap());
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
@@ -595,11 +596,7 @@ async fn pkce_missing_or_wrong_verifier_is_invalid_grant() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", WEB_REDIRECT)];
-    assert_error(
-        &post(&s, Some(WEB), &form).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    );
+    assert_error(&post(&s, Some(WEB), &form).await, StatusCode::BAD_REQUEST, "invalid_grant");
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
     let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, wrong)).await;
@@ -636,16 +633,10 @@ async fn a_replayed_code_revokes_what_it_issued() {
     // its refresh token is refused.
     let record = s.store.access_token(&TokenKey::of(&access)).await.unwrap();
     assert!(record.is_none_or(|r| r.grant_id == grant_id));
-    let reply = post(
-        &s,
-        Some(WEB),
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await;
+    let reply = post(&s, Some(WEB), &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Unknown code.
-    let reply =
-        post(&s, Some(WEB), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(WEB), &code_form("no-such-code", WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -653,18 +644,12 @@ async fn a_replayed_code_revokes_what_it_issued() {
 async fn redirect_uri_must_repeat_the_authorization_requests() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply =
-        post(&s, Some(WEB), &code_form(&code, "https://app.example.com/cb/", VERIFIER))
-            .await;
+    let reply = post(&s, Some(WEB), &code_form(&code, "https://app.example.com/cb/", VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
     // Absent while the authorization request had one.
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
-    assert_error(
-        &post(&s, Some(WEB), &form).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    );
+    assert_error(&post(&s, Some(WEB), &form).await, StatusCode::BAD_REQUEST, "invalid_grant");
     // Present while the authorization request had none.
     let (code, _) = seed_code(&s, "web", None, &["read"]).await;
     let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
@@ -678,8 +663,7 @@ async fn redirect_uri_must_repeat_the_authorization_requests() {
 async fn a_code_of_another_client_is_refused() {
     let s = start().await;
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let reply =
-        post(&s, Some(OTHER_WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    let reply = post(&s, Some(OTHER_WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
@@ -902,9 +886,7 @@ async fn a_code_replay_racing_the_exchange_revokes_what_it_issues() {
     store.faults.hold_put_grant.store(true, std::sync::atomic::Ordering::SeqCst);
     let exchange = {
         let (s, code) = (s.clone(), code.clone());
-        tokio::spawn(
-            async move { post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await },
-        )
+        tokio::spawn(async move { post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await })
     };
     tokio::time::timeout(Duration::from_secs(5), store.faults.put_grant_held.notified()).await.unwrap();
     // …while the replay revokes its grant.
@@ -1137,6 +1119,100 @@ async fn without_addresses_a_client_with_no_failures_passes_the_total_ceiling() 
 }
 
 #[tokio::test]
+async fn without_addresses_an_unknown_client_id_does_not_pass_the_total_ceiling() {
+    // Fresh junk ids past the ceiling would each add a counter, and enough of them
+    // would evict a real client's spent one from the bounded cache.
+    let limits = ServerLimits::default().failures_total(2).failures_per_client(100).address_key(|_, _| None);
+    let s = start_with(|b| b.limits(limits)).await;
+    let form = [("grant_type", "client_credentials")];
+    for (id, secret) in [("worker", "guess-1"), ("unknown-1", "guess-2")] {
+        assert_error(&post(&s, Some((id, secret)), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    for id in ["unknown-2", "unknown-3"] {
+        let limited = post(&s, Some((id, "guess")), &form).await;
+        assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+        let public = post(&s, None, &[("grant_type", "client_credentials"), ("client_id", id)]).await;
+        assert_error(&public, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    }
+    // A registered client with no failures of its own still passes.
+    let odd = post(&s, Some((ODD_ID, ODD_SECRET)), &form).await;
+    assert_eq!(odd.status, StatusCode::OK, "{}", odd.body);
+    assert_eq!(post(&s, Some(WEB), &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await.status, 400);
+}
+
+/// [`clients`] in a store that matches ids ignoring ASCII case, as a database column
+/// with a case-insensitive collation does.
+struct CaseInsensitiveClients(ClientRegistry);
+
+impl ClientStore for CaseInsensitiveClients {
+    fn client<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Arc<Client>>> {
+        let found = self.0.clients().find(|c| c.id().eq_ignore_ascii_case(id)).cloned().map(Arc::new);
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+#[tokio::test]
+async fn a_client_store_matching_loosely_gives_no_spelling_of_an_id_its_own_budget() {
+    let limits = ServerLimits::default().failures_per_client(2);
+    let s = start_with(|b| b.clients(CaseInsensitiveClients(clients())).limits(limits)).await;
+    let form = [("grant_type", "client_credentials")];
+    // Only the id as registered authenticates: another spelling is an unknown client,
+    // whose guesses test nothing.
+    for id in ["WORKER", "Worker"] {
+        let reply = post(&s, Some((id, WORKER.1)), &form).await;
+        assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    assert_eq!(post(&s, Some(WORKER), &form).await.status, StatusCode::OK);
+    // Spelled as registered, the guesses spend the client's one budget.
+    for secret in ["guess-1", "guess-2"] {
+        assert_error(&post(&s, Some((WORKER.0, secret)), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let limited = post(&s, Some(WORKER), &form).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn a_secret_shorter_than_16_bytes_never_authenticates() {
+    // Client::confidential refuses such secrets; a hash made of one slips past that.
+    let registry = [("empty", ""), ("short", "fifteen-bytes!!"), ("long", "sixteen-bytes!!!")].into_iter().fold(
+        ClientRegistry::new(),
+        |registry, (id, secret)| {
+            let hash = tower_bearer::issue::server::SecretHash::new(secret).unwrap();
+            registry.with(Client::with_secret_hash(id, hash).grant_type(GrantType::ClientCredentials)).unwrap()
+        },
+    );
+    let s = start_with(|b| b.clients(registry)).await;
+    let form = [("grant_type", "client_credentials")];
+    for short in [("empty", ""), ("short", "fifteen-bytes!!")] {
+        assert_error(&post(&s, Some(short), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+        let (id, secret) = short;
+        let post_form = [form[0], ("client_id", id), ("client_secret", secret)];
+        assert_error(&post(&s, None, &post_form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let long = post(&s, Some(("long", "sixteen-bytes!!!")), &form).await;
+    assert_eq!(long.status, StatusCode::OK, "{}", long.body);
+}
+
+#[tokio::test]
+async fn a_public_client_naming_itself_reserves_no_failure_attempt() {
+    // It cannot fail authentication: an address that spent its failure budget still
+    // reaches the grant (and the request budget) with it.
+    let limits = ServerLimits::default().failures_per_address(1);
+    let s = start_with(|b| b.limits(by_test_address(limits))).await;
+    let form = [("grant_type", "client_credentials")];
+    let address = "192.0.2.1";
+    assert_error(
+        &post_from(&s, address, Some((WORKER.0, "guess")), &form).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    );
+    let limited = post_from(&s, address, Some(WORKER), &form).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    let spa = [("grant_type", "refresh_token"), ("refresh_token", "not-a-token"), ("client_id", "spa")];
+    assert_error(&post_from(&s, address, None, &spa).await, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
 async fn requests_without_a_client_address_are_warned_about_once() {
     let s = start().await;
     let (logs, _guard) = common::logs::Capture::start();
@@ -1197,12 +1273,7 @@ async fn error_uris_are_sent_with_their_codes() {
         .with(ErrorCode::InvalidScope, "https://docs.example.com/oauth#scope")
         .with(ErrorCode::InvalidClient, "https://docs.example.com/oauth#client");
     let s = start_with(|b| b.error_uris(uris)).await;
-    let reply = post(
-        &s,
-        Some(WORKER),
-        &[("grant_type", "client_credentials"), ("scope", "admin")],
-    )
-    .await;
+    let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_scope");
     assert_eq!(reply.json()["error_uri"], "https://docs.example.com/oauth#scope");
     let e = oauth2_client(&s, "worker", Some("wrong"))
