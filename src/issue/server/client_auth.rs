@@ -12,7 +12,6 @@ use super::client::{Client, ClientStore};
 use super::error::OAuthError;
 use super::limits::FailureBudget;
 use super::params::Params;
-use crate::issue::attempts::Reservation;
 
 /// How the client authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +119,9 @@ impl super::AuthorizationServer {
         // No await from here on: see `Candidate::verify`.
         let reservation = limiter.reserve_attempt(candidate.failure_budget(), address.as_deref())?;
         let authenticated = candidate.verify()?;
-        reservation.map(Reservation::succeeded);
+        if let Some(reservation) = reservation {
+            reservation.succeeded();
+        }
         limiter.admit_request(endpoint, &authenticated, address.as_deref())?;
         Ok(authenticated)
     }
