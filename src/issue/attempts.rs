@@ -18,8 +18,8 @@ pub(super) struct Attempts {
     per_login: Budget,
     per_client: Budget,
     total: Budget,
-    /// Whether, with no client address, a name with no failures of its own passes the
-    /// global ceiling (see [`Attempts::reserve`]).
+    /// Whether, with no client address, a registered name with no failures of its own
+    /// passes the global ceiling (see [`Attempts::reserve_registered`]).
     names_pass_ceiling: bool,
 }
 
@@ -36,8 +36,9 @@ impl Attempts {
     /// The budgets of client authentication at the authorization server: `per_client`
     /// failures per claimed `client_id`, `per_address` per client address, `total` in
     /// all, each per `window`. Client secrets are generated, not chosen: spraying one
-    /// guess over many client ids finds nothing, so past the global ceiling a client
-    /// with no failures of its own is let through even when no address is known.
+    /// guess over many client ids finds nothing, so past the global ceiling a
+    /// registered client with no failures of its own is let through even when no
+    /// address is known ([`Attempts::reserve_registered`]).
     pub(super) fn for_clients(per_client: u32, per_address: u32, total: u32, window: Duration) -> Self {
         Self::with_budgets(per_client, per_address, total, window, true)
     }
@@ -63,17 +64,34 @@ impl Attempts {
     /// Past the global ceiling, a known client address with no failures of its own in
     /// the window is still admitted (its own budgets still apply): otherwise one
     /// attacker spraying names would lock every user out, while a botnet gains only one
-    /// guess per address before its addresses are refused too. With no address, the
-    /// [client authentication](Self::for_clients) budgets admit a name with no failures
-    /// of its own the same way; `/login` does not (one password sprayed over every
-    /// user name is what the ceiling is for).
+    /// guess per address before its addresses are refused too. With no address, a
+    /// name is refused (one password sprayed over every user name is what the ceiling
+    /// is for); see [`Attempts::reserve_registered`] for registered clients.
     pub(super) fn reserve(&self, login: Option<&str>, client: Option<&str>) -> Result<Reservation, Duration> {
+        self.reserve_past_ceiling(login, client, false)
+    }
+
+    /// [`Attempts::reserve`] for the `client_id` of a registered client: with no
+    /// address, the [client authentication](Self::for_clients) budgets let it past the
+    /// global ceiling when it has no failures of its own. Only a registered one: an
+    /// unknown id always has none, and fresh ids each adding a counter would evict
+    /// real clients' spent ones from the bounded cache.
+    pub(super) fn reserve_registered(&self, login: &str, client: Option<&str>) -> Result<Reservation, Duration> {
+        self.reserve_past_ceiling(Some(login), client, self.names_pass_ceiling)
+    }
+
+    fn reserve_past_ceiling(
+        &self,
+        login: Option<&str>,
+        client: Option<&str>,
+        name_may_pass: bool,
+    ) -> Result<Reservation, Duration> {
         let login = login.map(|l| self.hash(b'l', l));
         let client = client.map(|c| self.hash(b'c', c));
         let mut reservation = Reservation { counters: Vec::with_capacity(3) };
         match self.total.reserve([0; 32]) {
             Ok(counter) => reservation.counters.push(counter),
-            Err(_) if self.passes_ceiling(login, client) => {}
+            Err(_) if self.passes_ceiling(login, client, name_may_pass) => {}
             Err(wait) => return Err(wait),
         }
         let steps = client.map(|c| (&self.per_client, c)).into_iter().chain(login.map(|l| (&self.per_login, l)));
@@ -90,10 +108,10 @@ impl Attempts {
     }
 
     /// Whether an attempt refused by the spent global budget is let through to its own.
-    fn passes_ceiling(&self, login: Option<Key>, client: Option<Key>) -> bool {
+    fn passes_ceiling(&self, login: Option<Key>, client: Option<Key>, name_may_pass: bool) -> bool {
         match client {
             Some(client) => self.per_client.count(client) == 0,
-            None => self.names_pass_ceiling && login.is_some_and(|l| self.per_login.count(l) == 0),
+            None => name_may_pass && login.is_some_and(|l| self.per_login.count(l) == 0),
         }
     }
 
@@ -196,15 +214,21 @@ mod tests {
     }
 
     #[test]
-    fn without_an_address_only_client_authentication_lets_fresh_names_past_the_ceiling() {
+    fn without_an_address_only_registered_clients_pass_the_ceiling() {
         let login = attempts(LoginLimits::default().max_failures_total(1));
         assert!(login.reserve(Some("a"), None).is_ok());
         assert!(login.reserve(Some("b"), None).is_err(), "/login: spraying names meets the ceiling");
+        assert!(login.reserve_registered("b", None).is_err(), "/login: whatever the caller says");
         let clients = Attempts::for_clients(10, 10, 1, Duration::from_secs(60));
-        assert!(clients.reserve(Some("a"), None).is_ok());
-        assert!(clients.reserve(Some("b"), None).is_ok(), "a client with no failures of its own");
-        assert!(clients.reserve(Some("a"), None).is_err(), "a client with failures waits");
+        assert!(clients.reserve_registered("a", None).is_ok());
+        assert!(clients.reserve_registered("b", None).is_ok(), "a client with no failures of its own");
+        assert!(clients.reserve_registered("a", None).is_err(), "a client with failures waits");
         assert!(clients.reserve(None, None).is_err(), "no name, no address: nothing to let through");
+        let before = clients.login_cache_bytes();
+        for i in 0..100 {
+            assert!(clients.reserve(Some(&format!("unknown-{i}")), None).is_err(), "an unknown id waits");
+        }
+        assert_eq!(clients.login_cache_bytes(), before, "and adds no counter");
     }
 
     #[test]

@@ -282,10 +282,12 @@ async fn without_or_with_wrong_client_authentication_both_endpoints_answer_401()
         assert!(wrong.header("www-authenticate").is_some_and(|c| c.starts_with("Basic")), "{path}");
         let unknown = h.post(path, Some(("nobody", "x")), &[("token", &token)]).await;
         assert_eq!(unknown.status, StatusCode::UNAUTHORIZED, "{path}");
-        // client_secret_post with a wrong secret: 401, no Basic challenge.
+        // client_secret_post with a wrong secret: 401, with a challenge all the same
+        // (RFC 7235 §3.1).
         let post = h.post(path, None, &[("token", &token), ("client_id", WORKER.0), ("client_secret", "nope")]).await;
         assert_eq!(post.status, StatusCode::UNAUTHORIZED, "{path}");
-        assert_eq!(post.header("www-authenticate"), None, "{path}");
+        assert_eq!(post.header("www-authenticate"), Some(r#"Basic realm="token""#), "{path}");
+        assert_eq!(none.header("www-authenticate"), Some(r#"Basic realm="token""#), "{path}");
     }
     // None of that revoked anything.
     h.assert_usable(WORKER, &token).await;

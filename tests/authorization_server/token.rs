@@ -371,12 +371,15 @@ async fn a_public_client_cannot_use_client_credentials() {
     assert_error(&reply, StatusCode::BAD_REQUEST, "unauthorized_client");
 }
 
+/// The challenge of every `401 invalid_client`.
+const BASIC_CHALLENGE: &str = r#"Basic realm="token""#;
+
 #[tokio::test]
 async fn a_wrong_secret_is_401_invalid_client_with_a_basic_challenge() {
     let s = start().await;
     let reply = post(&s, Some(("worker", "wrong")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(reply.challenge().starts_with("Basic"), "{:?}", reply.headers);
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE, "{:?}", reply.headers);
     // Unknown client: the same answer.
     let reply = post(&s, Some(("nobody", "wrong")), &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
@@ -385,10 +388,15 @@ async fn a_wrong_secret_is_401_invalid_client_with_a_basic_challenge() {
         post(&s, None, &[("grant_type", "client_credentials"), ("client_id", "worker"), ("client_secret", "wrong")])
             .await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
-    assert_eq!(reply.challenge(), "");
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE, "every 401 carries a challenge (RFC 7235 §3.1)");
     // No authentication at all.
     let reply = post(&s, None, &[("grant_type", "client_credentials")]).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE);
+    // An unknown public client (`none`).
+    let reply = post(&s, None, &[("grant_type", "client_credentials"), ("client_id", "nobody")]).await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(reply.challenge(), BASIC_CHALLENGE);
     // The oauth2 crate sees it as invalid_client too.
     let e =
         oauth2_client(&s, "worker", Some("nope")).exchange_client_credentials().request_async(&http).await.unwrap_err();
@@ -1108,6 +1116,100 @@ async fn without_addresses_a_client_with_no_failures_passes_the_total_ceiling() 
     // ...one without is let through to its own budget.
     let odd = post(&s, Some((ODD_ID, ODD_SECRET)), &form).await;
     assert_eq!(odd.status, StatusCode::OK, "{}", odd.body);
+}
+
+#[tokio::test]
+async fn without_addresses_an_unknown_client_id_does_not_pass_the_total_ceiling() {
+    // Fresh junk ids past the ceiling would each add a counter, and enough of them
+    // would evict a real client's spent one from the bounded cache.
+    let limits = ServerLimits::default().failures_total(2).failures_per_client(100).address_key(|_, _| None);
+    let s = start_with(|b| b.limits(limits)).await;
+    let form = [("grant_type", "client_credentials")];
+    for (id, secret) in [("worker", "guess-1"), ("unknown-1", "guess-2")] {
+        assert_error(&post(&s, Some((id, secret)), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    for id in ["unknown-2", "unknown-3"] {
+        let limited = post(&s, Some((id, "guess")), &form).await;
+        assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+        let public = post(&s, None, &[("grant_type", "client_credentials"), ("client_id", id)]).await;
+        assert_error(&public, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    }
+    // A registered client with no failures of its own still passes.
+    let odd = post(&s, Some((ODD_ID, ODD_SECRET)), &form).await;
+    assert_eq!(odd.status, StatusCode::OK, "{}", odd.body);
+    assert_eq!(post(&s, Some(WEB), &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await.status, 400);
+}
+
+/// [`clients`] in a store that matches ids ignoring ASCII case, as a database column
+/// with a case-insensitive collation does.
+struct CaseInsensitiveClients(ClientRegistry);
+
+impl ClientStore for CaseInsensitiveClients {
+    fn client<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Arc<Client>>> {
+        let found = self.0.clients().find(|c| c.id().eq_ignore_ascii_case(id)).cloned().map(Arc::new);
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+#[tokio::test]
+async fn a_client_store_matching_loosely_gives_no_spelling_of_an_id_its_own_budget() {
+    let limits = ServerLimits::default().failures_per_client(2);
+    let s = start_with(|b| b.clients(CaseInsensitiveClients(clients())).limits(limits)).await;
+    let form = [("grant_type", "client_credentials")];
+    // Only the id as registered authenticates: another spelling is an unknown client,
+    // whose guesses test nothing.
+    for id in ["WORKER", "Worker"] {
+        let reply = post(&s, Some((id, WORKER.1)), &form).await;
+        assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    assert_eq!(post(&s, Some(WORKER), &form).await.status, StatusCode::OK);
+    // Spelled as registered, the guesses spend the client's one budget.
+    for secret in ["guess-1", "guess-2"] {
+        assert_error(&post(&s, Some((WORKER.0, secret)), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let limited = post(&s, Some(WORKER), &form).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn a_secret_shorter_than_16_bytes_never_authenticates() {
+    // Client::confidential refuses such secrets; a hash made of one slips past that.
+    let registry = [("empty", ""), ("short", "fifteen-bytes!!"), ("long", "sixteen-bytes!!!")].into_iter().fold(
+        ClientRegistry::new(),
+        |registry, (id, secret)| {
+            let hash = tower_bearer::issue::server::SecretHash::new(secret).unwrap();
+            registry.with(Client::with_secret_hash(id, hash).grant_type(GrantType::ClientCredentials)).unwrap()
+        },
+    );
+    let s = start_with(|b| b.clients(registry)).await;
+    let form = [("grant_type", "client_credentials")];
+    for short in [("empty", ""), ("short", "fifteen-bytes!!")] {
+        assert_error(&post(&s, Some(short), &form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+        let (id, secret) = short;
+        let post_form = [form[0], ("client_id", id), ("client_secret", secret)];
+        assert_error(&post(&s, None, &post_form).await, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let long = post(&s, Some(("long", "sixteen-bytes!!!")), &form).await;
+    assert_eq!(long.status, StatusCode::OK, "{}", long.body);
+}
+
+#[tokio::test]
+async fn a_public_client_naming_itself_reserves_no_failure_attempt() {
+    // It cannot fail authentication: an address that spent its failure budget still
+    // reaches the grant (and the request budget) with it.
+    let limits = ServerLimits::default().failures_per_address(1);
+    let s = start_with(|b| b.limits(by_test_address(limits))).await;
+    let form = [("grant_type", "client_credentials")];
+    let address = "192.0.2.1";
+    assert_error(
+        &post_from(&s, address, Some((WORKER.0, "guess")), &form).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    );
+    let limited = post_from(&s, address, Some(WORKER), &form).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    let spa = [("grant_type", "refresh_token"), ("refresh_token", "not-a-token"), ("client_id", "spa")];
+    assert_error(&post_from(&s, address, None, &spa).await, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]

@@ -49,7 +49,9 @@ impl GrantType {
 
 /// A client secret as stored: a random salt and SHA-256(salt ‖ secret). Client
 /// secrets are generated, high-entropy values (use at least 128 random bits), so a
-/// fast hash suffices; comparisons are constant-time. Its text form
+/// fast hash suffices; comparisons are constant-time. A client secret shorter than 16
+/// bytes never authenticates a client, whatever its hash (`new` still hashes any
+/// text, for other uses such as passwords). Its text form
 /// (`sha256$<salt>$<hash>`, base64url) is what to keep in a configuration store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretHash {
@@ -151,7 +153,8 @@ impl Client {
         Ok(Self::with_secret_hash(id, SecretHash::new(secret)?))
     }
 
-    /// A confidential client whose secret hashes to `hash`.
+    /// A confidential client whose secret hashes to `hash`. A secret shorter than 16
+    /// bytes never authenticates it, even one that hashes to `hash`.
     pub fn with_secret_hash(id: impl Into<String>, hash: SecretHash) -> Self {
         Self { secret: Some(hash), ..Self::public(id) }
     }
@@ -190,9 +193,12 @@ impl Client {
     }
 
     /// Whether `secret` is this client's secret (constant-time); `false` for a public
-    /// client.
+    /// client and for a secret shorter than 16 bytes.
     pub fn secret_matches(&self, secret: &str) -> bool {
-        self.secret.as_ref().is_some_and(|h| h.matches(secret))
+        // A hash made of a short secret slips past `confidential`'s check. The hash is
+        // compared all the same, so a short secret is not answered faster.
+        let matches = self.secret.as_ref().is_some_and(|h| h.matches(secret));
+        matches && secret.len() >= MIN_SECRET_LEN
     }
 
     /// Its registered redirection URIs.
@@ -320,7 +326,8 @@ impl ClientRegistry {
     /// client_secret_hash?, redirect_uris, grant_types, scope}` (RFC 7591 names; no
     /// secret = public client; `scope` space-separated). A `client_secret` shorter than
     /// 16 bytes, unknown grant types (such as `password` or `implicit`) and unknown
-    /// fields are errors.
+    /// fields are errors (a `client_secret_hash` cannot be checked so: a secret shorter
+    /// than 16 bytes never authenticates).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         let registrations: Vec<Registration> =
             serde_json::from_str(text).map_err(|e| ConfigError::with_source("invalid client registrations", e))?;

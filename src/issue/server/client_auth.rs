@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::client::{Client, ClientStore};
 use super::error::OAuthError;
+use super::limits::FailureBudget;
 use super::params::Params;
 
 /// How the client authenticated.
@@ -55,7 +56,10 @@ pub(crate) async fn look_up(
 ) -> Result<Candidate, OAuthError> {
     let claimed = claimed(headers, params)?;
     match clients.client(&claimed.id).await {
-        Ok(client) => Ok(Candidate { claimed, client }),
+        // A store matching loosely (case-insensitive collation, trimming) would give
+        // every spelling of an id its own failure budget: only the id as registered
+        // names the client.
+        Ok(client) => Ok(Candidate { client: client.filter(|c| c.id() == claimed.id), claimed }),
         Err(e) => {
             tracing::error!(error = %crate::error_chain::error_chain(&e), "client store unavailable");
             Err(OAuthError::unavailable("cannot authenticate clients right now"))
@@ -64,13 +68,15 @@ pub(crate) async fn look_up(
 }
 
 impl Candidate {
-    /// The `client_id` a failure of this request is counted under: the claimed one,
-    /// but none for a public client sent with a secret. Anyone can name a public
-    /// client, and that request guessed nothing: counting it against the client would
-    /// let anyone lock it out (the address and the total still count it).
-    fn failure_budget(&self) -> Option<&str> {
-        let public = self.client.as_ref().is_some_and(|client| !client.is_confidential());
-        (!public || self.claimed.secret.is_none()).then_some(self.claimed.id.as_str())
+    /// What a failure of this request is counted under (see [`FailureBudget`]).
+    fn failure_budget(&self) -> FailureBudget<'_> {
+        let id = self.claimed.id.as_str();
+        match &self.client {
+            None => FailureBudget::Unknown(id),
+            Some(client) if client.is_confidential() => FailureBudget::Registered(id),
+            Some(_) if self.claimed.secret.is_none() => FailureBudget::None,
+            Some(_) => FailureBudget::AddressOnly,
+        }
     }
 
     /// Checks the secret. Synchronous: a failure budget reserved just before is held
@@ -87,9 +93,7 @@ impl Candidate {
             Some(client) => Ok(Authenticated { client, method: claimed.method }),
             // One answer for an unknown client, a wrong secret, a confidential client
             // without one and a public client with one: nothing to probe.
-            None => {
-                Err(OAuthError::invalid_client("client authentication failed", claimed.method == AuthMethod::Basic))
-            }
+            None => Err(OAuthError::invalid_client("client authentication failed")),
         }
     }
 }
@@ -115,7 +119,9 @@ impl super::AuthorizationServer {
         // No await from here on: see `Candidate::verify`.
         let reservation = limiter.reserve_attempt(candidate.failure_budget(), address.as_deref())?;
         let authenticated = candidate.verify()?;
-        reservation.succeeded();
+        if let Some(reservation) = reservation {
+            reservation.succeeded();
+        }
         limiter.admit_request(endpoint, &authenticated, address.as_deref())?;
         Ok(authenticated)
     }
@@ -144,19 +150,19 @@ fn claimed(headers: &HeaderMap, params: &Params) -> Result<Claimed, OAuthError> 
             Claimed { id: id.to_owned(), secret: Some(secret.to_owned()), method: AuthMethod::Post }
         }
         (None, None) => {
-            let id = form_id.ok_or_else(|| OAuthError::invalid_client("no client authentication", false))?;
+            let id = form_id.ok_or_else(|| OAuthError::invalid_client("no client authentication"))?;
             Claimed { id: id.to_owned(), secret: None, method: AuthMethod::None }
         }
     };
     if claimed.id.len() > MAX_CREDENTIAL_LEN || claimed.secret.as_ref().is_some_and(|s| s.len() > MAX_CREDENTIAL_LEN) {
-        return Err(OAuthError::invalid_client("client authentication failed", claimed.method == AuthMethod::Basic));
+        return Err(OAuthError::invalid_client("client authentication failed"));
     }
     Ok(claimed)
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1, RFC 7617).
 fn basic_credentials(value: &[u8]) -> Result<(String, String), OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed Basic credentials", true);
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
     let text = std::str::from_utf8(value).map_err(|_| bad())?;
     let (scheme, encoded) = text.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -71,7 +71,6 @@ pub struct OAuthError {
     description: String,
     status: StatusCode,
     retry_after: Option<u64>,
-    basic_challenge: bool,
 }
 
 impl OAuthError {
@@ -84,7 +83,7 @@ impl OAuthError {
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self { code, description: description.into(), status, retry_after: None, basic_challenge: false }
+        Self { code, description: description.into(), status, retry_after: None }
     }
 
     /// `invalid_request`.
@@ -107,10 +106,10 @@ impl OAuthError {
         Self::new(ErrorCode::UnauthorizedClient, description)
     }
 
-    /// `invalid_client` (`401`); `basic` adds `WWW-Authenticate: Basic` (RFC 6749
-    /// §5.2: when the client tried the Authorization header).
-    pub fn invalid_client(description: impl Into<String>, basic: bool) -> Self {
-        Self { basic_challenge: basic, ..Self::new(ErrorCode::InvalidClient, description) }
+    /// `invalid_client` (`401`, answered with `WWW-Authenticate: Basic` as every
+    /// `401` is).
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description)
     }
 
     /// `temporarily_unavailable` (`503`).
@@ -163,13 +162,15 @@ impl OAuthError {
     }
 
     /// The JSON answer of the token, revocation and introspection endpoints, with
-    /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1–5.2).
+    /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1–5.2); a `401`
+    /// with `WWW-Authenticate: Basic realm="token"`, whichever method the client
+    /// tried (RFC 7235 §3.1: every `401` carries a challenge; RFC 6749 §5.2).
     pub fn to_response(&self, uris: &ErrorUris) -> Response {
         let mut response = (self.status, no_store_json(&Value::Object(self.to_json(uris)))).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.basic_challenge {
+        if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"token\""));
         }
         response

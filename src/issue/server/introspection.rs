@@ -48,7 +48,7 @@ impl AuthorizationServer {
         let params = self.form(headers, body)?;
         let client = self.authenticate_client(super::router::INTROSPECTION_PATH, headers, &params, peer).await?;
         if client.method == AuthMethod::None {
-            return Err(OAuthError::invalid_client("introspection requires client authentication", false));
+            return Err(OAuthError::invalid_client("introspection requires client authentication"));
         }
         let token = params.require("token")?;
         let key = TokenKey::of(token);

@@ -24,28 +24,38 @@ type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> +
 /// | limit | default | answer |
 /// |---|---|---|
 /// | [`max_body`](Self::max_body) | 16 KiB | `413` (`invalid_request`) |
-/// | [`requests_per_client`](Self::requests_per_client) | 600 per minute | `429` with `Retry-After` |
+/// | [`requests_per_client`](Self::requests_per_client) | 600 per minute, per endpoint | `429` with `Retry-After` |
 /// | [`failures_per_client`](Self::failures_per_client) | 10 | `429` with `Retry-After` |
 /// | [`failures_per_address`](Self::failures_per_address) | 100 | `429` with `Retry-After` |
 /// | [`failures_total`](Self::failures_total) | 1000 | `429` with `Retry-After` |
 ///
-/// Failed client authentications are counted per claimed `client_id`, per client
+/// Failed client authentications are counted per `client_id`, per client
 /// address and in total, over the [`failure_window`](Self::failure_window) (15
 /// minutes), *before* the secret is checked, so parallel guesses cannot outrun a limit.
 /// A right secret gives back its own attempt only: the failures before it stay
 /// counted, so guesses made between the client's successes still run out. Past the
 /// total ceiling, an address with no failures of its own is still let through to its
-/// own budgets; when no address is known, a `client_id` with no failures of its own is.
+/// own budgets; when no address is known, a registered `client_id` with no failures of
+/// its own is (an unknown one is refused: fresh ids would each add a counter). Only the
+/// `client_id` exactly as the [`ClientStore`](super::ClientStore) registered it names a
+/// client: a store matching loosely (case-insensitively, trimming) answering another
+/// spelling is treated as knowing no client, so no spelling gets a budget of its own.
 /// Anyone who knows a confidential `client_id` can spend its failure budget: the client
 /// then waits out the window, a denial of service traded against unlimited guessing. A
 /// public client sent with a secret is refused (`invalid_client`) and counted against
-/// the address and the total only: that request guessed nothing.
+/// the address and the total only: that request guessed nothing. A public client naming
+/// itself (no secret) cannot fail authentication and is counted against no failure
+/// budget (only against its request budget).
 ///
 /// Requests of an authenticated client are counted per client, each endpoint (token,
 /// revocation, introspection) on its own budget, in the window given to
 /// [`requests_per_client`](Self::requests_per_client), the failed ones (a wrong code,
 /// a reused refresh token) too. A public client proves nothing, so anyone could spend
-/// its budget: its requests are counted per client *and* address.
+/// its budget: its requests are counted per client *and* address. Introspection has its
+/// own budget with the same default (600 per minute): a resource server introspecting
+/// many distinct tokens (one call per token it has not cached) needs more, so raise
+/// [`requests_per_client`](Self::requests_per_client) for such a deployment (the value
+/// applies to every endpoint).
 ///
 /// Without a client address (no peer address passed to the endpoint and no
 /// [`address_key`](Self::address_key) of a proxy's header), there is no per-address
@@ -133,7 +143,7 @@ impl ServerLimits {
         self
     }
 
-    /// Failed authentications per claimed `client_id` within the failure window (10).
+    /// Failed authentications per `client_id` within the failure window (10).
     #[must_use]
     pub fn failures_per_client(mut self, max: u32) -> Self {
         self.failures_per_client = max;
@@ -176,6 +186,23 @@ impl ServerLimits {
         self.address_key = Arc::new(f);
         self
     }
+}
+
+/// What a failed client authentication is counted under, besides the client address
+/// and the total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FailureBudget<'a> {
+    /// Nothing at all: a registered public client naming itself cannot fail.
+    None,
+    /// No `client_id`: a public client sent with a secret. Anyone can name it, and
+    /// the request guessed nothing; counting it against the client would let anyone
+    /// lock it out.
+    AddressOnly,
+    /// A `client_id` no client is registered under: it never passes the total
+    /// ceiling on its own.
+    Unknown(&'a str),
+    /// A registered confidential client's `client_id`.
+    Registered(&'a str),
 }
 
 /// The counters of one server.
@@ -223,15 +250,21 @@ impl Limiter {
         address
     }
 
-    /// Counts one authentication attempt against `client_id`'s budget (none: only the
-    /// address's and the total) and `address`'s before the secret is checked:
-    /// `succeeded` on the reservation gives it back.
+    /// Counts one authentication attempt against `budget` and `address`'s before the
+    /// secret is checked: `succeeded` on the reservation gives it back. Nothing is
+    /// reserved for a request that cannot fail ([`FailureBudget::None`]).
     pub(super) fn reserve_attempt(
         &self,
-        client_id: Option<&str>,
+        budget: FailureBudget<'_>,
         address: Option<&str>,
-    ) -> Result<Reservation, OAuthError> {
-        self.failures.reserve(client_id, address).map_err(|wait| {
+    ) -> Result<Option<Reservation>, OAuthError> {
+        let (reserved, client_id) = match budget {
+            FailureBudget::None => return Ok(None),
+            FailureBudget::AddressOnly => (self.failures.reserve(None, address), None),
+            FailureBudget::Unknown(id) => (self.failures.reserve(Some(id), address), Some(id)),
+            FailureBudget::Registered(id) => (self.failures.reserve_registered(id, address), Some(id)),
+        };
+        reserved.map(Some).map_err(|wait| {
             let client = client_id.map(|id| self.failures.tag(id));
             tracing::debug!(
                 client = client.as_deref().unwrap_or("-"),

@@ -24,7 +24,7 @@ impl AuthorizationServer {
     /// hint only changes the search order (§2.1). A refresh token of the client ends
     /// its grant: every access and refresh token issued from it (RFC 9700 §4.14); an
     /// access token ends only itself. Otherwise `401 invalid_client` (with
-    /// `WWW-Authenticate: Basic` when the Authorization header was tried), `400
+    /// `WWW-Authenticate: Basic`, as every `401`), `400
     /// invalid_request` for a missing `token` or a repeated parameter, `503
     /// temporarily_unavailable` when the store cannot answer.
     ///
