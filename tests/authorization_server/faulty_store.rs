@@ -1,6 +1,7 @@
 //! A real `MemoryStore` with faults injected on demand: a write that fails once, a
 //! take that fails once or that another request beats, a revocation landing during a
-//! refresh, a `put_grant` held until a replay has revoked. Not a mock: every call that
+//! refresh, a grant read failing after a take, a `put_grant` held until a replay has
+//! revoked. Not a mock: every call that
 //! is not made to fail reaches the store.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,9 @@ pub(crate) struct Faults {
     pub(crate) use_before_take: AtomicBool,
     /// The next `take_refresh_token` finds its grant revoked meanwhile.
     pub(crate) revoke_before_take: AtomicBool,
+    /// The next successful `take_refresh_token` makes the `grant` read after it fail.
+    pub(crate) fail_grant_after_take: AtomicBool,
+    grant_read_fails: AtomicBool,
     /// The next `put_grant` waits until `revoke_grant` has run.
     pub(crate) hold_put_grant: AtomicBool,
     /// Signalled when a held `put_grant` starts waiting.
@@ -75,7 +79,12 @@ impl GrantStore for FaultyStore {
     }
 
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
-        self.inner.grant(id)
+        Box::pin(async move {
+            if Faults::fires(&self.faults.grant_read_fails) {
+                return Err(StoreError::new("injected: the grant read failed"));
+            }
+            self.inner.grant(id).await
+        })
     }
 
     fn revoke_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
@@ -110,7 +119,11 @@ impl GrantStore for FaultyStore {
             {
                 self.inner.revoke_grant(&record.grant_id).await?;
             }
-            self.inner.take_refresh_token(key).await
+            let taken = self.inner.take_refresh_token(key).await;
+            if matches!(taken, Ok(Taken::First(_))) && Faults::fires(&self.faults.fail_grant_after_take) {
+                self.faults.grant_read_fails.store(true, Ordering::SeqCst);
+            }
+            taken
         })
     }
 

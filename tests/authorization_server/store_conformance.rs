@@ -15,6 +15,7 @@ pub(crate) fn grant(id: &str) -> Grant {
     claims.insert("tenant".into(), json!("acme"));
     Grant {
         id: id.into(),
+        issuer: "https://as.example.com".into(),
         client_id: "web".into(),
         subject: "alice".into(),
         scope: vec!["read".into(), "write".into()],

@@ -269,6 +269,7 @@ async fn seed_code_until(
     let grant_id = format!("grant-{}", rand::random::<u64>());
     let grant = Grant {
         id: grant_id.clone(),
+        issuer: s.server.issuer().to_owned(),
         client_id: client_id.into(),
         subject: "alice".into(),
         scope: scope.iter().map(|s| s.to_string()).collect(),
@@ -537,7 +538,10 @@ async fn pluggable_generators_make_access_and_refresh_tokens() {
     assert!(s.store.access_token(&TokenKey::of(&token)).await.unwrap().is_some());
     let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
     let reply = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
-    assert!(reply.json()["refresh_token"].as_str().unwrap().starts_with("authorization_code.web."), "{}", reply.body);
+    // A refresh token is its grant's id, a dot, and what the generator made.
+    let refresh_token = reply.json()["refresh_token"].as_str().unwrap().to_owned();
+    let generated = refresh_token.split_once('.').map(|(_, generated)| generated);
+    assert!(generated.is_some_and(|g| g.starts_with("authorization_code.web.")), "{}", reply.body);
     // A generator breaking the token syntax issues nothing, and is not a 500.
     let s = start_with(|b| b.access_token_generator(Spaces)).await;
     let reply = post(&s, Some(WORKER), &[("grant_type", "client_credentials")]).await;
@@ -795,20 +799,81 @@ async fn many_rotations_of_one_grant_fit_a_small_store() {
 }
 
 #[tokio::test]
-async fn an_older_used_refresh_token_is_refused_without_revoking() {
+async fn a_used_refresh_token_revokes_however_many_rotations_later() {
     let s = start().await;
-    let web = WEB;
-    let (tokens, grant_id) = code_tokens(&s, web, &["read"]).await;
+    let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let second = refresh_token_of(&refresh(&s, web, &first, None).await);
-    let third = refresh_token_of(&refresh(&s, web, &second, None).await);
-    // Two generations back: forgotten, so refused, but it cannot tell a replay.
-    assert_error(&refresh(&s, web, &first, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "an older token does not revoke");
-    // The token just replaced (RFC 9700 §4.14.2: attacker and client both hold it).
-    assert_error(&refresh(&s, web, &second, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "the previous token revokes");
-    assert_error(&refresh(&s, web, &third, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    let second = refresh_token_of(&refresh(&s, WEB, &first, None).await);
+    let third = refresh_token_of(&refresh(&s, WEB, &second, None).await);
+    let _fourth = refresh_token_of(&refresh(&s, WEB, &third, None).await);
+    // Its marker is gone (a grant keeps one), yet the token names its grant.
+    assert!(s.store.refresh_token(&TokenKey::of(&first)).await.unwrap().is_none());
+    assert_error(&refresh(&s, WEB, &first, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "an older token revokes too");
+    assert_error(&refresh(&s, WEB, &third, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+// Second review of issue 18: an attacker who used a stolen refresh token first and
+// rotated once more erased its marker, so the client's reuse revoked nothing and the
+// attacker kept the grant.
+#[tokio::test]
+async fn an_attacker_rotating_twice_cannot_hide_a_stolen_refresh_token() {
+    let s = start().await;
+    let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
+    let stolen = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let attackers = refresh_token_of(&refresh(&s, WEB, &stolen, None).await);
+    let attackers = refresh_token_of(&refresh(&s, WEB, &attackers, None).await);
+    // The client presents the token it still holds: a replay.
+    assert_error(&refresh(&s, WEB, &stolen, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_none(), "the grant is revoked");
+    assert_error(&refresh(&s, WEB, &attackers, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+// Second review: a token naming a grant is no key to it. A made-up token with a real
+// grant id from another client revokes nothing; garbage after a dot is only refused.
+#[tokio::test]
+async fn a_refresh_token_naming_another_clients_grant_revokes_nothing() {
+    let s = start().await;
+    let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
+    let live = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let forged = format!("{grant_id}.made-up-0123456789-0123456789-0123456789");
+    assert_error(&refresh(&s, OTHER_WEB, &forged, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_error(&refresh(&s, WEB, "no-grant.made-up", None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "the grant lives");
+    assert_eq!(refresh(&s, WEB, &live, None).await.status, StatusCode::OK);
+}
+
+// Second review: the grant read after a successful take failed, the tokens were
+// discarded, and the client's retry read as a replay that revoked the grant.
+#[tokio::test]
+async fn a_failed_read_after_the_take_still_answers_the_new_tokens() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let s = start_over(store.clone(), store.inner.clone(), |b| b).await;
+    let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    store.faults.fail_grant_after_take.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rotated = refresh(&s, WEB, &token, None).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert!(s.store.grant(&grant_id).await.unwrap().is_some(), "the grant lives");
+    assert_eq!(refresh(&s, WEB, &refresh_token_of(&rotated), None).await.status, StatusCode::OK);
+}
+
+// Second review: two servers of different issuers on one MemoryStore (clones share
+// it) took each other's refresh tokens and codes, and minted tokens for them.
+#[tokio::test]
+async fn servers_sharing_a_memory_store_take_only_their_own_grants() {
+    let shared = MemoryStore::new();
+    let a = start_on(shared.clone(), |b| b).await;
+    let b = start_on(shared.clone(), |b| b).await;
+    assert_ne!(a.url, b.url);
+    let (tokens, grant_id) = code_tokens(&a, WEB, &["read"]).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_error(&refresh(&b, WEB, &token, None).await, StatusCode::BAD_REQUEST, "invalid_grant");
+    let (code, _) = seed_code_until(&a, "web", Some(WEB_REDIRECT), &["read"], now() + 600, now() + 60).await;
+    let at_b = post(&b, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
+    assert_error(&at_b, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(shared.grant(&grant_id).await.unwrap().is_some(), "A's grant is untouched");
+    assert_eq!(refresh(&a, WEB, &token, None).await.status, StatusCode::OK, "A's token still works at A");
 }
 
 #[tokio::test]
@@ -937,14 +1002,16 @@ async fn a_generator_repeating_itself_overwrites_no_record() {
     assert_error(&second, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     assert_eq!(s.store.access_token(&key).await.unwrap(), Some(record), "the first token's record is kept");
 
-    // Refresh tokens: the second grant's would take the first's.
+    // Refresh tokens start with their grant's id, so two grants never share one; a
+    // rotation would take the live token's key: refused, the live token kept.
     let s = start_with(|b| b.refresh_token_generator(Constant(REPEATED))).await;
     let (tokens, grant_id) = code_tokens(&s, WEB, &["read"]).await;
-    assert_eq!(tokens["refresh_token"], REPEATED);
-    let (code, _) = seed_code(&s, "web", Some(WEB_REDIRECT), &["read"]).await;
-    let second = post(&s, Some(WEB), &code_form(&code, WEB_REDIRECT, VERIFIER)).await;
-    assert_error(&second, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
-    assert_eq!(s.store.refresh_token(&key).await.unwrap().unwrap().grant_id, grant_id, "still the first grant's");
+    let live = format!("{grant_id}.{REPEATED}");
+    assert_eq!(tokens["refresh_token"], live.as_str());
+    let rotated = refresh(&s, WEB, &live, None).await;
+    assert_error(&rotated, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    let record = s.store.refresh_token(&TokenKey::of(&live)).await.unwrap();
+    assert_eq!(record.map(|r| r.grant_id), Some(grant_id), "the live token's record is kept, unused");
 }
 
 #[tokio::test]

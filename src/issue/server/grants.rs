@@ -31,6 +31,7 @@ impl AuthorizationServer {
         let lifetime = self.inner.lifetimes.access_client_credentials;
         let grant = Grant {
             id: random_token().map_err(|_| OAuthError::unavailable("cannot issue tokens right now"))?,
+            issuer: self.inner.issuer.clone(),
             client_id: client.id().to_owned(),
             subject: client.id().to_owned(),
             scope,
@@ -67,6 +68,9 @@ impl AuthorizationServer {
         if pending.expires_at <= now {
             return Err(OAuthError::invalid_grant("unknown or expired authorization code"));
         }
+        if pending.grant.issuer != self.inner.issuer {
+            return Err(OAuthError::invalid_grant("unknown or expired authorization code"));
+        }
         if pending.grant.client_id != client.id() {
             return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
         }
@@ -101,18 +105,21 @@ impl AuthorizationServer {
     /// unreachable: `503`) leaves the old one usable, and the client's retry is no
     /// replay; if the old one cannot be used up after all, the new ones are deleted
     /// unanswered. Using it up deletes the marker of the token it replaced: a grant
-    /// holds its live refresh token and one used marker.
+    /// holds its live refresh token and one used marker (reuse detection does not need
+    /// more: every refresh token names its grant).
     ///
-    /// The token just replaced, presented again by the grant's client, is a replay
-    /// and revokes the grant (no grace window; RFC 9700 §4.14.2). An older one is
-    /// forgotten and only refused; one presented by another client is refused
+    /// A used token presented again by the grant's client is a replay and revokes the
+    /// grant (no grace window; RFC 9700 §4.14.2): the token just replaced by its
+    /// marker, an older one by the grant id it starts with, so an attacker who
+    /// rotates on twice erases nothing. One presented by another client is refused
     /// without revoking (that client cannot end this one's grant).
     pub(super) async fn refresh(&self, client: &Client, params: &Params) -> Result<Issued, OAuthError> {
         let store = &self.inner.store;
-        let key = TokenKey::of(params.require("refresh_token")?);
+        let token = params.require("refresh_token")?;
+        let key = TokenKey::of(token);
         let Some(record) = store.refresh_token(&key).await.map_err(store_unavailable)? else {
             // Used or unknown: taking it tells which.
-            return Err(self.refresh_refused(&key, client).await);
+            return Err(self.refresh_refused(token, &key, client).await);
         };
         let now = self.now();
         if record.client_id != client.id() {
@@ -121,7 +128,7 @@ impl AuthorizationServer {
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("the refresh token has expired"));
         }
-        let Some(mut grant) = store.grant(&record.grant_id).await.map_err(store_unavailable)? else {
+        let Some(mut grant) = self.own_grant(&record.grant_id).await.map_err(store_unavailable)? else {
             return Err(OAuthError::invalid_grant("the grant of this refresh token was revoked or has expired"));
         };
         if grant.client_id != client.id() {
@@ -156,10 +163,14 @@ impl AuthorizationServer {
         }
     }
 
-    async fn refresh_refused(&self, key: &TokenKey, client: &Client) -> OAuthError {
+    async fn refresh_refused(&self, token: &str, key: &TokenKey, client: &Client) -> OAuthError {
         match self.inner.store.take_refresh_token(key).await {
             Ok(Taken::Again { grant_id }) => self.refresh_reused(&grant_id, client).await,
-            Ok(_) => OAuthError::invalid_grant("unknown or expired refresh token"),
+            // No record: an earlier token of a grant that rotated on names the grant.
+            Ok(_) => match token.split_once('.') {
+                Some((grant_id, _)) if !grant_id.is_empty() => self.refresh_reused(grant_id, client).await,
+                _ => OAuthError::invalid_grant("unknown or expired refresh token"),
+            },
             Err(e) => store_unavailable(e),
         }
     }
@@ -169,10 +180,10 @@ impl AuthorizationServer {
     /// client could not use it anyway, and must not be able to end the grant.
     async fn refresh_reused(&self, grant_id: &str, client: &Client) -> OAuthError {
         let store = &self.inner.store;
-        match store.grant(grant_id).await {
+        match self.own_grant(grant_id).await {
             Err(e) => return store_unavailable(e),
-            // Revoked or expired already: nothing left to end.
-            Ok(None) => return OAuthError::invalid_grant("the refresh token was already used"),
+            // Revoked or expired already (or not this server's): nothing to end.
+            Ok(None) => return OAuthError::invalid_grant("unknown, expired or already used refresh token"),
             Ok(Some(grant)) if grant.client_id != client.id() => {
                 tracing::warn!(
                     client_id = client.id(),

@@ -91,7 +91,7 @@ impl AuthorizationServer {
         {
             return Ok(None);
         }
-        let Some(grant) = self.inner.store.grant(record.grant_id()).await? else {
+        let Some(grant) = self.own_grant(record.grant_id()).await? else {
             return Ok(None);
         };
         // A store that outlives its TTLs, or a record pointing at another client's
@@ -100,6 +100,12 @@ impl AuthorizationServer {
             return Ok(None);
         }
         Ok(Some((record, grant)))
+    }
+
+    /// The grant `id`, if it is this server's ([`Grant::issuer`]): a grant of another
+    /// server sharing the store is as good as none.
+    pub(crate) async fn own_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(self.inner.store.grant(id).await?.filter(|grant| grant.issuer == self.inner.issuer))
     }
 
     /// The access token under `key` with its grant, if active now.

@@ -33,7 +33,9 @@ const DEFAULT_MAX_TOKENS: usize = 1_000_000;
 /// revoked grant's slot holds its revocation for
 /// [`REVOCATION_MEMORY`](super::REVOCATION_MEMORY).
 ///
-/// Clones share one state. Its `Debug` shows how many records it holds, never a key.
+/// Clones share one state; servers of different issuers sharing it read only their own
+/// grants ([`Grant::issuer`](super::Grant::issuer)). Its `Debug` shows how many records
+/// it holds, never a key.
 ///
 /// ```
 /// use tower_bearer::issue::server::MemoryStore;
@@ -72,7 +74,7 @@ enum SingleUse<T> {
 
 /// A grant, or the memory of its revocation (so it is not stored again late).
 enum GrantSlot {
-    Live(Grant),
+    Live(Box<Grant>),
     Revoked,
 }
 
@@ -247,12 +249,12 @@ impl GrantStore for MemoryStore {
     }
 
     fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, bool> {
-        done(lock(&self.inner.grants).and_then(|mut t| t.insert_new(&grant.id.clone(), GrantSlot::Live(grant), ttl)))
+        done(lock(&self.inner.grants).and_then(|mut t| t.insert_new(&grant.id.clone(), GrantSlot::Live(Box::new(grant)), ttl)))
     }
 
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
         done(lock(&self.inner.grants).map(|mut t| match t.live(id) {
-            Some(GrantSlot::Live(grant)) => Some(grant.clone()),
+            Some(GrantSlot::Live(grant)) => Some(Grant::clone(grant)),
             _ => None,
         }))
     }
@@ -308,6 +310,7 @@ mod tests {
     fn grant(id: &str) -> Grant {
         Grant {
             id: id.into(),
+            issuer: "https://as.example.com".into(),
             client_id: "web".into(),
             subject: "alice".into(),
             scope: vec!["read".into()],

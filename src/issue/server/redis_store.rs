@@ -72,6 +72,11 @@ const TAKE: &str = "local v = redis.call('GET', KEYS[1]) \
 /// a reuse and revokes the grant; the user signs in again. That cannot be told apart
 /// from a replay safely, so it is not tried.
 ///
+/// Every key has an expiry, so a Redis that evicts (`volatile-*` or `allkeys-*`
+/// `maxmemory-policy`) could drop a used marker or a revocation and turn a replay into
+/// a miss: run it with `maxmemory-policy noeviction`, where a full Redis refuses writes
+/// (the endpoints answer `503`) and forgets nothing.
+///
 /// Whoever can write these keys can create grants: protect them (ACLs, a dedicated
 /// database) like the signing key.
 ///

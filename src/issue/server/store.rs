@@ -92,8 +92,14 @@ impl fmt::Debug for TokenKey {
 /// revoking it ends them all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
-    /// Random identifier (not a secret: it appears in no token).
+    /// Random identifier. Every refresh token of the grant starts with it (then a `.`),
+    /// so an earlier token whose record is gone still names its grant; it is in no
+    /// access token and no log, so only a holder of one of those refresh tokens knows it.
     pub id: String,
+    /// The issuer of the server that made it: a server reads only its own grants, so
+    /// servers sharing one store (one `MemoryStore`, one Redis prefix) stay apart.
+    #[serde(default)]
+    pub issuer: String,
     /// The client it was given to.
     pub client_id: String,
     /// `sub` of its tokens: the user's login, or the `client_id` for client credentials.
@@ -184,12 +190,12 @@ pub enum Taken<T> {
 /// [`RedisGrantStore`](super::RedisGrantStore) (feature `redis`) for several
 /// instances sharing one state.
 ///
-/// Reuse detection is bounded: a grant keeps the marker of the refresh token its live
-/// one replaced, not of every token it ever had. Using that previous token again
-/// (the RFC 9700 §4.14.2 case: the client and an attacker both hold it) revokes the
-/// grant; a token two or more rotations old is only refused (`invalid_grant`), since
-/// nothing remembers it any more. Full detection would keep one marker per rotation
-/// for the refresh lifetime, and one busy grant could fill any bounded store.
+/// Storage per grant is bounded: a grant keeps the marker of the refresh token its
+/// live one replaced, not of every token it ever had (one marker per rotation for the
+/// refresh lifetime would let one busy grant fill any bounded store). Reuse detection
+/// is not: every refresh token starts with its grant's id, so a used token whose
+/// marker is gone still names its grant, and its reuse revokes it (RFC 9700 §4.14.2),
+/// however many rotations later.
 ///
 /// Contract for implementations:
 /// - `ttl` is how long a record must stay readable; it may go earlier (eviction),

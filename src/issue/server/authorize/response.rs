@@ -123,6 +123,7 @@ impl AuthorizationServer {
         let lifetimes = &self.inner.lifetimes;
         let grant = Grant {
             id: grant_id,
+            issuer: self.inner.issuer.clone(),
             client_id: request.client_id().to_owned(),
             subject: consent.subject,
             scope,
