@@ -249,7 +249,10 @@ impl GrantStore for MemoryStore {
     }
 
     fn put_grant<'a>(&'a self, grant: Grant, ttl: Duration) -> StoreFuture<'a, bool> {
-        done(lock(&self.inner.grants).and_then(|mut t| t.insert_new(&grant.id.clone(), GrantSlot::Live(Box::new(grant)), ttl)))
+        done(
+            lock(&self.inner.grants)
+                .and_then(|mut t| t.insert_new(&grant.id.clone(), GrantSlot::Live(Box::new(grant)), ttl)),
+        )
     }
 
     fn grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
