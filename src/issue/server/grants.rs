@@ -10,10 +10,10 @@ use super::AuthorizationServer;
 use super::client::{Client, GrantType};
 use super::error::OAuthError;
 use super::generator::random_token;
-use super::issuing::{Issued, store_unavailable};
+use super::issuing::{Issued, RefreshChain, store_unavailable};
 use super::params::Params;
 use super::pkce;
-use super::store::{Grant, Taken, TokenKey};
+use super::store::{Grant, Taken, TokenKey, refresh_family};
 
 impl AuthorizationServer {
     /// §4.4: a confidential client asks for tokens of its own; `sub` is its id. The
@@ -46,7 +46,7 @@ impl AuthorizationServer {
             tracing::error!(client_id = client.id(), "a new grant id was already in the store");
             return Err(OAuthError::unavailable("cannot issue tokens right now"));
         }
-        self.issue(client, &grant, GrantType::ClientCredentials).await
+        self.issue(client, &grant, GrantType::ClientCredentials, None).await
     }
 
     /// §4.1.3: the code, once, by the client it was issued to, with the same
@@ -68,7 +68,9 @@ impl AuthorizationServer {
         if pending.expires_at <= now {
             return Err(OAuthError::invalid_grant("unknown or expired authorization code"));
         }
-        if pending.grant.issuer != self.inner.issuer {
+        // Another server's code (a store shared by mistake), or one seeded with an id
+        // its refresh tokens could not name.
+        if pending.grant.issuer != self.inner.issuer || pending.grant.id != Grant::id_for_code(code) {
             return Err(OAuthError::invalid_grant("unknown or expired authorization code"));
         }
         if pending.grant.client_id != client.id() {
@@ -93,7 +95,9 @@ impl AuthorizationServer {
             tracing::warn!(client_id = client.id(), "authorization code reused during its exchange: nothing issued");
             return Err(OAuthError::invalid_grant("the authorization code was already used"));
         }
-        self.issue(client, &grant, GrantType::AuthorizationCode).await
+        let family = refresh_family(code);
+        self.issue(client, &grant, GrantType::AuthorizationCode, Some(RefreshChain { family: &family, replaces: None }))
+            .await
     }
 
     /// §6: a refresh token of this client's live grant, used once; the new access
@@ -110,7 +114,8 @@ impl AuthorizationServer {
     ///
     /// A used token presented again by the grant's client is a replay and revokes the
     /// grant (no grace window; RFC 9700 §4.14.2): the token just replaced by its
-    /// marker, an older one by the grant id it starts with, so an attacker who
+    /// marker, an older one by the secret it starts with (whose hash is the grant id:
+    /// [`Grant::id_for_code`]), so an attacker who
     /// rotates on twice erases nothing. One presented by another client is refused
     /// without revoking (that client cannot end this one's grant).
     pub(super) async fn refresh(&self, client: &Client, params: &Params) -> Result<Issued, OAuthError> {
@@ -137,7 +142,14 @@ impl AuthorizationServer {
         if let Some(requested) = params.get("scope") {
             grant.scope = requested_scope(requested, &grant.scope)?;
         }
-        let minted = self.mint(client, &grant, GrantType::RefreshToken, Some(&key)).await?;
+        // The chain's secret, which names the grant (a token of another chain never
+        // shares its grant's record: refused).
+        let family = family_of(token).filter(|family| TokenKey::of(family).as_str() == grant.id);
+        let Some(family) = family else {
+            return Err(OAuthError::invalid_grant("unknown or expired refresh token"));
+        };
+        let chain = RefreshChain { family, replaces: Some(&key) };
+        let minted = self.mint(client, &grant, GrantType::RefreshToken, Some(chain)).await?;
         let refused = match store.take_refresh_token(&key).await {
             Ok(Taken::First(taken)) if taken.grant_id == grant.id => {
                 self.forget_previous(taken.previous.as_ref()).await;
@@ -166,10 +178,11 @@ impl AuthorizationServer {
     async fn refresh_refused(&self, token: &str, key: &TokenKey, client: &Client) -> OAuthError {
         match self.inner.store.take_refresh_token(key).await {
             Ok(Taken::Again { grant_id }) => self.refresh_reused(&grant_id, client).await,
-            // No record: an earlier token of a grant that rotated on names the grant.
-            Ok(_) => match token.split_once('.') {
-                Some((grant_id, _)) if !grant_id.is_empty() => self.refresh_reused(grant_id, client).await,
-                _ => OAuthError::invalid_grant("unknown or expired refresh token"),
+            // No record: an earlier token of a grant that rotated on names the grant by
+            // its chain's secret, whose hash is the grant id.
+            Ok(_) => match family_of(token) {
+                Some(family) => self.refresh_reused(TokenKey::of(family).as_str(), client).await,
+                None => OAuthError::invalid_grant("unknown or expired refresh token"),
             },
             Err(e) => store_unavailable(e),
         }
@@ -197,9 +210,15 @@ impl AuthorizationServer {
         if let Err(e) = store.revoke_grant(grant_id).await {
             return store_unavailable(e);
         }
-        tracing::warn!(client_id = client.id(), "refresh token reused: its grant is revoked");
+        // Used, or expired while its grant lives on (its record is gone either way).
+        tracing::warn!(client_id = client.id(), "a used or expired refresh token came back: its grant is revoked");
         OAuthError::invalid_grant("the refresh token was already used; its grant is revoked")
     }
+}
+
+/// The secret a refresh token's chain starts with (see [`Grant::id_for_code`]).
+fn family_of(token: &str) -> Option<&str> {
+    token.split_once('.').map(|(family, _)| family).filter(|family| !family.is_empty())
 }
 
 /// The scopes of a `scope` parameter (§3.3: space-delimited, case-sensitive), each of

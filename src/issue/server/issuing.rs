@@ -34,6 +34,14 @@ impl std::fmt::Debug for Issued {
     }
 }
 
+/// Where a code grant's refresh tokens come from: the secret they all start with
+/// ([`Grant::id_for_code`]) and, for a rotation, the token the new one replaces.
+#[derive(Clone, Copy)]
+pub(crate) struct RefreshChain<'a> {
+    pub(crate) family: &'a str,
+    pub(crate) replaces: Option<&'a TokenKey>,
+}
+
 /// Tokens minted and stored, not answered yet: [`AuthorizationServer::answer`] sends
 /// them, [`AuthorizationServer::discard`] deletes their records.
 pub(crate) struct Minted {
@@ -81,22 +89,23 @@ impl AuthorizationServer {
         client: &Client,
         grant: &Grant,
         grant_type: GrantType,
+        chain: Option<RefreshChain<'_>>,
     ) -> Result<Issued, OAuthError> {
-        let minted = self.mint(client, grant, grant_type, None).await?;
+        let minted = self.mint(client, grant, grant_type, chain).await?;
         self.answer(minted, &grant.id).await
     }
 
     /// Mints the tokens of `grant` for `client` after a `grant_type` request, and
-    /// stores their records; `replaces` is the refresh token a rotation replaces. No
-    /// token outlives `grant.expires_at`. A refresh token is issued when the client
-    /// may use `refresh_token` and the grant is not client credentials (RFC 6749
-    /// §4.4.3). On an error, what was stored is deleted.
+    /// stores their records. No token outlives `grant.expires_at`. A refresh token is
+    /// issued, on `chain`, when the client may use `refresh_token` and the grant has a
+    /// chain (a code grant: never client credentials, RFC 6749 §4.4.3). On an error,
+    /// what was stored is deleted.
     pub(crate) async fn mint(
         &self,
         client: &Client,
         grant: &Grant,
         grant_type: GrantType,
-        replaces: Option<&TokenKey>,
+        chain: Option<RefreshChain<'_>>,
     ) -> Result<Minted, OAuthError> {
         let i = &self.inner;
         let lifetime = match grant_type {
@@ -134,8 +143,10 @@ impl AuthorizationServer {
         let access_key = TokenKey::of(&access_token);
         i.store.put_access_token(&access_key, record, Duration::from_secs(ttl)).await.map_err(store_unavailable)?;
 
-        let refresh_token = if grant_type != GrantType::ClientCredentials && client.allows(GrantType::RefreshToken) {
-            match self.refresh_token(grant, &context, replaces).await {
+        let chain =
+            chain.filter(|_| grant_type != GrantType::ClientCredentials && client.allows(GrantType::RefreshToken));
+        let refresh_token = if let Some(chain) = chain {
+            match self.refresh_token(grant, &context, chain).await {
                 Ok(token) => Some(token),
                 Err(e) => {
                     self.forget_access_token(&access_key).await;
@@ -216,18 +227,19 @@ impl AuthorizationServer {
         Ok((signed.access_token().to_owned(), signed.starts(), signed.expires()))
     }
 
-    /// A new refresh token for `grant`, stored, replacing `replaces`; it lives the
-    /// refresh lifetime, never past the grant.
+    /// A new refresh token for `grant` on `chain`, stored; it lives the refresh
+    /// lifetime, never past the grant.
     async fn refresh_token(
         &self,
         grant: &Grant,
         context: &TokenContext<'_>,
-        replaces: Option<&TokenKey>,
+        chain: RefreshChain<'_>,
     ) -> Result<String, OAuthError> {
         let i = &self.inner;
-        // The grant id first: a token whose record is gone still names its grant, so
-        // its reuse revokes however many rotations later (RFC 9700 §4.14.2).
-        let token = format!("{}.{}", grant.id, generate(&*i.refresh_generator, context, is_vschar_token, "refresh")?);
+        // The chain's secret first: a token whose record is gone still names its
+        // grant, so its reuse revokes however many rotations later (RFC 9700 §4.14.2).
+        let generated = generate(&*i.refresh_generator, context, is_vschar_token, "refresh")?;
+        let token = format!("{}.{generated}", chain.family);
         let now = self.now();
         let expires_at = now.saturating_add(i.lifetimes.refresh_token.as_secs()).min(grant.expires_at);
         let ttl = expires_at.saturating_sub(now);
@@ -238,7 +250,7 @@ impl AuthorizationServer {
             grant_id: grant.id.clone(),
             client_id: grant.client_id.clone(),
             expires_at,
-            previous: replaces.cloned(),
+            previous: chain.replaces.cloned(),
         };
         i.store
             .put_refresh_token(&TokenKey::of(&token), record, Duration::from_secs(ttl))

@@ -92,9 +92,8 @@ impl fmt::Debug for TokenKey {
 /// revoking it ends them all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
-    /// Random identifier. Every refresh token of the grant starts with it (then a `.`),
-    /// so an earlier token whose record is gone still names its grant; it is in no
-    /// access token and no log, so only a holder of one of those refresh tokens knows it.
+    /// Identifier: random for client credentials; for a code grant,
+    /// [`Grant::id_for_code`], the hash of the secret its refresh tokens start with.
     pub id: String,
     /// The issuer of the server that made it: a server reads only its own grants, so
     /// servers sharing one store (one `MemoryStore`, one Redis prefix) stay apart.
@@ -114,6 +113,36 @@ pub struct Grant {
     pub expires_at: u64,
     /// Extra claims the application attached when the user consented.
     pub claims: Map<String, Value>,
+}
+
+impl Grant {
+    /// The id of the grant the authorization code `code` turns into.
+    ///
+    /// Every refresh token of a code grant starts with a secret derived from its code
+    /// (then a `.`), so a used token whose record is gone still names its grant, and
+    /// its reuse revokes the grant however many rotations later (RFC 9700 §4.14.2).
+    /// The grant's id is that secret's [`TokenKey`]: a reader of the store learns no
+    /// handle on the grant. The server gives code grants this id and exchanges no
+    /// code whose grant has another; a store or test seeding codes itself uses it.
+    ///
+    /// ```
+    /// use tower_bearer::issue::server::Grant;
+    ///
+    /// let id = Grant::id_for_code("the-code");
+    /// assert_eq!(id.len(), 43);
+    /// assert_ne!(id, Grant::id_for_code("another-code"));
+    /// ```
+    pub fn id_for_code(code: &str) -> String {
+        TokenKey::of(&refresh_family(code)).0
+    }
+}
+
+/// The secret every refresh token of the grant of `code` starts with: 128 bits of a
+/// hash of the code (domain-separated from [`TokenKey`]), base64url. Only who
+/// exchanged the code, and holds the grant's refresh tokens since, knows it.
+pub(super) fn refresh_family(code: &str) -> String {
+    let digest = Sha256::digest(format!("tower-bearer refresh family\0{code}").as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.get(..16).unwrap_or_default())
 }
 
 /// An authorization code waiting to be exchanged.
@@ -193,9 +222,10 @@ pub enum Taken<T> {
 /// Storage per grant is bounded: a grant keeps the marker of the refresh token its
 /// live one replaced, not of every token it ever had (one marker per rotation for the
 /// refresh lifetime would let one busy grant fill any bounded store). Reuse detection
-/// is not: every refresh token starts with its grant's id, so a used token whose
-/// marker is gone still names its grant, and its reuse revokes it (RFC 9700 §4.14.2),
-/// however many rotations later.
+/// is not: every refresh token starts with a secret whose hash is its grant's id
+/// ([`Grant::id_for_code`]), so a used token whose marker is gone still names its
+/// grant, and its reuse revokes it (RFC 9700 §4.14.2), however many rotations later;
+/// a reader of the store learns only the hash.
 ///
 /// Contract for implementations:
 /// - `ttl` is how long a record must stay readable; it may go earlier (eviction),

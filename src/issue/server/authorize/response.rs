@@ -17,9 +17,6 @@ use crate::issue::server::store::{Grant, PendingCode, TokenKey};
 /// infeasible).
 const CODE_BYTES: usize = 32;
 
-/// Random bits in a grant id.
-const GRANT_ID_BYTES: usize = 16;
-
 /// What the user decided on the consent page.
 #[derive(Clone, Debug)]
 pub enum Decision {
@@ -114,7 +111,7 @@ impl AuthorizationServer {
             Some(granted) if granted.iter().all(|s| request.scopes().contains(s)) => granted,
             Some(_) => return Err(refuse(OAuthError::invalid_scope("the granted scope is wider than requested"))),
         };
-        let (Some(code), Some(grant_id)) = (random_token(CODE_BYTES), random_token(GRANT_ID_BYTES)) else {
+        let Some(code) = random_token(CODE_BYTES) else {
             tracing::error!("create_authorization_response: the secure random generator failed");
             return Err(refuse(OAuthError::new(ErrorCode::ServerError, "the authorization could not be completed")));
         };
@@ -122,7 +119,7 @@ impl AuthorizationServer {
         let now = self.now();
         let lifetimes = &self.inner.lifetimes;
         let grant = Grant {
-            id: grant_id,
+            id: Grant::id_for_code(&code),
             issuer: self.inner.issuer.clone(),
             client_id: request.client_id().to_owned(),
             subject: consent.subject,
