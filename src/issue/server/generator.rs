@@ -34,7 +34,9 @@ pub type GeneratorError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `Authorization: Bearer`), refresh tokens printable ASCII; both at least 32 and at
 /// most 4096 characters. A value breaking these rules is not issued (the request is
 /// answered `503`), and neither is one that repeats a token still on record: its
-/// record is never overwritten.
+/// record is never overwritten. A refresh token is sent as a secret naming its grant,
+/// a `.`, then the generator's value ([`Grant::id_for_code`](super::Grant::id_for_code)),
+/// so a scanner's prefix for refresh tokens follows the first `.`.
 ///
 /// ```
 /// use tower_bearer::issue::server::{GeneratorError, RandomToken, TokenContext, TokenGenerator};
