@@ -3,12 +3,16 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 
 type Normalize = Arc<dyn Fn(&str) -> String + Send + Sync>;
-type ClientKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + Send + Sync>;
+/// Finds the client address a request's failures are counted under, from its headers
+/// and peer address (`/login`'s [`LoginLimits::client_key`], the authorization
+/// server's `ServerLimits::address_key`).
+pub(crate) type ClientKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + Send + Sync>;
 
 /// Failed-login limits for [`LocalIssuer::router`](super::LocalIssuer::router).
 ///
@@ -147,6 +151,31 @@ impl fmt::Debug for LoginLimits {
             .field("window", &self.window)
             .field("max_login_len", &self.max_login_len)
             .finish_non_exhaustive()
+    }
+}
+
+/// A [`ClientKey`] that says once, at the first request it finds no address for, what
+/// that costs: a deployment serving without `ConnectInfo` (or behind a proxy it was not
+/// told about) notices.
+pub(crate) struct ClientAddress {
+    key: ClientKey,
+    /// What goes unlimited without an address, logged once.
+    unlimited: &'static str,
+    warned: AtomicBool,
+}
+
+impl ClientAddress {
+    pub(crate) fn new(key: ClientKey, unlimited: &'static str) -> Self {
+        Self { key, unlimited, warned: AtomicBool::new(false) }
+    }
+
+    /// The client address of a request, if the key finds one.
+    pub(crate) fn of(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+        let address = (self.key)(headers, peer);
+        if address.is_none() && !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!("{}", self.unlimited);
+        }
+        address
     }
 }
 

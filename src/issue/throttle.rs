@@ -3,13 +3,12 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 
 use super::attempts::{Attempts, Reservation};
-use super::limits::LoginLimits;
+use super::limits::{ClientAddress, LoginLimits};
 
 /// Failed-login limits for a login form the application serves itself (the login
 /// page in front of an
@@ -46,8 +45,7 @@ use super::limits::LoginLimits;
 pub struct LoginThrottle {
     limits: LoginLimits,
     attempts: Attempts,
-    /// Whether the "no client address" warning was logged.
-    warned_no_address: AtomicBool,
+    client: ClientAddress,
 }
 
 /// One login attempt counted against the budgets: hand it back with
@@ -61,7 +59,12 @@ impl LoginThrottle {
     /// Budgets set by `limits` (its [`max_login_len`](LoginLimits::max_login_len) is
     /// `/login`'s own check, not applied here: names are only kept hashed).
     pub fn new(limits: LoginLimits) -> Self {
-        Self { attempts: Attempts::new(&limits), limits, warned_no_address: AtomicBool::new(false) }
+        let client = ClientAddress::new(
+            limits.client_key.clone(),
+            "login attempts cannot tell clients apart (no ConnectInfo<SocketAddr>, or LoginLimits::client_key \
+             gave none): the per-client failure limit is not applied",
+        );
+        Self { attempts: Attempts::new(&limits), limits, client }
     }
 
     /// Counts one attempt for `login` ([normalised](LoginLimits::normalize)) from the
@@ -74,13 +77,7 @@ impl LoginThrottle {
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
     ) -> Result<LoginAttempt, Duration> {
-        let client = (self.limits.client_key)(headers, peer);
-        if client.is_none() && !self.warned_no_address.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "login attempts cannot tell clients apart (no ConnectInfo<SocketAddr>, or LoginLimits::client_key \
-                 gave none): the per-client failure limit is not applied"
-            );
-        }
+        let client = self.client.of(headers, peer);
         let login = (self.limits.normalize)(login);
         match self.attempts.reserve(Some(&login), client.as_deref()) {
             Ok(reservation) => Ok(LoginAttempt { reservation }),

@@ -4,18 +4,16 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 
 use crate::issue::attempts::{Attempts, Reservation};
 use crate::issue::budget::{Budget, KeyedHash};
+use crate::issue::limits::{ClientAddress, ClientKey};
 
 use super::client_auth::Authenticated;
 use super::error::OAuthError;
-
-type AddressKey = Arc<dyn Fn(&HeaderMap, Option<SocketAddr>) -> Option<String> + Send + Sync>;
 
 /// Abuse limits of the token endpoint (and of the other endpoints where clients
 /// authenticate), set with
@@ -85,7 +83,7 @@ pub struct ServerLimits {
     failures_per_address: u32,
     failures_total: u32,
     failure_window: Duration,
-    address_key: AddressKey,
+    address_key: ClientKey,
 }
 
 impl Default for ServerLimits {
@@ -211,8 +209,7 @@ pub(crate) struct Limiter {
     failures: Attempts,
     requests: Budget,
     keys: KeyedHash,
-    /// Whether the "no client address" warning was logged.
-    warned_no_address: AtomicBool,
+    address: ClientAddress,
 }
 
 /// Most clients whose request counts are kept at once; beyond, the least recently
@@ -231,7 +228,12 @@ impl Limiter {
             ),
             requests: Budget::new(l.requests_per_client, l.request_window, MAX_RATE_ENTRIES),
             keys: KeyedHash::new(),
-            warned_no_address: AtomicBool::new(false),
+            address: ClientAddress::new(
+                l.address_key.clone(),
+                "the authorization server has no client address (no peer address passed to it, or \
+                 ServerLimits::address_key gave none): failed client authentications are not limited per \
+                 address, and each public client has one request budget for everyone",
+            ),
             limits,
         }
     }
@@ -239,15 +241,7 @@ impl Limiter {
     /// The client address of a request, as [`ServerLimits::address_key`] finds it;
     /// the first request without one is warned about.
     pub(super) fn address(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
-        let address = (self.limits.address_key)(headers, peer);
-        if address.is_none() && !self.warned_no_address.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "the authorization server has no client address (no peer address passed to it, or \
-                 ServerLimits::address_key gave none): failed client authentications are not limited per \
-                 address, and each public client has one request budget for everyone"
-            );
-        }
-        address
+        self.address.of(headers, peer)
     }
 
     /// Counts one authentication attempt against `budget` and `address`'s before the
